@@ -1,0 +1,135 @@
+//! The media CGI: an HTTP service (hyper) that serves VoiceXML applications and their prompts.
+//!
+//! It speaks only HTTP: the media server fetches documents and audio from it exactly as it would
+//! from an author's own web app. State lives in redb ([`store::Store`]); this first slice serves
+//! the demo application (`/demo/hello.vxml`) and the stock prompts (`/prompts/NAME.wav`), and
+//! records each demo choice durably so operators (and tests) can see what callers did.
+//! Voicemail and auto-attendant documents come in later issues on the same shape: a handler that
+//! reads the store and returns VXML.
+//!
+//! Run loop: [`spawn`] binds a listener, then one tokio task per connection serves HTTP/1.1
+//! through [`routes::handle`]; [`AppsHandle::shutdown`] stops accepting and waits for in-flight
+//! connections to end (bounded).
+#![warn(missing_docs)]
+
+mod demo;
+mod error;
+mod prompts;
+mod routes;
+pub mod store;
+
+pub use error::{Error, Result};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{Instrument, debug, info, warn};
+
+/// Where the apps role listens and keeps its data.
+#[derive(Debug, Clone)]
+pub struct AppsConfig {
+    /// HTTP listen address (default `127.0.0.1:8080`).
+    pub http: SocketAddr,
+    /// Data folder: `parley.redb` lives here.
+    pub data_dir: PathBuf,
+    /// Folder of stock prompts served under `/prompts/`.
+    pub prompts_dir: PathBuf,
+}
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub(crate) store: store::Store,
+    pub(crate) prompts_dir: PathBuf,
+}
+
+/// A running apps role.
+pub struct AppsHandle {
+    local_addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AppsHandle {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops accepting connections and waits (at most 5 s) for open ones to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.task).await;
+    }
+}
+
+/// Opens the store and starts serving HTTP on the current tokio runtime.
+pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
+    let store = {
+        let dir = cfg.data_dir.clone();
+        // redb opens (and may recover) the file synchronously: keep it off the reactor.
+        tokio::task::spawn_blocking(move || store::Store::open(&dir))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))??
+    };
+    let listener = TcpListener::bind(cfg.http).await?;
+    let local_addr = listener.local_addr()?;
+    let shared = Arc::new(Shared {
+        store,
+        prompts_dir: cfg.prompts_dir,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    info!(%local_addr, "apps: HTTP listening");
+    let task = tokio::spawn(accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("apps")));
+    Ok(AppsHandle {
+        local_addr,
+        stop,
+        task,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "apps: accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let shared = shared.clone();
+                let mut stop = stop.clone();
+                conns.spawn(async move {
+                    let svc = service_fn(move |req| routes::handle(shared.clone(), req));
+                    let conn = http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(10))
+                        .serve_connection(TokioIo::new(stream), svc);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        r = conn.as_mut() => if let Err(e) = r { debug!(%peer, error = %e, "apps: connection ended with error") },
+                        _ = stop.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    while conns.join_next().await.is_some() {}
+}

@@ -1,0 +1,343 @@
+//! The tokio driver: port allocation and one task per session that moves datagrams, commands
+//! and timer expiries into the [`RtpSession`] core and its outputs onto the socket.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use crate::sdp::Negotiated;
+use crate::session::{Input, MediaEvent, Output, RtpSession, SessionConfig, SessionStats};
+
+/// The one place that reads the clock; the session core only sees the `Instant`s passed in.
+mod clock {
+    use std::time::Instant;
+
+    #[allow(clippy::disallowed_methods)] // the driver is where time enters the system
+    pub(crate) fn now() -> Instant {
+        Instant::now()
+    }
+}
+
+/// Largest datagram we read; RTP over UDP stays far below this on Ethernet MTUs.
+const MAX_DATAGRAM: usize = 2048;
+
+/// Where RTP ports come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Local address to bind (and to put in SDP unless it is unspecified).
+    pub bind_ip: IpAddr,
+    /// Lowest port; `0` (with `port_max` 0) lets the OS pick any free port (tests).
+    pub port_min: u16,
+    /// Highest port; the RTP port is even and `port + 1` (RTCP) must fit in the range too.
+    pub port_max: u16,
+}
+
+impl Default for EngineConfig {
+    /// The embedded default: all interfaces, ports 20000-29999.
+    fn default() -> Self {
+        EngineConfig {
+            bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port_min: 20000,
+            port_max: 29999,
+        }
+    }
+}
+
+/// Allocates RTP sockets; cheap to clone and share between calls.
+#[derive(Debug, Clone)]
+pub struct MediaEngine {
+    inner: Arc<EngineInner>,
+}
+
+#[derive(Debug)]
+struct EngineInner {
+    config: EngineConfig,
+    /// Rotates through the range so a just-freed port is not reused at once (late packets of
+    /// the old call would land in the new one).
+    next: AtomicU32,
+}
+
+impl MediaEngine {
+    /// An engine allocating from `cfg`'s range.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let next = AtomicU32::new(rand::random::<u32>() >> 1);
+        MediaEngine {
+            inner: Arc::new(EngineInner { config: cfg, next }),
+        }
+    }
+
+    /// Binds a UDP socket on a free even port of the range. `AddrInUse` if all are taken.
+    pub async fn allocate(&self) -> io::Result<RtpSocket> {
+        let cfg = &self.inner.config;
+        if cfg.port_min == 0 && cfg.port_max == 0 {
+            return RtpSocket::bind(SocketAddr::new(cfg.bind_ip, 0)).await;
+        }
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let candidates = even_ports(cfg.port_min, cfg.port_max, start);
+        if candidates.len() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "rtp port range holds no even port pair",
+            ));
+        }
+        for port in candidates {
+            match RtpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await {
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
+                other => return other,
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "no free rtp port in range",
+        ))
+    }
+}
+
+/// Even ports `p` with `min <= p` and `p + 1 <= max`, starting at the `start`-th one (mod count)
+/// and wrapping around.
+fn even_ports(min: u16, max: u16, start: u32) -> impl ExactSizeIterator<Item = u16> {
+    let first = u32::from(min.max(2)).next_multiple_of(2);
+    let count = if u32::from(max) > first {
+        (u32::from(max) - first).div_ceil(2)
+    } else {
+        0
+    };
+    // `count` and the offsets stay below 2^15, so the arithmetic and the casts cannot overflow.
+    let offset = if count == 0 { 0 } else { start % count };
+    (0..count).map(move |i| (first + 2 * ((offset + i) % count)) as u16)
+}
+
+/// A bound RTP socket, not yet carrying a session.
+#[derive(Debug)]
+pub struct RtpSocket {
+    socket: UdpSocket,
+    local: SocketAddr,
+}
+
+impl RtpSocket {
+    async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        let local = socket.local_addr()?;
+        Ok(RtpSocket { socket, local })
+    }
+
+    /// The bound address (an unspecified IP if the engine binds all interfaces).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+enum Command {
+    Play(u64, Arc<[i16]>),
+    StopPlayout,
+    Stats(oneshot::Sender<SessionStats>),
+    Close,
+}
+
+/// Controls a running session; cheap to clone. Dropping every handle also ends the session.
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Play(id, samples) => write!(f, "Play({id}, {} samples)", samples.len()),
+            Command::StopPlayout => f.write_str("StopPlayout"),
+            Command::Stats(_) => f.write_str("Stats"),
+            Command::Close => f.write_str("Close"),
+        }
+    }
+}
+
+impl MediaHandle {
+    /// Queues 8 kHz mono PCM; `MediaEvent::PlayoutDone(id)` follows its last packet.
+    pub fn play(&self, id: u64, samples: Arc<[i16]>) {
+        // A send error means the session already ended and reported `Closed`.
+        let _ = self.commands.send(Command::Play(id, samples));
+    }
+
+    /// Flushes queued playout (bargein); `PlayoutStopped(id)` for each flushed item.
+    pub fn stop_playout(&self) {
+        let _ = self.commands.send(Command::StopPlayout);
+    }
+
+    /// Ends the session: the task stops, the socket is freed, `Closed` is the last event.
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+
+    /// The session's counters, or `None` if it has ended.
+    pub async fn stats(&self) -> Option<SessionStats> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::Stats(tx)).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Starts the session for `negotiated` on `socket` as a task on the current tokio runtime.
+///
+/// The task runs inside the caller's current tracing span (set one with `call_id` first).
+/// Events arrive on the returned receiver; `MediaEvent::Closed` is always the last one.
+///
+/// # Panics
+/// Outside a tokio runtime (like `tokio::spawn`).
+pub fn start_session(
+    socket: RtpSocket,
+    negotiated: &Negotiated,
+) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let config = SessionConfig {
+        codec: negotiated.codec,
+        payload_type: negotiated.payload_type,
+        dtmf_payload_type: negotiated.dtmf_payload_type,
+    };
+    let task = run(socket, negotiated.remote, config, commands_rx, events_tx);
+    tokio::spawn(task.instrument(tracing::Span::current()));
+    (
+        MediaHandle {
+            commands: commands_tx,
+        },
+        events_rx,
+    )
+}
+
+/// The run loop: 1. drain the core (send transmits, forward events), 2. wait for the first of
+/// timer / command / datagram, 3. feed it to the core, repeat.
+async fn run(
+    rtp: RtpSocket,
+    remote: SocketAddr,
+    config: SessionConfig,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::UnboundedSender<MediaEvent>,
+) {
+    let mut session = match RtpSession::new(clock::now(), config) {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!(%error, "cannot start media session");
+            let _ = events.send(MediaEvent::Closed);
+            return;
+        }
+    };
+    tracing::debug!(local = %rtp.local, %remote, codec = ?config.codec, "media session started");
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut warned_source = false;
+    loop {
+        let deadline = drain(&mut session, &rtp.socket, remote, &events).await;
+        tokio::select! {
+            // Timer first so a flood of datagrams or commands cannot starve outgoing audio.
+            biased;
+            () = tokio::time::sleep_until(deadline.into()) => {
+                session.handle_input(Input::Timeout(clock::now()));
+            }
+            command = commands.recv() => match command {
+                Some(Command::Play(id, samples)) => session.play(id, samples),
+                Some(Command::StopPlayout) => session.stop_playout(),
+                Some(Command::Stats(reply)) => {
+                    let _ = reply.send(session.stats());
+                }
+                Some(Command::Close) | None => break,
+            },
+            received = rtp.socket.recv_from(&mut buf) => match received {
+                Ok((len, from)) => {
+                    if from != remote && !warned_source {
+                        warned_source = true;
+                        tracing::debug!(%from, %remote, "rtp from an address other than the sdp's");
+                    }
+                    session.handle_input(Input::Receive(clock::now(), buf[..len].to_vec()));
+                }
+                // ICMP errors surface here on some platforms; they do not end the call.
+                Err(error) => tracing::debug!(%error, "rtp receive error"),
+            },
+        }
+    }
+    // Report what the close flushed, then Closed; no more packets go out.
+    session.stop_playout();
+    loop {
+        match session.poll_output() {
+            Output::Event(event) => {
+                let _ = events.send(event);
+            }
+            Output::Transmit(_) => {}
+            Output::Timeout(_) => break,
+        }
+    }
+    let stats = session.stats();
+    tracing::debug!(
+        sent = stats.sent,
+        received = stats.received,
+        malformed = stats.malformed,
+        "media session closed"
+    );
+    let _ = events.send(MediaEvent::Closed);
+}
+
+/// Drains the core's outputs, returning the next deadline.
+async fn drain(
+    session: &mut RtpSession,
+    socket: &UdpSocket,
+    remote: SocketAddr,
+    events: &mpsc::UnboundedSender<MediaEvent>,
+) -> std::time::Instant {
+    loop {
+        match session.poll_output() {
+            Output::Transmit(datagram) => {
+                if let Err(error) = socket.send_to(&datagram, remote).await {
+                    tracing::debug!(%error, %remote, "rtp send failed");
+                }
+            }
+            Output::Event(event) => {
+                // The owner may have stopped listening; the session runs until closed anyway.
+                let _ = events.send(event);
+            }
+            Output::Timeout(deadline) => return deadline,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn even_ports_cover_the_range_once_and_wrap() {
+        let ports: Vec<u16> = even_ports(20000, 20009, 3).collect();
+        assert_eq!(ports, vec![20006, 20008, 20000, 20002, 20004]);
+        // An odd minimum rounds up; the last even port needs its RTCP partner in range.
+        assert_eq!(
+            even_ports(20001, 20006, 0).collect::<Vec<_>>(),
+            vec![20002, 20004]
+        );
+        assert_eq!(even_ports(20000, 20000, 0).len(), 0);
+        assert_eq!(even_ports(65534, 65535, 7).collect::<Vec<_>>(), vec![65534]);
+        assert_eq!(even_ports(0, 5, 0).collect::<Vec<_>>(), vec![2, 4]);
+    }
+
+    #[tokio::test]
+    async fn allocate_with_os_port_and_empty_range() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let engine = MediaEngine::new(EngineConfig {
+            bind_ip: loopback,
+            port_min: 0,
+            port_max: 0,
+        });
+        let socket = engine.allocate().await.unwrap();
+        assert_eq!(socket.local_addr().ip(), loopback);
+        assert_ne!(socket.local_addr().port(), 0);
+
+        let empty = MediaEngine::new(EngineConfig {
+            bind_ip: loopback,
+            port_min: 3000,
+            port_max: 3000,
+        });
+        let err = empty.allocate().await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}

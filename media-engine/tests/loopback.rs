@@ -1,0 +1,185 @@
+//! End to end over real UDP on 127.0.0.1: allocate, negotiate a real offer, start a session
+//! toward a plain tokio socket acting as the phone.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use media_engine::dtmf::encode_digit;
+use media_engine::{EngineConfig, MediaEngine, MediaEvent, sdp, start_session};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::time::{Instant, timeout};
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn offer(peer: SocketAddr) -> String {
+    format!(
+        "v=0\r\no=- 3344 1 IN IP4 127.0.0.1\r\ns=phone\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+        peer.port()
+    )
+}
+
+struct Rtp {
+    marker: bool,
+    seq: u16,
+    ts: u32,
+    payload: Vec<u8>,
+}
+
+fn parse(datagram: &[u8]) -> Rtp {
+    assert!(datagram.len() >= 12 && datagram[0] >> 6 == 2, "rtp v2");
+    Rtp {
+        marker: datagram[1] & 0x80 != 0,
+        seq: u16::from_be_bytes([datagram[2], datagram[3]]),
+        ts: u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]),
+        payload: datagram[12..].to_vec(),
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // wall-clock window for a real socket
+async fn receive_for(peer: &UdpSocket, span: Duration) -> Vec<Rtp> {
+    let end = Instant::now() + span;
+    let mut buf = [0u8; 2048];
+    let mut packets = Vec::new();
+    while let Ok(received) = tokio::time::timeout_at(end, peer.recv_from(&mut buf)).await {
+        let (len, _) = received.unwrap();
+        packets.push(parse(&buf[..len]));
+    }
+    packets
+}
+
+async fn next_event(events: &mut UnboundedReceiver<MediaEvent>) -> MediaEvent {
+    timeout(Duration::from_secs(3), events.recv())
+        .await
+        .expect("event within 3 s")
+        .expect("event channel open")
+}
+
+#[tokio::test]
+async fn session_over_loopback() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let local = rtp.local_addr();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), local).unwrap();
+    assert_eq!(
+        (negotiated.payload_type, negotiated.dtmf_payload_type),
+        (0, Some(101))
+    );
+    assert!(
+        negotiated
+            .answer
+            .contains(&format!("m=audio {} RTP/AVP 0 101", local.port()))
+    );
+    let (media, mut events) = start_session(rtp, &negotiated);
+
+    // ~50 packets per second, consecutive sequence numbers, timestamps on the 160 grid.
+    let idle = receive_for(&peer, Duration::from_secs(1)).await;
+    assert!(
+        (40..=60).contains(&idle.len()),
+        "{} packets in 1 s",
+        idle.len()
+    );
+    for pair in idle.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
+        let step = pair[1].ts.wrapping_sub(pair[0].ts);
+        assert!(
+            step >= 160 && step % 160 == 0 && step <= 160 * 10,
+            "ts step {step}"
+        );
+    }
+    assert!(
+        idle.iter()
+            .all(|p| p.payload.len() == 160 && p.payload.iter().all(|&b| b == 0xFF))
+    );
+
+    // A 0.3 s tone arrives non-silent, starts a talkspurt, and PlayoutDone fires.
+    let tone: Arc<[i16]> = (0..2400)
+        .map(|n| (10000.0 * (std::f64::consts::TAU * 1000.0 * f64::from(n) / 8000.0).sin()) as i16)
+        .collect();
+    media.play(42, tone);
+    let during = receive_for(&peer, Duration::from_millis(500)).await;
+    let first_audio = during
+        .iter()
+        .position(|p| p.payload.iter().any(|&b| b != 0xFF))
+        .expect("tone packets");
+    assert!(
+        during[first_audio].marker,
+        "talkspurt starts with the marker bit"
+    );
+    let audio_packets = during
+        .iter()
+        .filter(|p| p.payload.iter().any(|&b| b != 0xFF))
+        .count();
+    assert_eq!(audio_packets, 15, "2400 samples = 15 packets");
+    assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutDone(42));
+
+    // RFC 4733 from the phone: one event per digit despite repeats.
+    for (i, digit) in "19#".chars().enumerate() {
+        let timestamp = 50_000 + 8000 * i as u32;
+        for (j, p) in encode_digit(digit, 800, 160, 10)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            let mut datagram = vec![0x80, (u8::from(p.marker) << 7) | 101];
+            datagram.extend_from_slice(&(100 + 10 * i as u16 + j as u16).to_be_bytes());
+            datagram.extend_from_slice(&timestamp.to_be_bytes());
+            datagram.extend_from_slice(&0xCAFE_u32.to_be_bytes());
+            datagram.extend_from_slice(&p.payload);
+            peer.send_to(&datagram, local).await.unwrap();
+        }
+    }
+    peer.send_to(b"junk", local).await.unwrap();
+    for digit in "19#".chars() {
+        assert_eq!(next_event(&mut events).await, MediaEvent::Dtmf(digit));
+    }
+    assert!(
+        timeout(Duration::from_millis(200), events.recv())
+            .await
+            .is_err(),
+        "no duplicate digits"
+    );
+    let stats = media.stats().await.expect("session running");
+    assert_eq!((stats.received, stats.dtmf, stats.malformed), (21, 3, 1));
+    assert!(stats.sent >= 70, "sent {}", stats.sent);
+
+    // Bargein then close.
+    media.play(43, vec![1000; 80_000].into());
+    media.stop_playout();
+    assert_eq!(
+        next_event(&mut events).await,
+        MediaEvent::PlayoutStopped(43)
+    );
+    media.close();
+    assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+    assert!(media.stats().await.is_none());
+    // The port is free again.
+    UdpSocket::bind(local)
+        .await
+        .expect("rtp port released on close");
+}
+
+#[tokio::test]
+async fn dropping_every_handle_closes_the_session() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
+    let (media, mut events) = start_session(rtp, &negotiated);
+    media.play(1, vec![500; 8000].into());
+    drop(media);
+    assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutStopped(1));
+    assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+}

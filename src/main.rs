@@ -1,0 +1,95 @@
+//! `parley`: the one binary. Parses the CLI, loads the configuration and starts the roles.
+//! The roles themselves live in the workspace crates; this crate only wires them together.
+
+mod config;
+mod logging;
+mod media_server;
+mod serve;
+mod vxml_cli;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Parley: a VoiceXML-first programmable IVR/media server and small IP PBX.
+///
+/// `parley serve` runs the SIP edge, the media server and the apps HTTP service in one process
+/// with embedded defaults (data in ./data, prompts from ./prompts, SIP on 0.0.0.0:5060,
+/// media server SIP on 127.0.0.1:5070, RTP 20000-29999, HTTP on 127.0.0.1:8080). Call 600 to
+/// reach the demo application. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) to change
+/// the level.
+#[derive(Debug, Parser)]
+#[command(name = "parley", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run Parley's roles (all three by default) until Ctrl-C or SIGTERM.
+    Serve {
+        /// TOML configuration file; any key it sets overrides the embedded default
+        /// (see parley.example.toml for every key).
+        #[arg(long, short = 'c', value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Run only these roles (repeat or comma-separate); default: all.
+        #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE")]
+        role: Vec<Role>,
+    },
+    /// VoiceXML tools.
+    Vxml {
+        #[command(subcommand)]
+        command: VxmlCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum VxmlCommand {
+    /// Run a VoiceXML application on the text platform: prompts are printed
+    /// ("[audio] URL", "[tts] text"), DTMF is typed on stdin or given with --input.
+    Run {
+        /// The application: an http(s):// or file:// URL, or a path to a .vxml file.
+        target: String,
+        /// Scripted DTMF, one value per input the app collects, in order (e.g. --input 1 --input 42#).
+        /// An empty value means no input. With --input, stdin is not read.
+        #[arg(long, short = 'i', value_name = "DIGITS")]
+        input: Vec<String>,
+    },
+}
+
+/// One of the roles `parley serve` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Role {
+    /// SIP edge: transports, proxy and dial plan.
+    Edge,
+    /// Media server: answers calls, runs VXML apps, plays and hears RTP.
+    Media,
+    /// Apps: the HTTP service with the demo app, prompts and (later) voicemail.
+    Apps,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    // reqwest is built without a bundled TLS provider: choose ring once for the process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Serve { config, role } => {
+            let cfg = config::Config::load(config.as_deref())?;
+            logging::init(&cfg.log);
+            let roles = if role.is_empty() {
+                vec![Role::Edge, Role::Media, Role::Apps]
+            } else {
+                role
+            };
+            serve::run(cfg, roles)
+        }
+        Command::Vxml {
+            command: VxmlCommand::Run { target, input },
+        } => {
+            logging::init("warn");
+            let code = vxml_cli::run(&target, input)?;
+            std::process::exit(code);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Interpreter threads: each owns a current-thread tokio runtime and a `LocalSet`; a call is a
+//! `spawn_local` task there for its whole life, so its boa `Context` (`!Send`) never moves.
+//! Calls are dealt round-robin; per-thread GC pauses grow with the contexts alive on that
+//! thread (shared/notes/ecmascript-scopes.md), so more threads also means shorter pauses.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use media_engine::{MediaEvent, MediaHandle};
+use sip_edge::UaHandle;
+use tokio::sync::{mpsc, watch};
+use tracing::{Instrument, info, warn};
+
+use super::LiveCalls;
+use super::platform::MediaPlatform;
+use super::prompt_cache::PromptCache;
+
+/// One answered call, ready to run; only `Send` data.
+pub(crate) struct CallJob {
+    pub(crate) span: tracing::Span,
+    pub(crate) session: vxml_interp::SessionInfo,
+    pub(crate) app: url::Url,
+    pub(crate) media: MediaHandle,
+    pub(crate) media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    pub(crate) hangup: watch::Receiver<bool>,
+    pub(crate) ua: UaHandle,
+    pub(crate) cache: Arc<PromptCache>,
+    pub(crate) calls: LiveCalls,
+}
+
+/// Handle to the interpreter threads; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct InterpreterPool {
+    inner: Arc<PoolInner>,
+}
+
+struct PoolInner {
+    senders: std::sync::Mutex<Vec<mpsc::UnboundedSender<CallJob>>>,
+    threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
+    next: AtomicUsize,
+}
+
+impl InterpreterPool {
+    pub(crate) fn start(threads: usize) -> anyhow::Result<Self> {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let h = std::thread::Builder::new()
+                .name(format!("parley-vxml-{i}"))
+                .spawn(move || thread_main(rx))
+                .context("cannot start an interpreter thread")?;
+            senders.push(tx);
+            handles.push(h);
+        }
+        Ok(Self {
+            inner: Arc::new(PoolInner {
+                senders: std::sync::Mutex::new(senders),
+                threads: std::sync::Mutex::new(handles),
+                next: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Hands a call to the next thread.
+    pub(crate) fn dispatch(&self, job: CallJob) {
+        let Ok(senders) = self.inner.senders.lock() else {
+            return;
+        };
+        if senders.is_empty() {
+            warn!("interpreter pool is shut down; dropping call");
+            job.ua.hangup(&job.session.call_id);
+            job.media.close();
+            return;
+        }
+        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % senders.len();
+        if let Err(mpsc::error::SendError(job)) = senders[i].send(job) {
+            job.ua.hangup(&job.session.call_id);
+            job.media.close();
+        }
+    }
+
+    /// Closes the queues and waits for the threads to finish their calls.
+    pub(crate) async fn shutdown(&self) {
+        if let Ok(mut s) = self.inner.senders.lock() {
+            s.clear();
+        }
+        let handles: Vec<_> = self
+            .inner
+            .threads
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        let _ = tokio::task::spawn_blocking(move || {
+            for h in handles {
+                let _ = h.join();
+            }
+        })
+        .await;
+    }
+}
+
+fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            warn!(error = %e, "interpreter thread: no runtime");
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let mut running = tokio::task::JoinSet::new();
+        while let Some(job) = jobs.recv().await {
+            let span = job.span.clone();
+            running.spawn_local(run_call(job).instrument(span));
+            // Reap finished calls so the set does not grow without bound.
+            while running.try_join_next().is_some() {}
+        }
+        while running.join_next().await.is_some() {}
+    });
+}
+
+async fn run_call(job: CallJob) {
+    let CallJob {
+        span: _,
+        session,
+        app,
+        media,
+        media_events,
+        hangup,
+        ua,
+        cache,
+        calls,
+    } = job;
+    let call_id = session.call_id.clone();
+    let fetcher = Rc::new(vxml_interp::HttpFetcher::new());
+    let mut platform = MediaPlatform::new(
+        call_id.clone(),
+        media.clone(),
+        media_events,
+        hangup,
+        ua.clone(),
+        fetcher.clone(),
+        cache,
+    );
+    let mut interp = vxml_interp::Interpreter::new(session);
+    info!(app = %app, "running application");
+    let exit = vxml_interp::run(&mut interp, &mut platform, fetcher.as_ref(), app).await;
+    info!(reason = %exit.reason, value = ?exit.value, "application ended");
+    // The application is done: make sure the call and its media are gone either way.
+    let was_live = calls.lock().ok().and_then(|mut m| m.remove(&call_id)).is_some();
+    if was_live && !platform.hung_up() {
+        ua.hangup(&call_id);
+    }
+    media.close();
+}

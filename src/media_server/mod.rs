@@ -1,0 +1,240 @@
+//! The media server role: answers the calls the edge routes to it (RFC 5552), negotiates SDP,
+//! runs the VoiceXML application on an interpreter thread and plays/hears RTP through
+//! media-engine.
+//!
+//! Threads and tasks (see docs/architecture.md):
+//! - SIP (sip-edge's UA) and RTP (media-engine) run on the shared multi-thread I/O runtime.
+//! - Each call's interpreter runs on one of N interpreter threads: a current-thread runtime with a
+//!   `LocalSet`, calls as `spawn_local` tasks, because a boa `Context` is `!Send` and must stay on
+//!   the thread that made it. Only plain `Send` data (handles, channels) crosses threads.
+
+mod interp_pool;
+mod platform;
+mod prompt_cache;
+mod tts;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use media_engine::{EngineConfig, MediaEngine};
+use sip_edge::{IncomingCall, UaConfig, UaEvent, UaHandle};
+use tokio::sync::watch;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::Config;
+use interp_pool::{CallJob, InterpreterPool};
+use prompt_cache::PromptCache;
+
+/// What the media server needs from the configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct MediaServerConfig {
+    pub(crate) sip: SocketAddr,
+    pub(crate) rtp_ip: IpAddr,
+    pub(crate) rtp_public_ip: Option<IpAddr>,
+    pub(crate) rtp_port_min: u16,
+    pub(crate) rtp_port_max: u16,
+    pub(crate) interpreter_threads: usize,
+}
+
+impl From<&Config> for MediaServerConfig {
+    fn from(c: &Config) -> Self {
+        Self {
+            sip: c.media.sip,
+            rtp_ip: c.media.rtp_ip,
+            rtp_public_ip: c.media.rtp_public_ip,
+            rtp_port_min: c.media.rtp_port_min,
+            rtp_port_max: c.media.rtp_port_max,
+            interpreter_threads: c.interpreter_threads(),
+        }
+    }
+}
+
+/// Calls in progress: Call-ID -> the flag that tells the interpreter the caller hung up.
+type LiveCalls = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
+
+/// A running media server.
+pub(crate) struct MediaServer {
+    ua: UaHandle,
+    calls: LiveCalls,
+    pool: InterpreterPool,
+    dispatcher: tokio::task::JoinHandle<()>,
+}
+
+impl MediaServer {
+    pub(crate) async fn start(cfg: MediaServerConfig) -> anyhow::Result<Self> {
+        let (ua, mut events) = sip_edge::spawn_ua(UaConfig {
+            udp: cfg.sip,
+            tcp: None,
+        })
+        .await
+        .context("cannot bind the media server's SIP socket")?;
+        let engine = MediaEngine::new(EngineConfig {
+            bind_ip: cfg.rtp_ip,
+            port_min: cfg.rtp_port_min,
+            port_max: cfg.rtp_port_max,
+        });
+        let pool = InterpreterPool::start(cfg.interpreter_threads)?;
+        let calls: LiveCalls = Arc::default();
+        let cache = Arc::new(PromptCache::new());
+        let ctx = Arc::new(CallContext {
+            ua: ua.clone(),
+            engine,
+            calls: calls.clone(),
+            pool: pool.clone(),
+            cache,
+            public_ip: cfg.rtp_public_ip,
+        });
+        let dispatcher = tokio::spawn(async move {
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    UaEvent::Incoming(call) => {
+                        let span = info_span!("call", call_id = %call.call_id);
+                        tokio::spawn(ctx.clone().accept(call).instrument(span));
+                    }
+                    UaEvent::Ended { call_id, reason } => {
+                        info!(call_id = %call_id, ?reason, "call ended by SIP");
+                        let flag = ctx.calls.lock().ok().and_then(|mut m| m.remove(&call_id));
+                        if let Some(flag) = flag {
+                            let _ = flag.send(true);
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            ua,
+            calls,
+            pool,
+            dispatcher,
+        })
+    }
+
+    pub(crate) fn sip_addr(&self) -> SocketAddr {
+        self.ua.local_addr()
+    }
+
+    /// Hangs up every call, then stops the interpreter threads and the SIP socket.
+    pub(crate) async fn shutdown(self) {
+        let ids: Vec<String> = self
+            .calls
+            .lock()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        for id in &ids {
+            self.ua.hangup(id);
+        }
+        if let Ok(mut m) = self.calls.lock() {
+            for (_, flag) in m.drain() {
+                let _ = flag.send(true);
+            }
+        }
+        self.pool.shutdown().await;
+        self.dispatcher.abort();
+        self.ua.shutdown().await;
+    }
+}
+
+/// Everything a new call needs; shared by all calls.
+struct CallContext {
+    ua: UaHandle,
+    engine: MediaEngine,
+    calls: LiveCalls,
+    pool: InterpreterPool,
+    cache: Arc<PromptCache>,
+    public_ip: Option<IpAddr>,
+}
+
+impl CallContext {
+    /// Answers one call and hands it to an interpreter thread. Runs inside the call's span.
+    async fn accept(self: Arc<Self>, call: IncomingCall) {
+        let call_id = call.call_id.clone();
+        info!(from = %call.from, to = %call.to, ruri = %call.request_uri, "incoming call");
+        let Some(app) = call.voicexml.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+            // RFC 5552: the Request-URI names the application; without one there is nothing to run.
+            warn!(ruri = %call.request_uri, "no usable voicexml= parameter in the Request-URI");
+            self.ua.reject(&call_id, 404);
+            return;
+        };
+        let socket = match self.engine.allocate().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "no RTP port available");
+                self.ua.reject(&call_id, 503);
+                return;
+            }
+        };
+        let ip = self
+            .public_ip
+            .or_else(|| route_to(&call.remote_sdp))
+            .unwrap_or_else(|| socket.local_addr().ip());
+        let local = SocketAddr::new(ip, socket.local_addr().port());
+        let negotiated = match media_engine::sdp::negotiate(&call.remote_sdp, local) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(error = %e, "SDP offer not acceptable");
+                self.ua.reject(&call_id, 488);
+                return;
+            }
+        };
+        info!(
+            codec = ?negotiated.codec,
+            pt = negotiated.payload_type,
+            dtmf_pt = ?negotiated.dtmf_payload_type,
+            remote_rtp = %negotiated.remote,
+            local_rtp = %local,
+            "media negotiated"
+        );
+        let (media, media_events) = media_engine::start_session(socket, &negotiated);
+        let (hangup_tx, hangup_rx) = watch::channel(false);
+        if let Ok(mut m) = self.calls.lock() {
+            m.insert(call_id.clone(), hangup_tx);
+        }
+        self.ua.answer(&call_id, negotiated.answer.clone());
+        let job = CallJob {
+            span: tracing::Span::current(),
+            session: vxml_interp::SessionInfo {
+                call_id: call_id.clone(),
+                local_uri: call.to.clone(),
+                remote_uri: call.from.clone(),
+                protocol_name: "sip".into(),
+                redirect: Vec::new(),
+            },
+            app,
+            media,
+            media_events,
+            hangup: hangup_rx,
+            ua: self.ua.clone(),
+            cache: self.cache.clone(),
+            calls: self.calls.clone(),
+        };
+        self.pool.dispatch(job);
+    }
+}
+
+/// The local address that routes toward the caller's media address (no packet is sent:
+/// connecting a UDP socket only asks the kernel for a route).
+fn route_to(offer: &str) -> Option<IpAddr> {
+    let remote: IpAddr = offer
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("c=IN IP4 "))
+        .next_back()
+        .and_then(|a| a.split('/').next())
+        .and_then(|a| a.trim().parse().ok())?;
+    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    probe.connect((remote, 9)).ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_to_loopback_for_a_loopback_offer() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+        assert_eq!(route_to(offer), Some(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(route_to("v=0\r\n"), None);
+    }
+}

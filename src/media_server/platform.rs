@@ -1,0 +1,300 @@
+//! The VoiceXML platform of a real call: prompts become RTP through media-engine, DTMF from RTP
+//! feeds the interpreter's `DtmfCollector`, disconnect becomes a SIP BYE.
+
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use media_engine::{MediaEvent, MediaHandle};
+use sip_edge::UaHandle;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+use vxml_interp::{
+    CollectRequest, CollectState, DtmfCollector, FetchRequest, Fetcher, HttpFetcher, InputResult,
+    Method, PlayItem,
+};
+
+use super::prompt_cache::PromptCache;
+use super::tts;
+
+/// Call rate of the media session: prompts are resampled to this before playout.
+const RATE: u32 = 8000;
+
+pub(crate) struct MediaPlatform {
+    call_id: String,
+    media: MediaHandle,
+    events: mpsc::UnboundedReceiver<MediaEvent>,
+    hangup: watch::Receiver<bool>,
+    ua: UaHandle,
+    fetcher: Rc<HttpFetcher>,
+    cache: Arc<PromptCache>,
+    queue: Vec<PlayItem>,
+    /// DTMF heard while no input was being collected (type-ahead), in order.
+    typeahead: VecDeque<char>,
+    next_id: u64,
+    hung_up: bool,
+}
+
+/// What woke the platform up.
+enum Wake {
+    Media(MediaEvent),
+    Hangup,
+    Timer,
+}
+
+impl MediaPlatform {
+    pub(crate) fn new(
+        call_id: String,
+        media: MediaHandle,
+        events: mpsc::UnboundedReceiver<MediaEvent>,
+        hangup: watch::Receiver<bool>,
+        ua: UaHandle,
+        fetcher: Rc<HttpFetcher>,
+        cache: Arc<PromptCache>,
+    ) -> Self {
+        Self {
+            call_id,
+            media,
+            events,
+            hangup,
+            ua,
+            fetcher,
+            cache,
+            queue: Vec::new(),
+            typeahead: VecDeque::new(),
+            next_id: 0,
+            hung_up: false,
+        }
+    }
+
+    /// True once the call is gone (either side hung up).
+    pub(crate) fn hung_up(&self) -> bool {
+        self.hung_up || *self.hangup.borrow()
+    }
+
+    /// Renders the queued prompts and hands them to the media session back to back, so there
+    /// is no gap between them. Returns the id of the last one, if anything was queued.
+    async fn start_playout(&mut self) -> Option<u64> {
+        let items = std::mem::take(&mut self.queue);
+        let mut last = None;
+        for item in items {
+            let Some(pcm) = self.render(&item).await else {
+                continue;
+            };
+            if pcm.is_empty() {
+                continue;
+            }
+            self.next_id += 1;
+            self.media.play(self.next_id, pcm);
+            last = Some(self.next_id);
+        }
+        last
+    }
+
+    /// One prompt item as 8 kHz PCM; `None` when it cannot be rendered (logged).
+    async fn render(&self, item: &PlayItem) -> Option<Arc<[i16]>> {
+        match item {
+            PlayItem::Audio { url, fallback_text } => {
+                if let Some(pcm) = self.cache.get(url.as_str(), std::time::Instant::now()) {
+                    return Some(pcm);
+                }
+                match self.fetch_audio(url).await {
+                    Ok(pcm) => {
+                        let pcm: Arc<[i16]> = Arc::from(pcm);
+                        self.cache
+                            .put(url.to_string(), pcm.clone(), std::time::Instant::now());
+                        Some(pcm)
+                    }
+                    Err(e) => {
+                        // VXML 2.1 §4.1.3: an audio source that cannot be played falls back to
+                        // the element's content.
+                        warn!(url = %url, error = %e, "audio prompt unavailable, using its fallback");
+                        match fallback_text {
+                            Some(t) => self.speak(t).await,
+                            None => None,
+                        }
+                    }
+                }
+            }
+            PlayItem::Text(t) => self.speak(t).await,
+            PlayItem::Break(d) => {
+                let n = (d.as_millis() as usize).saturating_mul(RATE as usize / 1000);
+                Some(Arc::from(vec![0i16; n.min(RATE as usize * 10)]))
+            }
+        }
+    }
+
+    async fn fetch_audio(&self, url: &url::Url) -> anyhow::Result<Vec<i16>> {
+        let fetched = self
+            .fetcher
+            .fetch(FetchRequest {
+                url: url.clone(),
+                method: Method::Get,
+                body: None,
+                content_type: None,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !(200..300).contains(&fetched.status) {
+            anyhow::bail!("HTTP {}", fetched.status);
+        }
+        let pcm = media_engine::decode_wav(&fetched.body)?;
+        Ok(media_engine::resample(&pcm.samples, pcm.sample_rate, RATE))
+    }
+
+    async fn speak(&self, text: &str) -> Option<Arc<[i16]>> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        let key = format!("tts:{text}");
+        if let Some(pcm) = self.cache.get(&key, std::time::Instant::now()) {
+            return Some(pcm);
+        }
+        match tts::synthesize(text).await {
+            Ok(pcm) => {
+                let pcm: Arc<[i16]> = Arc::from(pcm);
+                self.cache.put(key, pcm.clone(), std::time::Instant::now());
+                Some(pcm)
+            }
+            Err(e) => {
+                warn!(error = %e, text, "text prompt not rendered");
+                None
+            }
+        }
+    }
+
+    /// Waits for the next media event, the hang-up flag or `deadline`.
+    async fn wake(&mut self, deadline: Option<Instant>) -> Wake {
+        if self.hung_up() {
+            return Wake::Hangup;
+        }
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            ev = self.events.recv() => match ev {
+                Some(MediaEvent::Closed) | None => Wake::Hangup,
+                Some(ev) => Wake::Media(ev),
+            },
+            // Err: the call's flag was dropped, which only happens when the call is gone.
+            r = self.hangup.changed() => { let _ = r; Wake::Hangup }
+            _ = sleep => Wake::Timer,
+        }
+    }
+}
+
+impl vxml_interp::Prompter for MediaPlatform {
+    fn queue(&mut self, items: Vec<PlayItem>) {
+        self.queue.extend(items);
+    }
+
+    async fn flush(&mut self) -> Result<(), vxml_interp::Hangup> {
+        let Some(last) = self.start_playout().await else {
+            return if self.hung_up() { Err(vxml_interp::Hangup) } else { Ok(()) };
+        };
+        loop {
+            match self.wake(None).await {
+                Wake::Media(MediaEvent::PlayoutDone(id) | MediaEvent::PlayoutStopped(id))
+                    if id == last =>
+                {
+                    return Ok(());
+                }
+                Wake::Media(MediaEvent::Dtmf(d)) => {
+                    debug!(digit = %d, "DTMF during a prompt: kept as type-ahead");
+                    self.typeahead.push_back(d);
+                }
+                Wake::Media(_) | Wake::Timer => {}
+                Wake::Hangup => {
+                    self.hung_up = true;
+                    return Err(vxml_interp::Hangup);
+                }
+            }
+        }
+    }
+}
+
+impl vxml_interp::Recognizer for MediaPlatform {
+    async fn collect(&mut self, req: CollectRequest) -> InputResult {
+        let last = self.start_playout().await;
+        let mut playing = last.is_some();
+        let now = || Instant::now().into_std();
+        // The no-input timer starts when the prompts end (VXML 2.1 §6.3.2), or at once if none.
+        let mut collector = (!playing).then(|| DtmfCollector::new(&req, now()));
+        let mut pending: VecDeque<char> = std::mem::take(&mut self.typeahead);
+        loop {
+            // Type-ahead and fresh digits go through the same path.
+            if let Some(d) = pending.pop_front() {
+                let c = match collector.as_mut() {
+                    Some(c) => c,
+                    None if req.bargein || !playing => {
+                        if playing {
+                            self.media.stop_playout();
+                            playing = false;
+                        }
+                        collector.insert(DtmfCollector::new(&req, now()))
+                    }
+                    None => {
+                        debug!(digit = %d, "DTMF ignored: prompt is not barge-in");
+                        continue;
+                    }
+                };
+                c.handle_digit(now(), d);
+            }
+            let deadline = match collector.as_ref().map(|c| c.poll()) {
+                Some(CollectState::Done(result)) => {
+                    if playing {
+                        self.media.stop_playout();
+                    }
+                    info!(result = ?result, "input collected");
+                    return result;
+                }
+                Some(CollectState::Pending { deadline }) => Some(Instant::from_std(deadline)),
+                None => None,
+            };
+            if !pending.is_empty() {
+                continue;
+            }
+            match self.wake(deadline).await {
+                Wake::Media(MediaEvent::Dtmf(d)) => {
+                    debug!(digit = %d, "DTMF");
+                    pending.push_back(d);
+                }
+                Wake::Media(MediaEvent::PlayoutDone(id) | MediaEvent::PlayoutStopped(id))
+                    if Some(id) == last =>
+                {
+                    playing = false;
+                    collector.get_or_insert_with(|| DtmfCollector::new(&req, now()));
+                }
+                Wake::Media(_) => {}
+                Wake::Timer => {
+                    if let Some(c) = collector.as_mut() {
+                        c.handle_timeout(now());
+                    }
+                }
+                Wake::Hangup => {
+                    self.hung_up = true;
+                    return InputResult::Hangup;
+                }
+            }
+        }
+    }
+}
+
+impl vxml_interp::Telephony for MediaPlatform {
+    async fn disconnect(&mut self) {
+        if !self.hung_up() {
+            info!("application hangs up");
+            self.ua.hangup(&self.call_id);
+        }
+        self.hung_up = true;
+        // Let the last RTP packets leave before the session goes away.
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        self.media.close();
+    }
+}

@@ -1,0 +1,435 @@
+//! Shared harness for the end-to-end tests: starts a real `parley serve` on free loopback
+//! ports, drives it with real peers (sipp, raw UDP/TCP sockets) and reads what it sent.
+//! Everything is bounded in time and stopped by process id when the test ends.
+#![allow(dead_code)] // each test file uses part of the harness
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub const LOOPBACK: &str = "127.0.0.1";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A port free for both UDP and TCP on loopback (the edge listens on both).
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
+        let port = u.local_addr().unwrap().port();
+        if TcpListener::bind((LOOPBACK, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair found");
+}
+
+/// A free even UDP port with its odd neighbour free too (RTP/RTCP, sipp's media ports).
+pub fn free_even_port() -> u16 {
+    for _ in 0..200 {
+        let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
+        let p = u.local_addr().unwrap().port() & !1;
+        drop(u);
+        if p > 1024
+            && UdpSocket::bind((LOOPBACK, p)).is_ok()
+            && UdpSocket::bind((LOOPBACK, p + 1)).is_ok()
+        {
+            return p;
+        }
+    }
+    panic!("no free even port found");
+}
+
+/// A running `parley serve`.
+pub struct Parley {
+    child: Option<Child>,
+    pub dir: PathBuf,
+    pub edge: SocketAddr,
+    pub media_sip: SocketAddr,
+    pub apps: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Parley {
+    /// Starts parley with a config file pointing every address at free loopback ports.
+    pub fn start(name: &str) -> Parley {
+        let dir = std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let edge: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
+        let media_sip: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
+        let apps: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
+        let rtp_min = free_even_port();
+        let config = format!(
+            r#"data_dir = "{data}"
+prompts_dir = "{prompts}"
+log = "info"
+
+[edge]
+udp = "{edge}"
+tcp = "{edge}"
+
+[media]
+sip = "{media_sip}"
+rtp_ip = "127.0.0.1"
+rtp_port_min = {rtp_min}
+rtp_port_max = {rtp_max}
+
+[apps]
+http = "{apps}"
+
+[dialplan]
+600 = "/demo/hello.vxml"
+"#,
+            data = dir.join("data").display(),
+            prompts = repo_root().join("prompts").display(),
+            rtp_max = rtp_min + 200,
+        );
+        let cfg_path = dir.join("parley.toml");
+        std::fs::write(&cfg_path, config).unwrap();
+        let log = dir.join("parley.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_parley"))
+            .args(["serve", "--config"])
+            .arg(&cfg_path)
+            .env("RUST_LOG", "info,parley=debug")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start parley");
+        let p = Parley {
+            child: Some(child),
+            dir,
+            edge,
+            media_sip,
+            apps,
+            log,
+        };
+        p.wait_ready();
+        p
+    }
+
+    /// Ready = the apps role answers HTTP and the edge answers SIP OPTIONS (it starts last).
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let http_ok = http_get(self.apps, "/healthz").is_ok_and(|(s, _)| s == 200);
+            if http_ok && sip_options(self.edge).is_some() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("parley did not become ready; log:\n{}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait (bounded) for a clean exit; returns its status.
+    pub fn stop(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("parley did not stop within 15 s of SIGTERM; log:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Parley {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("parley log kept in {}", self.log.display());
+        }
+    }
+}
+
+/// A one-shot HTTP/1.1 GET; returns (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    Ok((status, body))
+}
+
+/// Sends OPTIONS over UDP; the status of the first response, if any within 500 ms.
+pub fn sip_options(edge: SocketAddr) -> Option<u16> {
+    let s = UdpSocket::bind((LOOPBACK, 0)).ok()?;
+    let me = s.local_addr().ok()?;
+    let msg = format!(
+        "OPTIONS sip:{edge} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKping{n}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=p1\r\nTo: <sip:{edge}>\r\nCall-ID: ping-{n}@{me}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        n = me.port()
+    );
+    s.send_to(msg.as_bytes(), edge).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    let mut buf = [0u8; 4096];
+    let (n, _) = s.recv_from(&mut buf).ok()?;
+    status_of(&buf[..n])
+}
+
+/// The status code of a SIP response.
+pub fn status_of(msg: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(msg).ok()?;
+    let line = text.lines().next()?;
+    let mut parts = line.split(' ');
+    (parts.next()? == "SIP/2.0").then_some(())?;
+    parts.next()?.parse().ok()
+}
+
+/// One RTP packet the test received.
+#[derive(Debug, Clone)]
+pub struct RtpPacket {
+    pub at: Instant,
+    pub pt: u8,
+    pub seq: u16,
+    pub ts: u32,
+    pub ssrc: u32,
+    pub payload: Vec<u8>,
+}
+
+/// Listens where the caller's SDP says its media is, and keeps every RTP packet.
+pub struct RtpSink {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+    packets: Arc<Mutex<Vec<RtpPacket>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RtpSink {
+    pub fn bind() -> RtpSink {
+        let port = free_even_port();
+        let sock = UdpSocket::bind((LOOPBACK, port)).expect("bind rtp sink");
+        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let packets = Arc::new(Mutex::new(Vec::new()));
+        let (s2, p2) = (stop.clone(), packets.clone());
+        let thread = std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            // Bounded: stops when told, or after 120 s whatever happens.
+            let hard_stop = Instant::now() + Duration::from_secs(120);
+            while !s2.load(Ordering::Relaxed) && Instant::now() < hard_stop {
+                if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    if let Some(p) = parse_rtp(&buf[..n]) {
+                        p2.lock().unwrap().push(p);
+                    }
+                }
+            }
+        });
+        RtpSink {
+            port,
+            stop,
+            packets,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn finish(mut self) -> Vec<RtpPacket> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        std::mem::take(&mut *self.packets.lock().unwrap())
+    }
+}
+
+fn parse_rtp(b: &[u8]) -> Option<RtpPacket> {
+    if b.len() < 12 || b[0] >> 6 != 2 {
+        return None;
+    }
+    let cc = (b[0] & 0x0f) as usize;
+    let start = 12 + 4 * cc;
+    (b.len() >= start).then(|| RtpPacket {
+        at: Instant::now(),
+        pt: b[1] & 0x7f,
+        seq: u16::from_be_bytes([b[2], b[3]]),
+        ts: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+        ssrc: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        payload: b[start..].to_vec(),
+    })
+}
+
+/// G.711 µ-law to linear (ITU-T G.711), written here independently of media-engine so the
+/// test checks the server's encoder rather than trusting it.
+pub fn ulaw_to_linear(u: u8) -> i16 {
+    let u = !u;
+    let sign = u & 0x80;
+    let exponent = (u >> 4) & 0x07;
+    let mantissa = u & 0x0f;
+    let magnitude = ((((mantissa as i32) << 3) + 0x84) << exponent) - 0x84;
+    (if sign != 0 { -magnitude } else { magnitude }) as i16
+}
+
+/// A 20 ms frame is "speech" when its peak passes this level (about -36 dBFS); the stock
+/// prompts are normalised to -3 dBFS, silence encodes to 0.
+pub const LOUD: i32 = 500;
+
+pub fn loud_frames_received(packets: &[RtpPacket]) -> usize {
+    packets
+        .iter()
+        .filter(|p| p.pt == 0)
+        .filter(|p| p.payload.iter().any(|&b| (ulaw_to_linear(b) as i32).abs() > LOUD))
+        .count()
+}
+
+/// Loud 20 ms frames in a stock prompt (8 kHz 16-bit mono WAV, as prompts/generate.sh makes).
+pub fn loud_frames_in_prompt(name: &str) -> usize {
+    let bytes = std::fs::read(repo_root().join("prompts").join(name)).expect("prompt file");
+    let samples = wav_pcm16(&bytes);
+    samples
+        .chunks(160)
+        .filter(|f| f.iter().any(|&s| (s as i32).abs() > LOUD))
+        .count()
+}
+
+/// The samples of a PCM16 WAV's data chunk.
+fn wav_pcm16(bytes: &[u8]) -> Vec<i16> {
+    assert_eq!(&bytes[..4], b"RIFF");
+    let mut off = 12;
+    while off + 8 <= bytes.len() {
+        let id = &bytes[off..off + 4];
+        let len = u32::from_le_bytes(bytes[off + 4..off + 8].try_into().unwrap()) as usize;
+        if id == b"data" {
+            let end = (off + 8 + len).min(bytes.len());
+            return bytes[off + 8..end]
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect();
+        }
+        off += 8 + len + (len & 1);
+    }
+    panic!("no data chunk");
+}
+
+/// Runs a command with a hard time limit; kills it past the limit.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "command timed out after {limit:?}: {cmd:?}\nstdout:{}\nstderr:{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIP transport sipp uses toward the edge.
+#[derive(Debug, Clone, Copy)]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// What one sipp call saw.
+pub struct CallOutcome {
+    pub call_id: String,
+    pub sipp: Output,
+    pub rtp: Vec<RtpPacket>,
+}
+
+/// Places one call to `service` with sipp: listen for `wait_ms`, press `digit` (RFC 2833
+/// capture), expect the server's BYE. RTP from the server is captured by an [`RtpSink`].
+pub fn sipp_call(
+    p: &Parley,
+    service: &str,
+    digit: char,
+    wait_ms: u64,
+    transport: Transport,
+    tag: &str,
+) -> CallOutcome {
+    let sink = RtpSink::bind();
+    let template = std::fs::read_to_string(repo_root().join("tests/data/uac_dtmf.xml")).unwrap();
+    let scenario = template
+        .replace("__RTP_PORT__", &sink.port.to_string())
+        .replace("__DIGIT__", &digit.to_string())
+        .replace("__WAIT_MS__", &wait_ms.to_string());
+    let scen_path = p.dir.join(format!("uac-{tag}.xml"));
+    std::fs::write(&scen_path, scenario).unwrap();
+    let call_id = format!("e2e-{tag}-{}", std::process::id());
+    let sipp_port = free_port();
+    let media_port = free_even_port();
+    let t = match transport {
+        Transport::Udp => "u1",
+        Transport::Tcp => "t1",
+    };
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(&p.dir)
+        .arg(p.edge.to_string())
+        .arg("-sf")
+        .arg(&scen_path)
+        .args(["-s", service, "-m", "1", "-l", "1", "-nostdin", "-t", t])
+        .args(["-i", LOOPBACK, "-p", &sipp_port.to_string()])
+        .args(["-mi", LOOPBACK, "-mp", &media_port.to_string()])
+        .args(["-cid_str", &format!("{call_id}@%s")])
+        .args(["-timeout", "60s", "-timeout_error", "-trace_err"])
+        .arg("-error_file")
+        .arg(p.dir.join(format!("sipp-{tag}-errors.log")));
+    let out = run_bounded(&mut cmd, Duration::from_secs(90));
+    // Let the last packets in flight arrive before counting.
+    std::thread::sleep(Duration::from_millis(200));
+    CallOutcome {
+        call_id: format!("{call_id}@{LOOPBACK}"),
+        sipp: out,
+        rtp: sink.finish(),
+    }
+}
+
+/// Asserts a sipp run passed, with everything useful on failure.
+pub fn assert_sipp_ok(p: &Parley, out: &CallOutcome, tag: &str) {
+    if !out.sipp.status.success() {
+        let errs = std::fs::read_to_string(p.dir.join(format!("sipp-{tag}-errors.log")))
+            .unwrap_or_default();
+        panic!(
+            "sipp failed ({:?})\nstdout:\n{}\nstderr:\n{}\nsipp errors:\n{}\nparley log:\n{}",
+            out.sipp.status,
+            String::from_utf8_lossy(&out.sipp.stdout),
+            String::from_utf8_lossy(&out.sipp.stderr),
+            errs,
+            p.logs()
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The boundary to the media side: what a platform must do for the interpreter, and what
+//! fetches documents. The media server implements these with RTP/SIP; [`text`] and [`sim`]
+//! implement them for the CLI and for tests.
+//!
+//! The traits use `async fn` and are used through generics (never `dyn`), so the missing
+//! `Send` bound on their futures is what we want: an interpreter stays on its thread.
+#![allow(async_fn_in_trait)] // generic use only, see above
+
+pub mod sim;
+pub mod text;
+
+use crate::action::{CollectRequest, FetchError, FetchRequest, Fetched, InputResult, PlayItem};
+
+/// The caller hung up while prompts were playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("caller hung up")]
+pub struct Hangup;
+
+/// Plays prompts.
+pub trait Prompter {
+    /// Adds prompts to the queue.
+    fn queue(&mut self, items: Vec<PlayItem>);
+    /// Plays the queue to its end.
+    async fn flush(&mut self) -> Result<(), Hangup>;
+}
+
+/// Collects input.
+pub trait Recognizer {
+    /// Plays the queue first (barge-in per request), then collects with the request's grammars.
+    async fn collect(&mut self, req: CollectRequest) -> InputResult;
+}
+
+/// Call control.
+pub trait Telephony {
+    /// Hangs up the call.
+    async fn disconnect(&mut self);
+}
+
+/// Everything a platform does, as one bound.
+pub trait Platform: Prompter + Recognizer + Telephony {}
+
+impl<T: Prompter + Recognizer + Telephony> Platform for T {}
+
+/// Fetches documents.
+pub trait Fetcher {
+    /// Performs the fetch; non-2xx answers are errors.
+    async fn fetch(&self, req: FetchRequest) -> Result<Fetched, FetchError>;
+}
+
+/// Runs a collection over scripted key lines with [`crate::DtmfCollector`] semantics: the keys
+/// of a line arrive at once, then the timers expire.
+pub(crate) fn collect_line(req: &CollectRequest, line: &str) -> InputResult {
+    use crate::collect::{CollectState, DtmfCollector};
+    // A virtual clock: the text platforms type instantly and let every timer run out.
+    let now = std::time::Instant::now();
+    let mut collector = DtmfCollector::new(req, now);
+    for key in line.chars().filter(|c| !c.is_whitespace()) {
+        collector.handle_digit(now, key);
+    }
+    match collector.poll() {
+        CollectState::Done(result) => result,
+        CollectState::Pending { deadline } => {
+            collector.handle_timeout(deadline);
+            match collector.poll() {
+                CollectState::Done(result) => result,
+                CollectState::Pending { .. } => InputResult::NoInput,
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A console platform: prompts printed as lines, DTMF typed as lines (or scripted).
+
+use std::collections::VecDeque;
+use std::io::{BufRead, Write};
+
+use super::{Hangup, Prompter, Recognizer, Telephony, collect_line};
+use crate::action::{CollectRequest, InputResult, PlayItem};
+
+/// Prints prompts to stdout (`[audio] URL`, `[tts] text`, `[break 500ms]`) and reads one line of
+/// keys per collection, from a script or from stdin.
+#[derive(Debug)]
+pub struct TextPlatform {
+    /// `Some`: scripted inputs (exhausted script = silence); `None`: read stdin (EOF = hangup).
+    script: Option<VecDeque<String>>,
+    queued: Vec<PlayItem>,
+}
+
+impl TextPlatform {
+    /// Answers collections from `inputs` in order ("12#", or "" for silence); once they are
+    /// used up, every collection is a noinput.
+    pub fn scripted(inputs: Vec<String>) -> Self {
+        Self {
+            script: Some(inputs.into()),
+            queued: Vec::new(),
+        }
+    }
+
+    /// Reads one line of keys from stdin per collection; end of input hangs up.
+    pub fn interactive() -> Self {
+        Self {
+            script: None,
+            queued: Vec::new(),
+        }
+    }
+
+    fn print_queue(&mut self) {
+        let mut out = std::io::stdout().lock();
+        for item in self.queued.drain(..) {
+            // Console output is best effort: a closed stdout must not end the call.
+            let _ = writeln!(out, "{}", render(&item));
+        }
+        let _ = out.flush();
+    }
+}
+
+/// The console line for one prompt item.
+pub(crate) fn render(item: &PlayItem) -> String {
+    match item {
+        PlayItem::Audio { url, fallback_text } => match fallback_text {
+            Some(text) => format!("[audio] {url} ({text})"),
+            None => format!("[audio] {url}"),
+        },
+        PlayItem::Text(text) => format!("[tts] {text}"),
+        PlayItem::Break(d) => format!("[break {}ms]", d.as_millis()),
+    }
+}
+
+impl Prompter for TextPlatform {
+    fn queue(&mut self, items: Vec<PlayItem>) {
+        self.queued.extend(items);
+    }
+
+    async fn flush(&mut self) -> Result<(), Hangup> {
+        self.print_queue();
+        Ok(())
+    }
+}
+
+impl Recognizer for TextPlatform {
+    async fn collect(&mut self, req: CollectRequest) -> InputResult {
+        self.print_queue();
+        let line = match &mut self.script {
+            Some(script) => script.pop_front().unwrap_or_default(),
+            None => {
+                // Blocking stdin read: this platform is for the console, one call at a time.
+                let mut line = String::new();
+                match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => return InputResult::Hangup,
+                    Ok(_) => line,
+                }
+            }
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            return InputResult::NoInput;
+        }
+        collect_line(&req, line)
+    }
+}
+
+impl Telephony for TextPlatform {
+    async fn disconnect(&mut self) {
+        self.print_queue();
+        println!("[disconnect]");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn renders_lines() {
+        let url = url::Url::parse("http://h/a.wav").unwrap();
+        assert_eq!(
+            render(&PlayItem::Audio {
+                url: url.clone(),
+                fallback_text: Some("hi".into())
+            }),
+            "[audio] http://h/a.wav (hi)"
+        );
+        assert_eq!(
+            render(&PlayItem::Audio {
+                url,
+                fallback_text: None
+            }),
+            "[audio] http://h/a.wav"
+        );
+        assert_eq!(render(&PlayItem::Text("hello".into())), "[tts] hello");
+        assert_eq!(
+            render(&PlayItem::Break(Duration::from_millis(500))),
+            "[break 500ms]"
+        );
+    }
+}

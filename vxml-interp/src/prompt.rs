@@ -1,0 +1,172 @@
+//! Prompt selection (count and cond) and rendering of prompt content to [`PlayItem`]s.
+
+use crate::action::PlayItem;
+use crate::document::{Piece, Prompt};
+use crate::scope::{ScriptError, Scopes};
+
+/// The prompts to play on the `counter`th visit of a form item (VoiceXML 2.0 §4.1.6): among
+/// those whose `cond` holds, the ones with the highest `count` not above `counter`.
+pub(crate) fn select<'a>(
+    prompts: &'a [Prompt],
+    counter: u32,
+    scopes: &mut Scopes,
+) -> Result<Vec<&'a Prompt>, ScriptError> {
+    let mut eligible = Vec::new();
+    for prompt in prompts {
+        let holds = match &prompt.cond {
+            Some(cond) => scopes.eval_bool(cond)?,
+            None => true,
+        };
+        if holds {
+            eligible.push(prompt);
+        }
+    }
+    let Some(best) = eligible
+        .iter()
+        .map(|p| p.count)
+        .filter(|c| *c <= counter)
+        .max()
+    else {
+        return Ok(Vec::new());
+    };
+    Ok(eligible.into_iter().filter(|p| p.count == best).collect())
+}
+
+/// Renders prompt content; audio URLs resolve against `base`.
+pub(crate) fn render(
+    pieces: &[Piece],
+    base: &url::Url,
+    scopes: &mut Scopes,
+) -> Result<Vec<PlayItem>, ScriptError> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        match piece {
+            Piece::Text(text) => push_text(&mut out, text),
+            Piece::Value(expr) => {
+                let text = scopes.eval_string(expr)?;
+                push_text(&mut out, &text);
+            }
+            Piece::Break(time) => out.push(PlayItem::Break(*time)),
+            Piece::Audio {
+                src,
+                expr,
+                fallback,
+            } => {
+                let target = match (src, expr) {
+                    (Some(src), _) => Some(src.clone()),
+                    (None, Some(expr)) => Some(scopes.eval_string(expr)?),
+                    (None, None) => None,
+                };
+                let fallback_items = render(fallback, base, scopes)?;
+                let fallback_text = flatten(&fallback_items);
+                match target.and_then(|t| base.join(&t).ok()) {
+                    Some(url) => out.push(PlayItem::Audio { url, fallback_text }),
+                    // No playable source: the fallback content is what the caller hears.
+                    None => out.extend(fallback_items),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn push_text(out: &mut Vec<PlayItem>, text: &str) {
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    match out.last_mut() {
+        Some(PlayItem::Text(prev)) => {
+            prev.push(' ');
+            prev.push_str(text);
+        }
+        _ => out.push(PlayItem::Text(text.to_owned())),
+    }
+}
+
+/// Text of rendered items (audio fallback as text); `None` when there is none.
+fn flatten(items: &[PlayItem]) -> Option<String> {
+    let parts: Vec<&str> = items
+        .iter()
+        .filter_map(|item| match item {
+            PlayItem::Text(t) => Some(t.as_str()),
+            PlayItem::Audio { fallback_text, .. } => fallback_text.as_deref(),
+            PlayItem::Break(_) => None,
+        })
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::Scope;
+    use boa_engine::JsValue;
+    use std::time::Duration;
+
+    fn prompt(count: u32, cond: Option<&str>, text: &str) -> Prompt {
+        Prompt {
+            bargein: None,
+            count,
+            cond: cond.map(str::to_owned),
+            content: vec![Piece::Text(text.into())],
+        }
+    }
+
+    #[test]
+    fn selects_by_count_and_cond() {
+        let mut scopes = Scopes::new();
+        let prompts = [
+            prompt(1, None, "first"),
+            prompt(2, None, "second"),
+            prompt(2, Some("false"), "hidden"),
+            prompt(2, None, "second too"),
+        ];
+        let texts = |ps: Vec<&Prompt>| -> Vec<String> {
+            ps.iter()
+                .map(|p| match &p.content[0] {
+                    Piece::Text(t) => t.clone(),
+                    _ => String::new(),
+                })
+                .collect()
+        };
+        assert_eq!(texts(select(&prompts, 1, &mut scopes).unwrap()), ["first"]);
+        assert_eq!(
+            texts(select(&prompts, 5, &mut scopes).unwrap()),
+            ["second", "second too"]
+        );
+    }
+
+    #[test]
+    fn renders_values_audio_and_breaks() {
+        let mut scopes = Scopes::new();
+        scopes
+            .declare(Scope::Document, "n", JsValue::from(3))
+            .unwrap();
+        let base = url::Url::parse("http://h/app/doc.vxml").unwrap();
+        let pieces = [
+            Piece::Text("you have".into()),
+            Piece::Value("n".into()),
+            Piece::Text("messages".into()),
+            Piece::Break(Duration::from_millis(300)),
+            Piece::Audio {
+                src: Some("beep.wav".into()),
+                expr: None,
+                fallback: vec![Piece::Text("beep".into())],
+            },
+        ];
+        let items = render(&pieces, &base, &mut scopes).unwrap();
+        assert_eq!(
+            items,
+            vec![
+                PlayItem::Text("you have 3 messages".into()),
+                PlayItem::Break(Duration::from_millis(300)),
+                PlayItem::Audio {
+                    url: url::Url::parse("http://h/app/beep.wav").unwrap(),
+                    fallback_text: Some("beep".into()),
+                },
+            ]
+        );
+        assert!(render(&[Piece::Value("nope".into())], &base, &mut scopes).is_err());
+    }
+}

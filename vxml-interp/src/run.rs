@@ -1,0 +1,55 @@
+//! The runtime-agnostic driver loop over a [`Platform`] and a [`Fetcher`].
+
+use std::time::Instant;
+
+use crate::action::{Action, ExitInfo, PlatformEvent};
+use crate::interpreter::Interpreter;
+use crate::platform::{Fetcher, Platform};
+
+/// Runs a session to its end: `poll_action` → platform/fetcher → `handle_event`, until
+/// [`Action::Exit`]. The queue is flushed before a disconnect or an exit, and the platform is
+/// told to disconnect on exit too.
+pub async fn run<P: Platform, F: Fetcher>(
+    interp: &mut Interpreter,
+    platform: &mut P,
+    fetcher: &F,
+    url: url::Url,
+) -> ExitInfo {
+    interp.start(url);
+    let mut disconnected = false;
+    loop {
+        // The one place the clock is read: the core only ever receives `now`.
+        match interp.poll_action(Instant::now()) {
+            Action::Fetch(req) => {
+                let result = fetcher.fetch(req).await;
+                interp.handle_event(Instant::now(), PlatformEvent::Fetched(result));
+            }
+            Action::Queue(items) => platform.queue(items),
+            Action::Collect(req) => {
+                let input = platform.collect(req).await;
+                interp.handle_event(Instant::now(), PlatformEvent::Input(input));
+            }
+            Action::Disconnect => {
+                let _ = platform.flush().await;
+                platform.disconnect().await;
+                disconnected = true;
+                interp.handle_event(Instant::now(), PlatformEvent::Disconnected);
+            }
+            Action::Exit(info) => {
+                let _ = platform.flush().await;
+                if !disconnected {
+                    platform.disconnect().await;
+                }
+                return info;
+            }
+            Action::Wait => {
+                // Nothing is in flight in this sequential loop, so waiting would never end.
+                tracing::error!("interpreter waits with nothing in flight; ending the session");
+                return ExitInfo {
+                    reason: "error.internal: interpreter stalled".into(),
+                    value: None,
+                };
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! ECMAScript scopes on boa: the five VoiceXML scopes as prototype-less objects, chained with
+//! `with` (see `shared/notes/ecmascript-scopes.md`, "what works").
+//!
+//! Every `cond`/`expr` is compiled once as
+//! `with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4){(EXPR)}` and evaluated many times;
+//! the `$vxsN` globals point at the current scope objects and are swapped when a document,
+//! dialog or anonymous scope begins, so a cached script always sees the current chain.
+
+use std::collections::HashMap;
+
+use boa_engine::property::PropertyDescriptor;
+use boa_engine::{Context, JsObject, JsString, JsValue, Script, Source, js_string};
+
+/// The VoiceXML variable scopes, outermost first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Session = 0,
+    Application = 1,
+    Document = 2,
+    Dialog = 3,
+    Anonymous = 4,
+}
+
+const SCOPES: [Scope; 5] = [
+    Scope::Session,
+    Scope::Application,
+    Scope::Document,
+    Scope::Dialog,
+    Scope::Anonymous,
+];
+
+/// Names under which each scope refers to itself (`session.x`, `dialog.x`...).
+const SELF_NAMES: [Option<&str>; 5] = [
+    Some("session"),
+    Some("application"),
+    Some("document"),
+    Some("dialog"),
+    None,
+];
+
+const PREFIX: &str = "with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4){";
+
+/// Caps on script work so that a looping document cannot stall its thread.
+const LOOP_LIMIT: u64 = 1_000_000;
+const RECURSION_LIMIT: usize = 256;
+const CACHE_LIMIT: usize = 4096;
+
+/// A script error, reported as `error.semantic`.
+pub(crate) type ScriptError = String;
+
+pub(crate) struct Scopes {
+    ctx: Context,
+    objects: [JsObject; 5],
+    cache: HashMap<String, Script>,
+}
+
+impl Scopes {
+    pub(crate) fn new() -> Self {
+        let mut ctx = Context::default();
+        ctx.runtime_limits_mut().set_loop_iteration_limit(LOOP_LIMIT);
+        ctx.runtime_limits_mut().set_recursion_limit(RECURSION_LIMIT);
+        let objects = std::array::from_fn(|_| JsObject::with_null_proto());
+        let mut scopes = Self {
+            ctx,
+            objects,
+            cache: HashMap::new(),
+        };
+        for scope in SCOPES {
+            scopes.install(scope);
+        }
+        scopes
+    }
+
+    /// Starts a fresh scope (and empties the scopes inside it).
+    pub(crate) fn reset(&mut self, scope: Scope) {
+        for inner in SCOPES.iter().filter(|s| **s as usize >= scope as usize) {
+            self.objects[*inner as usize] = JsObject::with_null_proto();
+            self.install(*inner);
+        }
+    }
+
+    fn install(&mut self, scope: Scope) {
+        let object = self.objects[scope as usize].clone();
+        if let Some(name) = SELF_NAMES[scope as usize] {
+            // Read-only, so that a script cannot replace a scope.
+            let desc = PropertyDescriptor::builder()
+                .value(object.clone())
+                .writable(false)
+                .enumerable(false)
+                .configurable(false);
+            let _ = object.define_property_or_throw(JsString::from(name), desc, &mut self.ctx);
+        }
+        let global = self.ctx.global_object();
+        let desc = PropertyDescriptor::builder()
+            .value(object)
+            .writable(false)
+            .enumerable(false)
+            .configurable(true);
+        let key = JsString::from(format!("$vxs{}", scope as usize));
+        let _ = global.define_property_or_throw(key, desc, &mut self.ctx);
+    }
+
+    fn compiled(&mut self, source: &str) -> Result<Script, ScriptError> {
+        if let Some(script) = self.cache.get(source) {
+            return Ok(script.clone());
+        }
+        let script = Script::parse(Source::from_bytes(source), None, &mut self.ctx)
+            .map_err(|e| e.to_string())?;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        self.cache.insert(source.to_owned(), script.clone());
+        Ok(script)
+    }
+
+    fn run(&mut self, source: &str) -> Result<JsValue, ScriptError> {
+        let script = self.compiled(source)?;
+        let result = script.evaluate(&mut self.ctx).map_err(|e| e.to_string());
+        // Promise jobs are not part of VoiceXML, but run them so none linger.
+        let _ = self.ctx.run_jobs();
+        result
+    }
+
+    /// Evaluates an expression in the scope chain.
+    pub(crate) fn eval(&mut self, expr: &str) -> Result<JsValue, ScriptError> {
+        self.run(&format!("{PREFIX}({expr}\n)}}"))
+    }
+
+    /// Evaluates a condition (`ToBoolean`).
+    pub(crate) fn eval_bool(&mut self, cond: &str) -> Result<bool, ScriptError> {
+        Ok(self.eval(cond)?.to_boolean())
+    }
+
+    /// Evaluates an expression to its string value.
+    pub(crate) fn eval_string(&mut self, expr: &str) -> Result<String, ScriptError> {
+        let value = self.eval(expr)?;
+        self.to_string(&value)
+    }
+
+    /// `ToString` of a value.
+    pub(crate) fn to_string(&mut self, value: &JsValue) -> Result<String, ScriptError> {
+        value
+            .to_string(&mut self.ctx)
+            .map(|s| s.to_std_string_escaped())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Declares a variable in `scope` (`<var>`); an existing one is overwritten.
+    pub(crate) fn declare(
+        &mut self,
+        scope: Scope,
+        name: &str,
+        value: JsValue,
+    ) -> Result<(), ScriptError> {
+        if !is_identifier(name) {
+            return Err(format!("{name:?} is not a valid variable name"));
+        }
+        self.set(scope, name, value)
+    }
+
+    /// Sets a variable in `scope`.
+    pub(crate) fn set(&mut self, scope: Scope, name: &str, value: JsValue) -> Result<(), ScriptError> {
+        self.objects[scope as usize]
+            .create_data_property_or_throw(JsString::from(name), value, &mut self.ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// Reads a variable of `scope` (undefined when absent).
+    pub(crate) fn get(&mut self, scope: Scope, name: &str) -> JsValue {
+        self.objects[scope as usize]
+            .get(JsString::from(name), &mut self.ctx)
+            .unwrap_or_default()
+    }
+
+    /// `<assign>`: sets the variable in the innermost scope that declares it. A name that no
+    /// scope declares is an error (`error.semantic`), as is a path whose base is undeclared.
+    pub(crate) fn assign(&mut self, name: &str, value: JsValue) -> Result<(), ScriptError> {
+        if is_identifier(name) {
+            let owner = self.owner(name).ok_or_else(|| format!("{name} is not declared"))?;
+            return self.set(owner, name, value);
+        }
+        // A path such as `document.x` or `obj.field`: check the base, then let JS assign.
+        let base: String = name
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '$'))
+            .collect();
+        if base.is_empty() || self.owner(&base).is_none() {
+            return Err(format!("{name} is not declared"));
+        }
+        self.set(Scope::Anonymous, "$vxassign", value)?;
+        let result = self.eval(&format!("{name} = $vxs4.$vxassign"));
+        let _ = self.objects[Scope::Anonymous as usize]
+            .delete_property_or_throw(js_string!("$vxassign"), &mut self.ctx);
+        result.map(|_| ())
+    }
+
+    /// The innermost scope that owns `name`.
+    fn owner(&mut self, name: &str) -> Option<Scope> {
+        let key = JsString::from(name);
+        SCOPES.iter().rev().copied().find(|scope| {
+            self.objects[*scope as usize]
+                .has_own_property(key.clone(), &mut self.ctx)
+                .unwrap_or(false)
+        })
+    }
+
+    /// Runs a `<script>` body with its top-level `var` and `function` names declared in `scope`.
+    pub(crate) fn run_script(&mut self, scope: Scope, body: &str) -> Result<(), ScriptError> {
+        let (vars, functions) = top_level_names(body);
+        for name in vars.iter().chain(&functions) {
+            if self.owner_is(scope, name) {
+                continue;
+            }
+            self.set(scope, name, JsValue::undefined())?;
+        }
+        // Block-level function declarations bind inside the `with` block; copy them out so
+        // that they live in the scope like `var`s do.
+        let mut source = format!("{PREFIX}{body}\n;");
+        for f in &functions {
+            source.push_str(&format!("$vxs{}[\"{f}\"] = {f};", scope as usize));
+        }
+        source.push('}');
+        self.run(&source).map(|_| ())
+    }
+
+    fn owner_is(&mut self, scope: Scope, name: &str) -> bool {
+        self.objects[scope as usize]
+            .has_own_property(JsString::from(name), &mut self.ctx)
+            .unwrap_or(false)
+    }
+
+    /// Runs trusted interpreter-generated JavaScript at global level (no `with` chain).
+    pub(crate) fn run_internal(&mut self, source: &str) -> Result<JsValue, ScriptError> {
+        self.run(source)
+    }
+}
+
+/// A JavaScript string literal for `text`.
+pub(crate) fn js_string_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+}
+
+/// The names a script declares at its top level with `var` and `function`. A light scan, not a
+/// parse: it skips strings, comments and nested braces, which covers what VoiceXML scripts do.
+fn top_level_names(body: &str) -> (Vec<String>, Vec<String>) {
+    let mut vars = Vec::new();
+    let mut functions = Vec::new();
+    let chars: Vec<char> = body.chars().collect();
+    let mut depth = 0i32;
+    let mut i = 0;
+    let mut expect: Option<&str> = None; // "var" or "function": the next identifier is a name
+    let mut in_var_list = false;
+    let mut paren = 0i32;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '"' | '\'' | '`' => {
+                i += 1;
+                while i < chars.len() && chars[i] != c {
+                    if chars[i] == '\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'/') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+            }
+            '/' if chars.get(i + 1) == Some(&'*') => {
+                i += 2;
+                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            '{' | '[' => depth += 1,
+            '}' | ']' => depth -= 1,
+            '(' => paren += 1,
+            ')' => paren -= 1,
+            ';' if depth == 0 => in_var_list = false,
+            ',' if depth == 0 && paren == 0 && in_var_list => expect = Some("var"),
+            c if c.is_alphabetic() || c == '_' || c == '$' => {
+                let start = i;
+                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$')) {
+                    i += 1;
+                }
+                let word: String = chars[start..i].iter().collect();
+                if depth == 0 {
+                    match (expect.take(), word.as_str()) {
+                        (Some("var"), _) => vars.push(word),
+                        (Some(_), _) => functions.push(word),
+                        (None, "var") => {
+                            expect = Some("var");
+                            in_var_list = true;
+                        }
+                        (None, "function") => expect = Some("function"),
+                        _ => {}
+                    }
+                }
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (vars, functions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_is_innermost_first_and_assign_targets_the_owner() {
+        let mut s = Scopes::new();
+        s.declare(Scope::Document, "x", JsValue::from(1)).unwrap();
+        s.declare(Scope::Dialog, "x", JsValue::from(2)).unwrap();
+        assert_eq!(s.eval_string("x").unwrap(), "2");
+        assert_eq!(s.eval_string("document.x").unwrap(), "1");
+        s.assign("x", JsValue::from(5)).unwrap();
+        assert_eq!(s.eval_string("dialog.x + document.x").unwrap(), "6");
+        s.reset(Scope::Dialog);
+        assert_eq!(s.eval_string("x").unwrap(), "1");
+    }
+
+    #[test]
+    fn assign_to_undeclared_is_an_error() {
+        let mut s = Scopes::new();
+        assert!(s.assign("nope", JsValue::from(1)).is_err());
+        assert!(s.assign("nope.field", JsValue::from(1)).is_err());
+        s.declare(Scope::Document, "o", JsValue::undefined()).unwrap();
+        let obj = s.eval("({})").unwrap();
+        s.assign("o", obj).unwrap();
+        s.assign("o.field", JsValue::from(3)).unwrap();
+        assert_eq!(s.eval_string("o.field").unwrap(), "3");
+        assert_eq!(s.eval_string("document.o.field").unwrap(), "3");
+    }
+
+    #[test]
+    fn scripts_declare_vars_and_functions_in_their_scope() {
+        let mut s = Scopes::new();
+        s.run_script(
+            Scope::Document,
+            "var count = 1, other = 'a'; function inc(n) { count = count + n; return count; }",
+        )
+        .unwrap();
+        s.declare(Scope::Dialog, "y", JsValue::from(10)).unwrap();
+        assert_eq!(s.eval_string("inc(y)").unwrap(), "11");
+        assert_eq!(s.eval_string("document.count").unwrap(), "11");
+        assert_eq!(s.eval_string("typeof document.inc").unwrap(), "function");
+        assert_eq!(s.eval_string("other").unwrap(), "a");
+    }
+
+    #[test]
+    fn scopes_are_read_only_and_errors_are_reported() {
+        let mut s = Scopes::new();
+        s.declare(Scope::Document, "d", JsValue::from(1)).unwrap();
+        let _ = s.eval("document = 5");
+        assert_eq!(s.eval_string("document.d").unwrap(), "1");
+        assert!(s.eval("undefinedName + 1").is_err());
+        assert!(s.eval("1 +").is_err());
+        assert!(s.eval("while(true){}").is_err(), "loops are bounded");
+    }
+
+    #[test]
+    fn name_scan_skips_nested_and_quoted_code() {
+        let (vars, functions) = top_level_names(
+            "var a = 1, b = f(1, 2); // var c\n function g() { var inner; } var s = 'var d';",
+        );
+        assert_eq!(vars, vec!["a", "b", "s"]);
+        assert_eq!(functions, vec!["g"]);
+    }
+
+    #[test]
+    fn string_literals_escape() {
+        let mut s = Scopes::new();
+        let lit = js_string_literal("a\"b\\c\nd\u{2028}");
+        assert_eq!(s.eval_string(&lit).unwrap(), "a\"b\\c\nd\u{2028}");
+    }
+}
