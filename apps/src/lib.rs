@@ -87,7 +87,9 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
     });
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");
-    let task = tokio::spawn(accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("apps")));
+    let task = tokio::spawn(
+        accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("apps")),
+    );
     Ok(AppsHandle {
         local_addr,
         stop,

@@ -29,7 +29,10 @@ mod tests {
     #[test]
     fn refuses_traversal() {
         let d = Path::new("/p");
-        assert_eq!(resolve(d, "welcome.wav"), Some(PathBuf::from("/p/welcome.wav")));
+        assert_eq!(
+            resolve(d, "welcome.wav"),
+            Some(PathBuf::from("/p/welcome.wav"))
+        );
         assert_eq!(resolve(d, "../etc/passwd"), None);
         assert_eq!(resolve(d, "a/b.wav"), None);
         assert_eq!(resolve(d, ".hidden"), None);

@@ -18,7 +18,10 @@ type Resp = Response<Full<Bytes>>;
 const VXML: &str = "application/voicexml+xml";
 
 /// Serves one request; never fails (errors become 4xx/5xx responses).
-pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -55,7 +58,11 @@ async fn route(shared: &Shared, method: &Method, path: &str, query: &str) -> Res
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n".into()),
-        "/demo/hello.vxml" => body(StatusCode::OK, VXML, Bytes::from_static(demo::HELLO_VXML.as_bytes())),
+        "/demo/hello.vxml" => body(
+            StatusCode::OK,
+            VXML,
+            Bytes::from_static(demo::HELLO_VXML.as_bytes()),
+        ),
         "/demo/choice" => demo_choice(shared, query).await,
         "/demo/stats" => demo_stats(shared).await,
         _ => match path.strip_prefix("/prompts/") {
@@ -86,11 +93,17 @@ async fn demo_choice(shared: &Shared, query: &str) -> Resp {
         }
         Ok(Err(e)) => {
             warn!(error = %e, "apps: store write failed");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n".into())
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store unavailable\n".into(),
+            )
         }
         Err(e) => {
             warn!(error = %e, "apps: store task failed");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n".into())
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "store unavailable\n".into(),
+            )
         }
     }
 }
@@ -105,7 +118,10 @@ async fn demo_stats(shared: &Shared) -> Resp {
             }
             text(StatusCode::OK, out)
         }
-        _ => text(StatusCode::INTERNAL_SERVER_ERROR, "store unavailable\n".into()),
+        _ => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store unavailable\n".into(),
+        ),
     }
 }
 
@@ -115,7 +131,11 @@ async fn prompt(shared: &Shared, name: &str) -> Resp {
     };
     match tokio::fs::read(&path).await {
         Ok(bytes) => {
-            let mut r = body(StatusCode::OK, prompts::content_type(name), Bytes::from(bytes));
+            let mut r = body(
+                StatusCode::OK,
+                prompts::content_type(name),
+                Bytes::from(bytes),
+            );
             // Stock prompts change only with a release; let fetchers cache them.
             r.headers_mut().insert(
                 CACHE_CONTROL,
@@ -140,7 +160,9 @@ fn text(status: StatusCode, s: String) -> Resp {
 fn body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> Resp {
     let mut r = Response::new(Full::new(bytes));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static(content_type));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static(content_type),
+    );
     r
 }

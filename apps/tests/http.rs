@@ -31,36 +31,63 @@ async fn serves_demo_prompts_and_records_choices() {
     let base = format!("http://{}", apps.local_addr());
     let c = client();
 
-    let hello = c.get(format!("{base}/demo/hello.vxml")).send().await.unwrap();
+    let hello = c
+        .get(format!("{base}/demo/hello.vxml"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(hello.status(), 200);
-    assert_eq!(
-        hello.headers()["content-type"],
-        "application/voicexml+xml"
-    );
+    assert_eq!(hello.headers()["content-type"], "application/voicexml+xml");
     let text = hello.text().await.unwrap();
     assert!(text.contains("<vxml") && text.contains("/prompts/welcome.wav"));
 
-    let wav = c.get(format!("{base}/prompts/welcome.wav")).send().await.unwrap();
+    let wav = c
+        .get(format!("{base}/prompts/welcome.wav"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wav.status(), 200);
     let bytes = wav.bytes().await.unwrap();
     assert_eq!(&bytes[..4], b"RIFF");
     assert!(bytes.len() > 8000, "a real prompt, not an empty file");
 
     for _ in 0..2 {
-        let r = c.get(format!("{base}/demo/choice?choice=1")).send().await.unwrap();
+        let r = c
+            .get(format!("{base}/demo/choice?choice=1"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         assert!(r.text().await.unwrap().contains("choice-1.wav"));
     }
-    let r = c.get(format!("{base}/demo/choice?choice=2")).send().await.unwrap();
+    let r = c
+        .get(format!("{base}/demo/choice?choice=2"))
+        .send()
+        .await
+        .unwrap();
     assert!(r.text().await.unwrap().contains("choice-2.wav"));
-    let stats = c.get(format!("{base}/demo/stats")).send().await.unwrap().text().await.unwrap();
+    let stats = c
+        .get(format!("{base}/demo/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(stats, "1 2\n2 1\n");
     apps.shutdown().await;
 
     // Durable: a new process over the same data folder sees the counts.
     let apps = spawn(config(data.clone())).await.unwrap();
     let base = format!("http://{}", apps.local_addr());
-    let stats = c.get(format!("{base}/demo/stats")).send().await.unwrap().text().await.unwrap();
+    let stats = c
+        .get(format!("{base}/demo/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(stats, "1 2\n2 1\n");
     apps.shutdown().await;
     std::fs::remove_dir_all(&data).unwrap();
@@ -73,14 +100,59 @@ async fn bad_requests_get_clear_errors() {
     let base = format!("http://{}", apps.local_addr());
     let c = client();
     let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(status(c.get(format!("{base}/demo/choice?choice=9")).send().await.unwrap()), 400);
-    assert_eq!(status(c.get(format!("{base}/demo/choice")).send().await.unwrap()), 400);
-    assert_eq!(status(c.get(format!("{base}/prompts/nope.wav")).send().await.unwrap()), 404);
-    assert_eq!(status(c.get(format!("{base}/prompts/..%2Fsecret")).send().await.unwrap()), 400);
-    assert_eq!(status(c.get(format!("{base}/nothing")).send().await.unwrap()), 404);
-    assert_eq!(status(c.delete(format!("{base}/demo/hello.vxml")).send().await.unwrap()), 405);
+    assert_eq!(
+        status(
+            c.get(format!("{base}/demo/choice?choice=9"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(c.get(format!("{base}/demo/choice")).send().await.unwrap()),
+        400
+    );
+    assert_eq!(
+        status(
+            c.get(format!("{base}/prompts/nope.wav"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        404
+    );
+    assert_eq!(
+        status(
+            c.get(format!("{base}/prompts/..%2Fsecret"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        400
+    );
+    assert_eq!(
+        status(c.get(format!("{base}/nothing")).send().await.unwrap()),
+        404
+    );
+    assert_eq!(
+        status(
+            c.delete(format!("{base}/demo/hello.vxml"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        405
+    );
     // Nothing was recorded by the rejected choices.
-    let stats = c.get(format!("{base}/demo/stats")).send().await.unwrap().text().await.unwrap();
+    let stats = c
+        .get(format!("{base}/demo/stats"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(stats, "");
     apps.shutdown().await;
     std::fs::remove_dir_all(&data).unwrap();
