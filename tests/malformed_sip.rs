@@ -49,7 +49,9 @@ fn malformed_sip_is_answered_or_dropped_and_calls_still_work() {
     let cases: Vec<(&str, Build, Option<u16>)> = vec![
         ("binary garbage", Box::new(|_| vec![0, 1, 2, 0xff, 0xfe, b'\r', b'\n']), None),
         ("text garbage", Box::new(|_| b"hello there\r\n\r\n".to_vec()), None),
-        ("missing Call-ID", Box::new(|me| request(me, 1, |m| m.replace(&format!("Call-ID: malformed-1@{me}\r\n"), ""))), Some(400)),
+        // No Call-ID: a response could not carry one either, so it is dropped (RFC 3261 §8.1.1).
+        ("missing Call-ID", Box::new(|me| request(me, 1, |m| m.replace(&format!("Call-ID: malformed-1@{me}\r\n"), ""))), None),
+        ("two Call-IDs", Box::new(|me| request(me, 9, |m| m.replace("CSeq: 9", "Call-ID: other@x\r\nCSeq: 9"))), Some(400)),
         ("CSeq method mismatch", Box::new(|me| request(me, 2, |m| m.replace("CSeq: 2 INVITE", "CSeq: 2 BYE"))), Some(400)),
         ("non-numeric CSeq", Box::new(|me| request(me, 3, |m| m.replace("CSeq: 3 INVITE", "CSeq: three INVITE"))), Some(400)),
         ("body shorter than Content-Length", Box::new(|me| request(me, 4, |m| m.replace("Content-Length: 0", "Content-Length: 500"))), Some(400)),

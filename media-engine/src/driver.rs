@@ -135,6 +135,7 @@ impl RtpSocket {
 enum Command {
     Play(u64, Arc<[i16]>),
     StopPlayout,
+    SendDtmf(char),
     Stats(oneshot::Sender<SessionStats>),
     Close,
 }
@@ -150,6 +151,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Play(id, samples) => write!(f, "Play({id}, {} samples)", samples.len()),
             Command::StopPlayout => f.write_str("StopPlayout"),
+            Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
             Command::Stats(_) => f.write_str("Stats"),
             Command::Close => f.write_str("Close"),
         }
@@ -166,6 +168,12 @@ impl MediaHandle {
     /// Flushes queued playout (bargein); `PlayoutStopped(id)` for each flushed item.
     pub fn stop_playout(&self) {
         let _ = self.commands.send(Command::StopPlayout);
+    }
+
+    /// Sends an RFC 4733 key press (100 ms) in place of audio; playout pauses meanwhile.
+    /// Ignored (logged) without a negotiated telephone-event payload or for non-DTMF characters.
+    pub fn send_dtmf(&self, digit: char) {
+        let _ = self.commands.send(Command::SendDtmf(digit));
     }
 
     /// Ends the session: the task stops, the socket is freed, `Closed` is the last event.
@@ -198,6 +206,7 @@ pub fn start_session(
         codec: negotiated.codec,
         payload_type: negotiated.payload_type,
         dtmf_payload_type: negotiated.dtmf_payload_type,
+        send: negotiated.direction().sends(),
     };
     let task = run(socket, negotiated.remote, config, commands_rx, events_tx);
     tokio::spawn(task.instrument(tracing::Span::current()));
@@ -240,6 +249,11 @@ async fn run(
             command = commands.recv() => match command {
                 Some(Command::Play(id, samples)) => session.play(id, samples),
                 Some(Command::StopPlayout) => session.stop_playout(),
+                Some(Command::SendDtmf(digit)) => {
+                    if !session.send_dtmf(digit) {
+                        tracing::warn!(%digit, "cannot send dtmf on this session");
+                    }
+                }
                 Some(Command::Stats(reply)) => {
                     let _ = reply.send(session.stats());
                 }

@@ -20,7 +20,12 @@
 //!
 //! # #[allow(clippy::disallowed_methods)]
 //! let start = Instant::now(); // in the driver this is the one clock read
-//! let config = SessionConfig { codec: CodecKind::Pcmu, payload_type: 0, dtmf_payload_type: None };
+//! let config = SessionConfig {
+//!     codec: CodecKind::Pcmu,
+//!     payload_type: 0,
+//!     dtmf_payload_type: None,
+//!     send: true,
+//! };
 //! let mut session = RtpSession::new(start, config).unwrap();
 //! let mut sent = 0;
 //! let mut now = start;

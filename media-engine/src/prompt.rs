@@ -1,6 +1,7 @@
 //! Prompt audio: WAV decoding (symphonia) to mono 16-bit PCM, and resampling to the 8 kHz the
 //! session plays.
 
+use std::borrow::Cow;
 use std::io::Cursor;
 
 use symphonia::core::codecs::audio::AudioDecoderOptions;
@@ -51,7 +52,33 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, crate::Error> {
     Ok(decode_wav_inner(bytes)?)
 }
 
+/// Widens a 16-byte `fmt ` chunk of a G.711 WAV to the 18-byte WAVEFORMATEX symphonia insists
+/// on (many telephony tools write the short form). Other files pass through untouched.
+fn widen_g711_fmt(bytes: &[u8]) -> Cow<'_, [u8]> {
+    const FMT_AT: usize = 12;
+    let is_short_g711 = bytes.len() >= FMT_AT + 8 + 16
+        && &bytes[..4] == b"RIFF"
+        && &bytes[8..12] == b"WAVE"
+        && &bytes[FMT_AT..FMT_AT + 4] == b"fmt "
+        && bytes[FMT_AT + 4..FMT_AT + 8] == 16u32.to_le_bytes()
+        && matches!(bytes[FMT_AT + 8..FMT_AT + 10], [6 | 7, 0]);
+    if !is_short_g711 {
+        return Cow::Borrowed(bytes);
+    }
+    let mut widened = Vec::with_capacity(bytes.len() + 2);
+    let riff_len = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+    widened.extend_from_slice(b"RIFF");
+    widened.extend_from_slice(&riff_len.saturating_add(2).to_le_bytes());
+    widened.extend_from_slice(b"WAVEfmt ");
+    widened.extend_from_slice(&18u32.to_le_bytes());
+    widened.extend_from_slice(&bytes[FMT_AT + 8..FMT_AT + 24]);
+    widened.extend_from_slice(&0u16.to_le_bytes()); // cbSize
+    widened.extend_from_slice(&bytes[FMT_AT + 24..]);
+    Cow::Owned(widened)
+}
+
 fn decode_wav_inner(bytes: &[u8]) -> Result<Pcm, PromptError> {
+    let bytes = widen_g711_fmt(bytes);
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     hint.with_extension("wav");
@@ -193,6 +220,24 @@ pub(crate) mod tests {
         let mixed = decode_wav(&wav_bytes(1, 2, 8000, 16, &stereo)).unwrap();
         assert_eq!(mixed.samples.len(), tone.len());
         assert_eq!(mixed.samples[2], tone[2] / 2);
+    }
+
+    #[test]
+    fn g711_wav_with_short_fmt_chunk() {
+        let tone = sine(1000.0, 8000, 0.1, 12000.0);
+        let ulaw: Vec<u8> = tone
+            .iter()
+            .map(|&s| crate::codec::g711::linear_to_ulaw(s))
+            .collect();
+        let mut short = wav_bytes(7, 1, 8000, 8, &ulaw);
+        // Drop cbSize: 16-byte fmt chunk, RIFF size two bytes smaller.
+        short.drain(36..38);
+        short[16..20].copy_from_slice(&16u32.to_le_bytes());
+        let riff = u32::from_le_bytes([short[4], short[5], short[6], short[7]]) - 2;
+        short[4..8].copy_from_slice(&riff.to_le_bytes());
+        let pcm = decode_wav(&short).unwrap();
+        assert_eq!(pcm.samples.len(), tone.len());
+        assert_eq!(pcm.samples[2], crate::codec::g711::ulaw_to_linear(ulaw[2]));
     }
 
     #[test]

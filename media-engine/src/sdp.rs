@@ -260,6 +260,16 @@ pub struct Negotiated {
     pub remote: SocketAddr,
 }
 
+impl Negotiated {
+    /// The direction of our answer (read back from it): whether we may send and receive.
+    pub fn direction(&self) -> Direction {
+        parse(&self.answer)
+            .ok()
+            .and_then(|sdp| sdp.media.into_iter().find(|m| m.port != 0)?.direction)
+            .unwrap_or_default()
+    }
+}
+
 fn supported_codec(encoding: &str, clock_rate: u32, channels: Option<u8>) -> Option<CodecKind> {
     [CodecKind::Pcmu, CodecKind::Pcma, CodecKind::Opus]
         .into_iter()
@@ -437,6 +447,7 @@ mod tests {
              a=ptime:20\r\na=sendrecv\r\n"
         );
         // The answer parses back to what it says.
+        assert_eq!(n.direction(), Direction::SendRecv);
         let back = parse(&n.answer).unwrap();
         assert_eq!(back.media[0].formats, vec!["8", "101"]);
         assert_eq!(back.media[0].direction, Some(Direction::SendRecv));
@@ -453,6 +464,8 @@ mod tests {
         );
         assert_eq!(n.remote, "10.0.0.2:5004".parse().unwrap());
         assert!(n.answer.contains("a=recvonly\r\n"), "{}", n.answer);
+        assert_eq!(n.direction(), Direction::RecvOnly);
+        assert!(!n.direction().sends());
         assert!(n.answer.contains("m=audio 20000 RTP/AVP 0\r\n"));
     }
 
@@ -486,6 +499,31 @@ mod tests {
             m_lines,
             vec!["m=video 0 RTP/AVP 97", "m=audio 20000 RTP/AVP 0"]
         );
+    }
+
+    #[test]
+    fn mangled_offers_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let base = PHONE_OFFER.as_bytes();
+        for _ in 0..5_000 {
+            let mut bytes = base.to_vec();
+            for _ in 0..rng.random_range(1..8) {
+                let at = rng.random_range(0..bytes.len());
+                match rng.random_range(0..3) {
+                    0 => bytes[at] = rng.random_range(b' '..=b'~'),
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, b"=/: \n0"[rng.random_range(0..6)]),
+                }
+            }
+            let offer = String::from_utf8_lossy(&bytes);
+            if let Ok(n) = negotiate(&offer, local()) {
+                // Whatever was accepted produces an answer that parses again.
+                assert!(parse(&n.answer).is_ok(), "{offer}");
+            }
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@ use rtp::packet::Packet;
 use webrtc_util::marshal::{Marshal, Unmarshal};
 
 use crate::codec::{Codec, CodecError, CodecKind, FRAME_SAMPLES_8K};
-use crate::dtmf::DtmfDecoder;
+use crate::dtmf::{DtmfDecoder, EventPacket, InbandDetector, digit_to_event, encode_digit};
 
 /// Packet interval.
 pub const PTIME: Duration = Duration::from_millis(20);
@@ -79,6 +79,9 @@ pub struct SessionConfig {
     pub payload_type: u8,
     /// telephone-event payload type, if negotiated.
     pub dtmf_payload_type: Option<u8>,
+    /// Whether to transmit (false for `recvonly`/`inactive` answers). Playout still advances in
+    /// real time and reports `PlayoutDone`, so the dialog logic does not stall.
+    pub send: bool,
 }
 
 /// The starting values RFC 3550 §5.1 wants random; fixed in tests.
@@ -124,10 +127,19 @@ pub struct RtpSession {
     talkspurt_start: bool,
     queue: VecDeque<PlayItem>,
     dtmf: DtmfDecoder,
+    /// In-band (audio tone) DTMF, used only when no telephone-event payload was negotiated so
+    /// a phone sending both is not counted twice.
+    inband: Option<InbandDetector>,
+    /// Outgoing RFC 4733 packets, one per tick, sent instead of audio (playout pauses).
+    dtmf_out: VecDeque<EventPacket>,
+    /// RTP timestamp of the outgoing event in progress.
+    dtmf_out_timestamp: u32,
     outputs: VecDeque<Output>,
     stats: SessionStats,
     frame: Vec<i16>,
     payload: Vec<u8>,
+    decoded: Vec<i16>,
+    digits: Vec<char>,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -164,10 +176,15 @@ impl RtpSession {
             talkspurt_start: true,
             queue: VecDeque::new(),
             dtmf: DtmfDecoder::new(),
+            inband: config.dtmf_payload_type.is_none().then(InbandDetector::new),
+            dtmf_out: VecDeque::new(),
+            dtmf_out_timestamp: 0,
             outputs: VecDeque::new(),
             stats: SessionStats::default(),
             frame: Vec::with_capacity(FRAME_SAMPLES_8K),
             payload: Vec::with_capacity(FRAME_SAMPLES_8K),
+            decoded: Vec::with_capacity(FRAME_SAMPLES_8K),
+            digits: Vec::new(),
         })
     }
 
@@ -201,6 +218,28 @@ impl RtpSession {
         for item in self.queue.drain(..) {
             self.outputs
                 .push_back(Output::Event(MediaEvent::PlayoutStopped(item.id)));
+        }
+    }
+
+    /// Queues an RFC 4733 key press (100 ms, then the end packet three times), sent in place of
+    /// audio from the next tick on. Returns false if it cannot be sent: not a DTMF character, no
+    /// telephone-event payload negotiated, or a direction that does not send.
+    pub fn send_dtmf(&mut self, digit: char) -> bool {
+        if self.config.dtmf_payload_type.is_none() || !self.config.send {
+            return false;
+        }
+        let step = self.config.codec.timestamp_step();
+        // 5 packets of duration = 100 ms; the step fits u16 for 8 and 48 kHz clocks.
+        let (Ok(interval), Some(_)) = (u16::try_from(step), digit_to_event(digit)) else {
+            return false;
+        };
+        let duration = interval.saturating_mul(5);
+        match encode_digit(digit, duration, interval, 10) {
+            Some(packets) => {
+                self.dtmf_out.extend(packets);
+                true
+            }
+            None => false,
         }
     }
 
@@ -248,7 +287,71 @@ impl RtpSession {
     }
 
     fn send_tick(&mut self, tick: u64) {
+        if let Some(event) = self.dtmf_out.pop_front() {
+            self.transmit_event(tick, event);
+            return;
+        }
         let finished = self.fill_frame();
+        // With nothing to transmit the queue still drains in real time.
+        if self.config.send {
+            self.transmit_frame(tick);
+        }
+        if let Some(id) = finished {
+            self.outputs
+                .push_back(Output::Event(MediaEvent::PlayoutDone(id)));
+        }
+    }
+
+    fn rtp_timestamp(&self, tick: u64) -> u32 {
+        let step = u64::from(self.config.codec.timestamp_step());
+        // RTP timestamps wrap modulo 2^32 by design.
+        self.ids
+            .timestamp
+            .wrapping_add(tick.wrapping_mul(step) as u32)
+    }
+
+    fn transmit_event(&mut self, tick: u64, event: EventPacket) {
+        // Every packet of one event carries the timestamp of its first packet (RFC 4733 §2.3.1).
+        if event.marker {
+            self.dtmf_out_timestamp = self.rtp_timestamp(tick);
+        }
+        let Some(payload_type) = self.config.dtmf_payload_type else {
+            return;
+        };
+        self.transmit(
+            payload_type,
+            event.marker,
+            self.dtmf_out_timestamp,
+            &event.payload,
+        );
+        // Audio after the event starts a new talkspurt.
+        self.talkspurt_start = true;
+    }
+
+    fn transmit(&mut self, payload_type: u8, marker: bool, timestamp: u32, payload: &[u8]) {
+        let packet = Packet {
+            header: Header {
+                version: 2,
+                marker,
+                payload_type,
+                sequence_number: self.seq,
+                timestamp,
+                ssrc: self.ids.ssrc,
+                ..Default::default()
+            },
+            payload: Bytes::copy_from_slice(payload),
+        };
+        match packet.marshal() {
+            Ok(bytes) => {
+                self.seq = self.seq.wrapping_add(1);
+                self.stats.sent += 1;
+                self.outputs.push_back(Output::Transmit(bytes.to_vec()));
+            }
+            Err(error) => tracing::warn!(%error, "rtp marshal failed"),
+        }
+    }
+
+    fn transmit_frame(&mut self, tick: u64) {
         let audio = !self.frame.is_empty();
         self.payload.clear();
         let encoded = if audio {
@@ -262,38 +365,16 @@ impl RtpSession {
             // G.711 silence cannot fail; for Opus an empty payload is skipped by receivers.
             let _ = self.codec.encode_silence(&mut self.payload);
         }
-        let marker = audio && self.talkspurt_start || tick == 0;
+        let marker = (audio && self.talkspurt_start) || tick == 0;
         self.talkspurt_start = !audio;
-        let step = u64::from(self.config.codec.timestamp_step());
-        // RTP timestamps wrap modulo 2^32 by design.
-        let timestamp = self
-            .ids
-            .timestamp
-            .wrapping_add((tick.wrapping_mul(step)) as u32);
-        let packet = Packet {
-            header: Header {
-                version: 2,
-                marker,
-                payload_type: self.config.payload_type,
-                sequence_number: self.seq,
-                timestamp,
-                ssrc: self.ids.ssrc,
-                ..Default::default()
-            },
-            payload: Bytes::copy_from_slice(&self.payload),
-        };
-        match packet.marshal() {
-            Ok(bytes) => {
-                self.seq = self.seq.wrapping_add(1);
-                self.stats.sent += 1;
-                self.outputs.push_back(Output::Transmit(bytes.to_vec()));
-            }
-            Err(error) => tracing::warn!(%error, "rtp marshal failed"),
-        }
-        if let Some(id) = finished {
-            self.outputs
-                .push_back(Output::Event(MediaEvent::PlayoutDone(id)));
-        }
+        let payload = std::mem::take(&mut self.payload);
+        self.transmit(
+            self.config.payload_type,
+            marker,
+            self.rtp_timestamp(tick),
+            &payload,
+        );
+        self.payload = payload;
     }
 
     /// Fills `frame` with the next 160 samples of the head item (padded with silence at its
@@ -335,8 +416,29 @@ impl RtpSession {
                 Ok(None) => {}
                 Err(_) => self.stats.malformed += 1,
             }
+        } else if header.payload_type == self.config.payload_type {
+            // Audio is decoded only for in-band DTMF for now; recording/ASR sinks come later.
+            self.detect_inband(&packet.payload);
         }
-        // Audio payloads are counted only; decoding to a sink comes with recording/ASR.
+    }
+
+    fn detect_inband(&mut self, payload: &[u8]) {
+        let Some(detector) = self.inband.as_mut() else {
+            return;
+        };
+        self.decoded.clear();
+        if self.codec.decode(payload, &mut self.decoded).is_err() {
+            self.stats.malformed += 1;
+            return;
+        }
+        self.digits.clear();
+        detector.process(&self.decoded, &mut self.digits);
+        for &digit in &self.digits {
+            self.stats.dtmf += 1;
+            tracing::debug!(%digit, "in-band dtmf received");
+            self.outputs
+                .push_back(Output::Event(MediaEvent::Dtmf(digit)));
+        }
     }
 }
 
@@ -361,6 +463,7 @@ mod tests {
             codec: CodecKind::Pcmu,
             payload_type: 0,
             dtmf_payload_type: Some(101),
+            send: true,
         };
         RtpSession::with_ids(start, config, IDS).unwrap()
     }
@@ -565,12 +668,137 @@ mod tests {
     }
 
     #[test]
+    fn inband_dtmf_only_without_telephone_event() {
+        // 100 ms of '8' (852 + 1336 Hz) then 60 ms of silence, as PCMU packets.
+        let key: Vec<i16> = (0..1280)
+            .map(|n| {
+                let t = n as f64 / 8000.0;
+                let x = if n < 800 {
+                    5000.0 * (std::f64::consts::TAU * 852.0 * t).sin()
+                        + 5000.0 * (std::f64::consts::TAU * 1336.0 * t).sin()
+                } else {
+                    0.0
+                };
+                x as i16
+            })
+            .collect();
+        let t0 = epoch();
+        let run = |dtmf_payload_type| {
+            let config = SessionConfig {
+                codec: CodecKind::Pcmu,
+                payload_type: 0,
+                dtmf_payload_type,
+                send: true,
+            };
+            let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
+            for (i, frame) in key.chunks(160).enumerate() {
+                let payload: Vec<u8> = frame
+                    .iter()
+                    .map(|&x| crate::codec::g711::linear_to_ulaw(x))
+                    .collect();
+                s.handle_input(Input::Receive(
+                    t0,
+                    rtp(0, i as u16, 160 * i as u32, i == 0, &payload),
+                ));
+            }
+            drain(&mut s).1
+        };
+        assert_eq!(run(None), vec![MediaEvent::Dtmf('8')]);
+        assert_eq!(run(Some(101)), vec![]);
+    }
+
+    #[test]
+    fn send_dtmf_replaces_audio_for_seven_ticks() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        run_until(&mut s, t0); // tick 0
+        assert!(!s.send_dtmf('x'));
+        assert!(s.send_dtmf('5'));
+        s.play(1, vec![3000; 160].into());
+        let (packets, events) = run_until(&mut s, t0 + Duration::from_millis(160));
+        assert_eq!(packets.len(), 8, "ticks 1..=8");
+        let (events_pkts, audio) = packets.split_at(7);
+        let mut decoder = DtmfDecoder::new();
+        let mut digits = Vec::new();
+        for (i, p) in events_pkts.iter().enumerate() {
+            assert_eq!(p.header.payload_type, 101);
+            assert_eq!(p.header.marker, i == 0);
+            assert_eq!(p.header.timestamp, IDS.timestamp.wrapping_add(160));
+            digits.extend(
+                decoder
+                    .handle_packet(p.header.timestamp, &p.payload)
+                    .unwrap(),
+            );
+        }
+        assert_eq!(digits, vec!['5']);
+        let end = crate::dtmf::TelephoneEvent::parse(&events_pkts[6].payload).unwrap();
+        assert!(end.end && end.duration == 800);
+        // Playout waited for the event and resumes as a new talkspurt on the 160 grid.
+        assert_eq!(audio[0].header.payload_type, 0);
+        assert!(audio[0].header.marker);
+        assert_eq!(
+            audio[0].header.timestamp,
+            IDS.timestamp.wrapping_add(8 * 160)
+        );
+        assert_eq!(events, vec![MediaEvent::PlayoutDone(1)]);
+        // Sequence numbers stay consecutive across event and audio packets.
+        for pair in packets.windows(2) {
+            assert_eq!(
+                pair[1].header.sequence_number,
+                pair[0].header.sequence_number.wrapping_add(1)
+            );
+        }
+    }
+
+    #[test]
+    fn recvonly_sends_nothing_but_playout_completes_in_time() {
+        let t0 = epoch();
+        let config = SessionConfig {
+            codec: CodecKind::Pcmu,
+            payload_type: 0,
+            dtmf_payload_type: None,
+            send: false,
+        };
+        let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
+        s.play(5, vec![100; 480].into());
+        let (packets, events) = run_until(&mut s, t0 + Duration::from_millis(59));
+        assert!(packets.is_empty());
+        assert_eq!(events, vec![MediaEvent::PlayoutDone(5)]);
+        assert_eq!(s.stats().sent, 0);
+    }
+
+    #[test]
+    fn random_datagrams_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..64);
+            let mut datagram: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            if len > 1 && rng.random_bool(0.5) {
+                // Valid version and one of our payload types, to reach the payload parsers.
+                datagram[0] = 0x80 | (datagram[0] & 0x3F);
+                datagram[1] = if rng.random_bool(0.5) { 101 } else { 0 };
+            }
+            s.handle_input(Input::Receive(t0, datagram));
+            while let Output::Event(_) | Output::Transmit(_) = s.poll_output() {}
+        }
+        let stats = s.stats();
+        // Every datagram is accounted for: parsed as RTP, dropped as malformed, or both (an RTP
+        // packet with a bad telephone-event payload).
+        assert!(stats.received + stats.malformed >= 20_000, "{stats:?}");
+        assert!(stats.malformed > 0 && stats.received > 0);
+    }
+
+    #[test]
     fn opus_session_steps_960() {
         let t0 = epoch();
         let config = SessionConfig {
             codec: CodecKind::Opus,
             payload_type: 96,
             dtmf_payload_type: None,
+            send: true,
         };
         let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
         let (packets, _) = run_until(&mut s, t0 + Duration::from_millis(59));

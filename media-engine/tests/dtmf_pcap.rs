@@ -94,6 +94,7 @@ fn session(start: Instant) -> RtpSession {
         codec: CodecKind::Pcmu,
         payload_type: 0,
         dtmf_payload_type: Some(101),
+        send: true,
     };
     RtpSession::new(start, config).unwrap()
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use media_engine::dtmf::encode_digit;
+use media_engine::dtmf::{DtmfDecoder, encode_digit};
 use media_engine::{EngineConfig, MediaEngine, MediaEvent, sdp, start_session};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -24,6 +24,7 @@ fn offer(peer: SocketAddr) -> String {
 
 struct Rtp {
     marker: bool,
+    payload_type: u8,
     seq: u16,
     ts: u32,
     payload: Vec<u8>,
@@ -33,6 +34,7 @@ fn parse(datagram: &[u8]) -> Rtp {
     assert!(datagram.len() >= 12 && datagram[0] >> 6 == 2, "rtp v2");
     Rtp {
         marker: datagram[1] & 0x80 != 0,
+        payload_type: datagram[1] & 0x7F,
         seq: u16::from_be_bytes([datagram[2], datagram[3]]),
         ts: u32::from_be_bytes([datagram[4], datagram[5], datagram[6], datagram[7]]),
         payload: datagram[12..].to_vec(),
@@ -150,6 +152,18 @@ async fn session_over_loopback() {
     let stats = media.stats().await.expect("session running");
     assert_eq!((stats.received, stats.dtmf, stats.malformed), (21, 3, 1));
     assert!(stats.sent >= 70, "sent {}", stats.sent);
+
+    // A key press toward the phone: RFC 4733 packets with one timestamp, decoded once.
+    media.send_dtmf('7');
+    let sent = receive_for(&peer, Duration::from_millis(300)).await;
+    let event_packets: Vec<&Rtp> = sent.iter().filter(|p| p.payload_type == 101).collect();
+    assert_eq!(event_packets.len(), 7, "4 updates + 3 end packets");
+    let mut decoder = DtmfDecoder::new();
+    let mut digits = Vec::new();
+    for p in &event_packets {
+        digits.extend(decoder.handle_packet(p.ts, &p.payload).unwrap());
+    }
+    assert_eq!(digits, vec!['7']);
 
     // Bargein then close.
     media.play(43, vec![1000; 80_000].into());

@@ -99,7 +99,10 @@ impl ResponseBuilder<'_> {
         }
         copy_lines(&mut out, req, "From");
         let to = req.header("To").unwrap_or_default();
-        match (&self.to_tag, req.to().and_then(|t| t.tag().map(str::to_owned))) {
+        match (
+            &self.to_tag,
+            req.to().and_then(|t| t.tag().map(str::to_owned)),
+        ) {
             (Some(tag), None) => push_header(&mut out, "To", &format!("{to};tag={tag}")),
             _ => push_header(&mut out, "To", &to),
         }

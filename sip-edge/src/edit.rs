@@ -66,7 +66,8 @@ impl<'a> Editor<'a> {
 
     /// Adds `Via: value` above all others.
     pub fn prepend_via(&mut self, value: impl Into<String>) -> &mut Self {
-        self.entries.insert(0, Entry::New("Via".into(), value.into()));
+        self.entries
+            .insert(0, Entry::New("Via".into(), value.into()));
         self
     }
 
@@ -177,7 +178,9 @@ impl<'a> Editor<'a> {
         match (self.msg.method(), self.msg.status()) {
             (Some(method), _) => {
                 let uri = self.uri.as_deref().or(self.msg.request_uri()).unwrap_or("");
-                out.extend_from_slice(format!("{method} {uri} {}\r\n", self.msg.version()).as_bytes());
+                out.extend_from_slice(
+                    format!("{method} {uri} {}\r\n", self.msg.version()).as_bytes(),
+                );
             }
             (_, Some(status)) => {
                 let reason = self.msg.reason().unwrap_or("");
@@ -215,7 +218,9 @@ impl<'a> Editor<'a> {
 
     fn write_entry(&self, out: &mut Vec<u8>, e: &Entry) {
         match e {
-            Entry::Orig(i) => out.extend_from_slice(self.msg.raw(&self.msg.header_spans()[*i].line)),
+            Entry::Orig(i) => {
+                out.extend_from_slice(self.msg.raw(&self.msg.header_spans()[*i].line))
+            }
             Entry::New(n, v) => out.extend_from_slice(format!("{n}: {v}").as_bytes()),
         }
         out.extend_from_slice(b"\r\n");
@@ -258,7 +263,12 @@ mod tests {
         assert!(e.remove_top_route());
         let out = parse(e.finish()).unwrap();
         assert_eq!(out.request_uri(), Some("sip:dialog@media"));
-        let branches: Vec<_> = out.vias().unwrap().iter().map(|v| v.branch().unwrap().to_owned()).collect();
+        let branches: Vec<_> = out
+            .vias()
+            .unwrap()
+            .iter()
+            .map(|v| v.branch().unwrap().to_owned())
+            .collect();
         assert_eq!(branches, ["z9hG4bKme", "z9hG4bK1", "z9hG4bK2"]);
         assert_eq!(out.routes().unwrap().len(), 1);
         assert_eq!(out.routes().unwrap()[0].uri, "sip:next;lr");

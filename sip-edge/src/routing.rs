@@ -80,9 +80,9 @@ pub(crate) fn is_local(uri: &Uri, locals: &[SocketAddr]) -> bool {
     let Some(dest) = uri_destination(uri) else {
         return false;
     };
-    locals.iter().any(|l| {
-        l.port() == dest.port() && (l.ip() == dest.ip() || l.ip().is_unspecified())
-    })
+    locals
+        .iter()
+        .any(|l| l.port() == dest.port() && (l.ip() == dest.ip() || l.ip().is_unspecified()))
 }
 
 #[cfg(test)]
@@ -106,14 +106,20 @@ mod tests {
             via_destination(&plain),
             Some((Transport::Tcp, "10.0.0.1:5060".parse().unwrap()))
         );
-        assert_eq!(via_destination(&via("SIP/2.0/UDP host.example;branch=z9hG4bKx")), None);
+        assert_eq!(
+            via_destination(&via("SIP/2.0/UDP host.example;branch=z9hG4bKx")),
+            None
+        );
     }
 
     #[test]
     fn local_and_unroutable() {
         let locals: [SocketAddr; 1] = ["127.0.0.1:5060".parse().unwrap()];
         assert!(is_local(&Uri::parse("sip:127.0.0.1;lr").unwrap(), &locals));
-        assert!(!is_local(&Uri::parse("sip:127.0.0.1:5070;lr").unwrap(), &locals));
+        assert!(!is_local(
+            &Uri::parse("sip:127.0.0.1:5070;lr").unwrap(),
+            &locals
+        ));
         assert!(is_unroutable("255.255.255.255:5060".parse().unwrap()));
         assert!(!is_unroutable("192.0.2.1:5060".parse().unwrap()));
     }

@@ -12,14 +12,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub const LOOPBACK: &str = "127.0.0.1";
+pub(crate) const LOOPBACK: &str = "127.0.0.1";
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A port free for both UDP and TCP on loopback (the edge listens on both).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     for _ in 0..200 {
         let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
         let port = u.local_addr().unwrap().port();
@@ -31,7 +31,7 @@ pub fn free_port() -> u16 {
 }
 
 /// A free even UDP port with its odd neighbour free too (RTP/RTCP, sipp's media ports).
-pub fn free_even_port() -> u16 {
+pub(crate) fn free_even_port() -> u16 {
     for _ in 0..200 {
         let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
         let p = u.local_addr().unwrap().port() & !1;
@@ -47,18 +47,18 @@ pub fn free_even_port() -> u16 {
 }
 
 /// A running `parley serve`.
-pub struct Parley {
+pub(crate) struct Parley {
     child: Option<Child>,
-    pub dir: PathBuf,
-    pub edge: SocketAddr,
-    pub media_sip: SocketAddr,
-    pub apps: SocketAddr,
-    pub log: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) edge: SocketAddr,
+    pub(crate) media_sip: SocketAddr,
+    pub(crate) apps: SocketAddr,
+    pub(crate) log: PathBuf,
 }
 
 impl Parley {
     /// Starts parley with a config file pointing every address at free loopback ports.
-    pub fn start(name: &str) -> Parley {
+    pub(crate) fn start(name: &str) -> Parley {
         let dir = std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -128,12 +128,12 @@ http = "{apps}"
         panic!("parley did not become ready; log:\n{}", self.logs());
     }
 
-    pub fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGTERM, then wait (bounded) for a clean exit; returns its status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub(crate) fn stop(mut self) -> ExitStatus {
         let mut child = self.child.take().expect("running");
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
@@ -168,7 +168,7 @@ impl Drop for Parley {
 }
 
 /// A one-shot HTTP/1.1 GET; returns (status, body).
-pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
@@ -184,7 +184,7 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> 
 }
 
 /// Sends OPTIONS over UDP; the status of the first response, if any within 500 ms.
-pub fn sip_options(edge: SocketAddr) -> Option<u16> {
+pub(crate) fn sip_options(edge: SocketAddr) -> Option<u16> {
     let s = UdpSocket::bind((LOOPBACK, 0)).ok()?;
     let me = s.local_addr().ok()?;
     let msg = format!(
@@ -199,7 +199,7 @@ pub fn sip_options(edge: SocketAddr) -> Option<u16> {
 }
 
 /// The status code of a SIP response.
-pub fn status_of(msg: &[u8]) -> Option<u16> {
+pub(crate) fn status_of(msg: &[u8]) -> Option<u16> {
     let text = std::str::from_utf8(msg).ok()?;
     let line = text.lines().next()?;
     let mut parts = line.split(' ');
@@ -209,25 +209,25 @@ pub fn status_of(msg: &[u8]) -> Option<u16> {
 
 /// One RTP packet the test received.
 #[derive(Debug, Clone)]
-pub struct RtpPacket {
-    pub at: Instant,
-    pub pt: u8,
-    pub seq: u16,
-    pub ts: u32,
-    pub ssrc: u32,
-    pub payload: Vec<u8>,
+pub(crate) struct RtpPacket {
+    pub(crate) at: Instant,
+    pub(crate) pt: u8,
+    pub(crate) seq: u16,
+    pub(crate) ts: u32,
+    pub(crate) ssrc: u32,
+    pub(crate) payload: Vec<u8>,
 }
 
 /// Listens where the caller's SDP says its media is, and keeps every RTP packet.
-pub struct RtpSink {
-    pub port: u16,
+pub(crate) struct RtpSink {
+    pub(crate) port: u16,
     stop: Arc<AtomicBool>,
     packets: Arc<Mutex<Vec<RtpPacket>>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl RtpSink {
-    pub fn bind() -> RtpSink {
+    pub(crate) fn bind() -> RtpSink {
         let port = free_even_port();
         let sock = UdpSocket::bind((LOOPBACK, port)).expect("bind rtp sink");
         sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
@@ -254,7 +254,7 @@ impl RtpSink {
         }
     }
 
-    pub fn finish(mut self) -> Vec<RtpPacket> {
+    pub(crate) fn finish(mut self) -> Vec<RtpPacket> {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -281,7 +281,7 @@ fn parse_rtp(b: &[u8]) -> Option<RtpPacket> {
 
 /// G.711 µ-law to linear (ITU-T G.711), written here independently of media-engine so the
 /// test checks the server's encoder rather than trusting it.
-pub fn ulaw_to_linear(u: u8) -> i16 {
+pub(crate) fn ulaw_to_linear(u: u8) -> i16 {
     let u = !u;
     let sign = u & 0x80;
     let exponent = (u >> 4) & 0x07;
@@ -292,9 +292,9 @@ pub fn ulaw_to_linear(u: u8) -> i16 {
 
 /// A 20 ms frame is "speech" when its peak passes this level (about -36 dBFS); the stock
 /// prompts are normalised to -3 dBFS, silence encodes to 0.
-pub const LOUD: i32 = 500;
+pub(crate) const LOUD: i32 = 500;
 
-pub fn loud_frames_received(packets: &[RtpPacket]) -> usize {
+pub(crate) fn loud_frames_received(packets: &[RtpPacket]) -> usize {
     packets
         .iter()
         .filter(|p| p.pt == 0)
@@ -303,7 +303,7 @@ pub fn loud_frames_received(packets: &[RtpPacket]) -> usize {
 }
 
 /// Loud 20 ms frames in a stock prompt (8 kHz 16-bit mono WAV, as prompts/generate.sh makes).
-pub fn loud_frames_in_prompt(name: &str) -> usize {
+pub(crate) fn loud_frames_in_prompt(name: &str) -> usize {
     let bytes = std::fs::read(repo_root().join("prompts").join(name)).expect("prompt file");
     let samples = wav_pcm16(&bytes);
     samples
@@ -332,7 +332,7 @@ fn wav_pcm16(bytes: &[u8]) -> Vec<i16> {
 }
 
 /// Runs a command with a hard time limit; kills it past the limit.
-pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -359,21 +359,21 @@ pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
 
 /// SIP transport sipp uses toward the edge.
 #[derive(Debug, Clone, Copy)]
-pub enum Transport {
+pub(crate) enum Transport {
     Udp,
     Tcp,
 }
 
 /// What one sipp call saw.
-pub struct CallOutcome {
-    pub call_id: String,
-    pub sipp: Output,
-    pub rtp: Vec<RtpPacket>,
+pub(crate) struct CallOutcome {
+    pub(crate) call_id: String,
+    pub(crate) sipp: Output,
+    pub(crate) rtp: Vec<RtpPacket>,
 }
 
 /// Places one call to `service` with sipp: listen for `wait_ms`, press `digit` (RFC 2833
 /// capture), expect the server's BYE. RTP from the server is captured by an [`RtpSink`].
-pub fn sipp_call(
+pub(crate) fn sipp_call(
     p: &Parley,
     service: &str,
     digit: char,
@@ -419,7 +419,7 @@ pub fn sipp_call(
 }
 
 /// Asserts a sipp run passed, with everything useful on failure.
-pub fn assert_sipp_ok(p: &Parley, out: &CallOutcome, tag: &str) {
+pub(crate) fn assert_sipp_ok(p: &Parley, out: &CallOutcome, tag: &str) {
     if !out.sipp.status.success() {
         let errs = std::fs::read_to_string(p.dir.join(format!("sipp-{tag}-errors.log")))
             .unwrap_or_default();

@@ -180,7 +180,10 @@ mod tests {
         };
         assert_eq!(c.poll(), CollectState::Done(expected));
         c.handle_digit(t0 + Duration::from_secs(2), '3');
-        assert!(matches!(c.poll(), CollectState::Done(InputResult::Match { .. })));
+        assert!(matches!(
+            c.poll(),
+            CollectState::Done(InputResult::Match { .. })
+        ));
     }
 
     #[test]
@@ -189,7 +192,10 @@ mod tests {
         let mut c = DtmfCollector::new(&request("builtin:dtmf/digits", None), t0);
         c.handle_digit(t0, '4');
         c.handle_timeout(t0 + Duration::from_secs(3));
-        assert!(matches!(c.poll(), CollectState::Done(InputResult::Match { .. })));
+        assert!(matches!(
+            c.poll(),
+            CollectState::Done(InputResult::Match { .. })
+        ));
     }
 
     #[test]

@@ -159,13 +159,34 @@ pub(crate) enum Exec {
 
 /// Elements of VoiceXML 2.1 that this interpreter does not implement yet.
 const UNSUPPORTED: &[&str] = &[
-    "menu", "choice", "enumerate", "subdialog", "record", "transfer", "object", "initial",
-    "link", "data", "foreach", "return", "param", "mark",
+    "menu",
+    "choice",
+    "enumerate",
+    "subdialog",
+    "record",
+    "transfer",
+    "object",
+    "initial",
+    "link",
+    "data",
+    "foreach",
+    "return",
+    "param",
+    "mark",
 ];
 
 /// SSML elements whose content we flatten into text.
 const SSML_CONTAINERS: &[&str] = &[
-    "emphasis", "p", "s", "paragraph", "sentence", "prosody", "say-as", "voice", "sub", "phoneme",
+    "emphasis",
+    "p",
+    "s",
+    "paragraph",
+    "sentence",
+    "prosody",
+    "say-as",
+    "voice",
+    "sub",
+    "phoneme",
     "speak",
 ];
 const SSML_IGNORED: &[&str] = &["lexicon", "meta", "metadata", "desc", "mark"];
@@ -219,7 +240,10 @@ impl Parser<'_> {
 
     fn document(&self, root: Node<'_, '_>) -> PResult<Document> {
         if root.tag_name().name() != "vxml" {
-            return Err(self.error(root, format!("root is <{}>, not <vxml>", root.tag_name().name())));
+            return Err(self.error(
+                root,
+                format!("root is <{}>, not <vxml>", root.tag_name().name()),
+            ));
         }
         match root.attribute("version") {
             Some("2.0" | "2.1") => {}
@@ -346,13 +370,15 @@ impl Parser<'_> {
                 "filled" => field.filled.push(self.filled(child)?),
                 "property" => item.properties.push(self.property(child)?),
                 "option" | "link" => {
-                    return Err(self.error(child, format!("<{name}> in <field> is not supported yet")));
+                    return Err(
+                        self.error(child, format!("<{name}> in <field> is not supported yet"))
+                    );
                 }
                 _ if is_catch(name) => item.catches.push(self.catch(child)?),
                 _ => return Err(self.unknown(child, "field")),
             }
         }
-        if !implicit.is_empty() {
+        if !is_blank(&implicit) {
             field.prompts.push(Prompt {
                 bargein: None,
                 count: 1,
@@ -485,7 +511,9 @@ impl Parser<'_> {
         let mut out = Vec::new();
         let mut loose = Vec::new();
         let flush = |loose: &mut Vec<Piece>, out: &mut Vec<Exec>| {
-            if !loose.is_empty() {
+            if is_blank(loose) {
+                loose.clear();
+            } else {
                 out.push(Exec::Prompt(Prompt {
                     bargein: None,
                     count: 1,
@@ -569,7 +597,12 @@ impl Parser<'_> {
             "disconnect" => Exec::Disconnect,
             "elseif" | "else" => return Err(self.error(node, format!("<{name}> outside <if>"))),
             _ if UNSUPPORTED.contains(&name) => Exec::Unsupported(name.to_owned()),
-            _ => return Err(self.unknown(node, node.parent_element().map_or("?", |p| p.tag_name().name()))),
+            _ => {
+                return Err(self.unknown(
+                    node,
+                    node.parent_element().map_or("?", |p| p.tag_name().name()),
+                ));
+            }
         })
     }
 
@@ -597,7 +630,9 @@ impl Parser<'_> {
                 loose.extend(self.pieces_of(child)?);
                 continue;
             }
-            if !loose.is_empty() {
+            if is_blank(&loose) {
+                loose.clear();
+            } else {
                 current.push(Exec::Prompt(Prompt {
                     bargein: None,
                     count: 1,
@@ -619,7 +654,7 @@ impl Parser<'_> {
                 _ => current.push(self.exec(child)?),
             }
         }
-        if !loose.is_empty() {
+        if !is_blank(&loose) {
             let current = &mut branches.last_mut().expect("at least one branch").1;
             current.push(Exec::Prompt(Prompt {
                 bargein: None,
@@ -643,20 +678,39 @@ fn split_names(list: Option<&str>) -> Vec<String> {
         .collect()
 }
 
-/// Adds text, collapsing white space as speech output would.
+/// Adds text with white space runs collapsed to one space; edges are kept so that text next to
+/// a `<value>` stays apart from it (or not) as written.
 fn push_text(out: &mut Vec<Piece>, text: &str) {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() {
+    let mut collapsed = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_whitespace() {
+            if !collapsed.ends_with(' ') {
+                collapsed.push(' ');
+            }
+        } else {
+            collapsed.push(c);
+        }
+    }
+    if collapsed.is_empty() {
         return;
     }
-    let text = words.join(" ");
     match out.last_mut() {
         Some(Piece::Text(prev)) => {
-            prev.push(' ');
-            prev.push_str(&text);
+            if !(prev.ends_with(' ') && collapsed.starts_with(' ')) {
+                prev.push_str(&collapsed);
+            } else {
+                prev.push_str(&collapsed[1..]);
+            }
         }
-        _ => out.push(Piece::Text(text)),
+        _ => out.push(Piece::Text(collapsed)),
     }
+}
+
+/// Whether pieces would make no sound (white space between elements).
+fn is_blank(pieces: &[Piece]) -> bool {
+    pieces
+        .iter()
+        .all(|p| matches!(p, Piece::Text(t) if t.trim().is_empty()))
 }
 
 #[cfg(test)]
@@ -730,6 +784,8 @@ mod tests {
             r#"<vxml version="2.0"><form><record name="r"/><block><data src="x"/></block></form></vxml>"#,
         )
         .unwrap();
-        assert!(matches!(doc.forms[0].items[0].kind, ItemKind::Unsupported(ref n) if n == "record"));
+        assert!(
+            matches!(doc.forms[0].items[0].kind, ItemKind::Unsupported(ref n) if n == "record")
+        );
     }
 }

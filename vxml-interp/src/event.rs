@@ -59,7 +59,11 @@ pub(crate) fn select<'a>(
         .filter(|c| c.events.is_empty() || c.events.iter().any(|p| name_matches(p, event)))
         .filter(|c| c.cond.as_deref().is_none_or(&mut cond))
         .collect();
-    let correct = matching.iter().map(|c| c.count).filter(|n| *n <= count).max()?;
+    let correct = matching
+        .iter()
+        .map(|c| c.count)
+        .filter(|n| *n <= count)
+        .max()?;
     matching.into_iter().find(|c| c.count == correct)
 }
 
@@ -115,9 +119,18 @@ mod tests {
         let other = catch(&["nomatch"], 3, None);
         let outer = catch(&["noinput"], 2, None);
         let list = [&once, &twice, &other, &outer];
-        assert!(std::ptr::eq(select(&list, "noinput", 1, |_| true).unwrap(), &once));
-        assert!(std::ptr::eq(select(&list, "noinput", 2, |_| true).unwrap(), &twice));
-        assert!(std::ptr::eq(select(&list, "noinput", 9, |_| true).unwrap(), &twice));
+        assert!(std::ptr::eq(
+            select(&list, "noinput", 1, |_| true).unwrap(),
+            &once
+        ));
+        assert!(std::ptr::eq(
+            select(&list, "noinput", 2, |_| true).unwrap(),
+            &twice
+        ));
+        assert!(std::ptr::eq(
+            select(&list, "noinput", 9, |_| true).unwrap(),
+            &twice
+        ));
         assert!(select(&list, "nomatch", 2, |_| true).is_none());
     }
 

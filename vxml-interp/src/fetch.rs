@@ -96,7 +96,9 @@ impl Fetcher for HttpFetcher {
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(f) => tracing::info!(%url, ?method, status = f.status, bytes = f.body.len(), elapsed_ms, "fetch"),
+            Ok(f) => {
+                tracing::info!(%url, ?method, status = f.status, bytes = f.body.len(), elapsed_ms, "fetch")
+            }
             Err(e) => {
                 let status = match e {
                     FetchError::Status { status, .. } => *status,

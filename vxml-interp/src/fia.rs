@@ -40,7 +40,7 @@ pub(crate) enum Transition {
 type Flow<T = ()> = ControlFlow<Transition, T>;
 
 /// Steps the FIA may take without waiting for the platform before we call it a loop.
-const MAX_STEPS: u32 = 10_000;
+const MAX_STEPS: u32 = 1_000;
 
 fn semantic(what: &str, error: impl std::fmt::Display) -> Transition {
     Transition::Throw(VxmlEvent::new("error.semantic", format!("{what}: {error}")))
@@ -115,7 +115,11 @@ impl Interpreter {
                 let request = self.collect_request(&doc, index, field.grammars.clone());
                 if self.hung_up {
                     // The caller is gone and the hangup handler did not leave: end here.
-                    let reason = if self.disconnecting { "disconnect" } else { "hangup" };
+                    let reason = if self.disconnecting {
+                        "disconnect"
+                    } else {
+                        "hangup"
+                    };
                     return Flow::Break(Transition::Exit(exit_info(reason)));
                 }
                 self.flush_queue();
@@ -232,9 +236,10 @@ impl Interpreter {
             }
             let next = match t {
                 Transition::NextItem(name) => {
-                    let found = self.doc.as_ref().and_then(|d| {
-                        d.forms[self.form].items.iter().position(|i| i.name == name)
-                    });
+                    let found = self
+                        .doc
+                        .as_ref()
+                        .and_then(|d| d.forms[self.form].items.iter().position(|i| i.name == name));
                     match found {
                         Some(i) => {
                             self.next_item = Some(i);
@@ -315,10 +320,9 @@ impl Interpreter {
         match chosen {
             Some(catch) => {
                 self.scopes.reset(Scope::Anonymous);
-                let message = ev
-                    .message
-                    .as_deref()
-                    .map_or(JsValue::undefined(), |m| JsValue::from(boa_engine::JsString::from(m)));
+                let message = ev.message.as_deref().map_or(JsValue::undefined(), |m| {
+                    JsValue::from(boa_engine::JsString::from(m))
+                });
                 let _ = self.scopes.set(
                     Scope::Anonymous,
                     "_event",
@@ -764,7 +768,13 @@ impl Interpreter {
     fn item_names(&self) -> Vec<String> {
         self.doc
             .as_ref()
-            .map(|d| d.forms[self.form].items.iter().map(|i| i.name.clone()).collect())
+            .map(|d| {
+                d.forms[self.form]
+                    .items
+                    .iter()
+                    .map(|i| i.name.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -830,7 +840,12 @@ fn exit_info(reason: &str) -> ExitInfo {
 /// The exit of the default handler for an uncaught event.
 fn exit_for(ev: &VxmlEvent, disconnecting: bool) -> ExitInfo {
     let reason = if event::name_matches("connection.disconnect", &ev.name) {
-        if disconnecting { "disconnect" } else { "hangup" }.to_owned()
+        if disconnecting {
+            "disconnect"
+        } else {
+            "hangup"
+        }
+        .to_owned()
     } else {
         match &ev.message {
             Some(m) => format!("{}: {m}", ev.name),

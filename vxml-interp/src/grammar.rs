@@ -12,7 +12,10 @@ pub struct Grammar {
 #[derive(Debug, Clone)]
 enum Kind {
     Srgs(Srgs),
-    Digits { min: usize, max: Option<usize> },
+    Digits {
+        min: usize,
+        max: Option<usize>,
+    },
     Boolean,
     /// A voice grammar: DTMF never matches it (no speech recogniser yet).
     Voice,
@@ -201,7 +204,9 @@ impl Srgs {
             .or(first)
             .ok_or_else(|| GrammarError::Invalid("grammar has no rule".into()))?;
         if !rules.contains_key(&root) {
-            return Err(GrammarError::Invalid(format!("root rule {root} not defined")));
+            return Err(GrammarError::Invalid(format!(
+                "root rule {root} not defined"
+            )));
         }
         let srgs = Self { rules, root };
         for expansion in srgs.rules.values() {
@@ -307,9 +312,9 @@ fn expansion(node: roxmltree::Node<'_, '_>) -> Result<Expansion, GrammarError> {
                 }
             } else {
                 let uri = node.attribute("uri").unwrap_or("");
-                let name = uri.strip_prefix('#').ok_or_else(|| {
-                    GrammarError::Unsupported(format!("external ruleref {uri}"))
-                })?;
+                let name = uri
+                    .strip_prefix('#')
+                    .ok_or_else(|| GrammarError::Unsupported(format!("external ruleref {uri}")))?;
                 Expansion::RuleRef(name.to_owned())
             }
         }

@@ -66,7 +66,7 @@ pub struct Interpreter {
     pub(crate) queue: Vec<PlayItem>,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) state: State,
-    /// FIA steps since the last platform event, to stop documents that never wait.
+    /// FIA steps since the last input, to stop documents that never wait for the caller.
     pub(crate) steps: u32,
 }
 
@@ -91,7 +91,11 @@ impl Interpreter {
         if let Err(e) = scopes.run_internal(&connection) {
             tracing::error!(call_id = %session.call_id, error = %e, "cannot set session.connection");
         }
-        let _ = scopes.set(Scope::Application, "lastresult$", boa_engine::JsValue::undefined());
+        let _ = scopes.set(
+            Scope::Application,
+            "lastresult$",
+            boa_engine::JsValue::undefined(),
+        );
         Self {
             session,
             scopes,
@@ -142,8 +146,11 @@ impl Interpreter {
 
     /// Feeds the outcome of an action, or a hangup at any time.
     pub fn handle_event(&mut self, now: Instant, event: PlatformEvent) {
-        self.steps = 0;
         let _ = now;
+        // Only the caller's input proves progress; a fetch loop without input must still end.
+        if matches!(event, PlatformEvent::Input(_) | PlatformEvent::Disconnected) {
+            self.steps = 0;
+        }
         self.on_event(event);
     }
 }

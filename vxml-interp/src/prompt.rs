@@ -2,7 +2,7 @@
 
 use crate::action::PlayItem;
 use crate::document::{Piece, Prompt};
-use crate::scope::{ScriptError, Scopes};
+use crate::scope::{Scopes, ScriptError};
 
 /// The prompts to play on the `counter`th visit of a form item (VoiceXML 2.0 §4.1.6): among
 /// those whose `cond` holds, the ones with the highest `count` not above `counter`.
@@ -39,19 +39,22 @@ pub(crate) fn render(
     scopes: &mut Scopes,
 ) -> Result<Vec<PlayItem>, ScriptError> {
     let mut out = Vec::new();
+    // Adjacent text and values form one utterance.
+    let mut text = String::new();
     for piece in pieces {
         match piece {
-            Piece::Text(text) => push_text(&mut out, text),
-            Piece::Value(expr) => {
-                let text = scopes.eval_string(expr)?;
-                push_text(&mut out, &text);
+            Piece::Text(t) => text.push_str(t),
+            Piece::Value(expr) => text.push_str(&scopes.eval_string(expr)?),
+            Piece::Break(time) => {
+                end_text(&mut out, &mut text);
+                out.push(PlayItem::Break(*time));
             }
-            Piece::Break(time) => out.push(PlayItem::Break(*time)),
             Piece::Audio {
                 src,
                 expr,
                 fallback,
             } => {
+                end_text(&mut out, &mut text);
                 let target = match (src, expr) {
                     (Some(src), _) => Some(src.clone()),
                     (None, Some(expr)) => Some(scopes.eval_string(expr)?),
@@ -67,21 +70,16 @@ pub(crate) fn render(
             }
         }
     }
+    end_text(&mut out, &mut text);
     Ok(out)
 }
 
-fn push_text(out: &mut Vec<PlayItem>, text: &str) {
-    let text = text.trim();
-    if text.is_empty() {
-        return;
+fn end_text(out: &mut Vec<PlayItem>, text: &mut String) {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !words.is_empty() {
+        out.push(PlayItem::Text(words.join(" ")));
     }
-    match out.last_mut() {
-        Some(PlayItem::Text(prev)) => {
-            prev.push(' ');
-            prev.push_str(text);
-        }
-        _ => out.push(PlayItem::Text(text.to_owned())),
-    }
+    text.clear();
 }
 
 /// Text of rendered items (audio fallback as text); `None` when there is none.
@@ -145,9 +143,9 @@ mod tests {
             .unwrap();
         let base = url::Url::parse("http://h/app/doc.vxml").unwrap();
         let pieces = [
-            Piece::Text("you have".into()),
+            Piece::Text("you have ".into()),
             Piece::Value("n".into()),
-            Piece::Text("messages".into()),
+            Piece::Text(" messages".into()),
             Piece::Break(Duration::from_millis(300)),
             Piece::Audio {
                 src: Some("beep.wav".into()),

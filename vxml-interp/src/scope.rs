@@ -57,8 +57,10 @@ pub(crate) struct Scopes {
 impl Scopes {
     pub(crate) fn new() -> Self {
         let mut ctx = Context::default();
-        ctx.runtime_limits_mut().set_loop_iteration_limit(LOOP_LIMIT);
-        ctx.runtime_limits_mut().set_recursion_limit(RECURSION_LIMIT);
+        ctx.runtime_limits_mut()
+            .set_loop_iteration_limit(LOOP_LIMIT);
+        ctx.runtime_limits_mut()
+            .set_recursion_limit(RECURSION_LIMIT);
         let objects = std::array::from_fn(|_| JsObject::with_null_proto());
         let mut scopes = Self {
             ctx,
@@ -134,11 +136,11 @@ impl Scopes {
     /// Evaluates an expression to its string value.
     pub(crate) fn eval_string(&mut self, expr: &str) -> Result<String, ScriptError> {
         let value = self.eval(expr)?;
-        self.to_string(&value)
+        self.string_of(&value)
     }
 
     /// `ToString` of a value.
-    pub(crate) fn to_string(&mut self, value: &JsValue) -> Result<String, ScriptError> {
+    pub(crate) fn string_of(&mut self, value: &JsValue) -> Result<String, ScriptError> {
         value
             .to_string(&mut self.ctx)
             .map(|s| s.to_std_string_escaped())
@@ -159,7 +161,12 @@ impl Scopes {
     }
 
     /// Sets a variable in `scope`.
-    pub(crate) fn set(&mut self, scope: Scope, name: &str, value: JsValue) -> Result<(), ScriptError> {
+    pub(crate) fn set(
+        &mut self,
+        scope: Scope,
+        name: &str,
+        value: JsValue,
+    ) -> Result<(), ScriptError> {
         self.objects[scope as usize]
             .create_data_property_or_throw(JsString::from(name), value, &mut self.ctx)
             .map(|_| ())
@@ -177,7 +184,9 @@ impl Scopes {
     /// scope declares is an error (`error.semantic`), as is a path whose base is undeclared.
     pub(crate) fn assign(&mut self, name: &str, value: JsValue) -> Result<(), ScriptError> {
         if is_identifier(name) {
-            let owner = self.owner(name).ok_or_else(|| format!("{name} is not declared"))?;
+            let owner = self
+                .owner(name)
+                .ok_or_else(|| format!("{name} is not declared"))?;
             return self.set(owner, name, value);
         }
         // A path such as `document.x` or `obj.field`: check the base, then let JS assign.
@@ -307,7 +316,9 @@ fn top_level_names(body: &str) -> (Vec<String>, Vec<String>) {
             ',' if depth == 0 && paren == 0 && in_var_list => expect = Some("var"),
             c if c.is_alphabetic() || c == '_' || c == '$' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$')) {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$'))
+                {
                     i += 1;
                 }
                 let word: String = chars[start..i].iter().collect();
@@ -354,7 +365,8 @@ mod tests {
         let mut s = Scopes::new();
         assert!(s.assign("nope", JsValue::from(1)).is_err());
         assert!(s.assign("nope.field", JsValue::from(1)).is_err());
-        s.declare(Scope::Document, "o", JsValue::undefined()).unwrap();
+        s.declare(Scope::Document, "o", JsValue::undefined())
+            .unwrap();
         let obj = s.eval("({})").unwrap();
         s.assign("o", obj).unwrap();
         s.assign("o.field", JsValue::from(3)).unwrap();

@@ -81,7 +81,10 @@ fn parse_params(mut s: &str) -> Result<Vec<Param>, ParseError> {
         if s.is_empty() {
             return Ok(params);
         }
-        s = s.strip_prefix(';').ok_or(ParseError::BadHeader)?.trim_start();
+        s = s
+            .strip_prefix(';')
+            .ok_or(ParseError::BadHeader)?
+            .trim_start();
         let name_len = s
             .find(|c: char| c == '=' || c == ';' || c.is_whitespace())
             .unwrap_or(s.len());
@@ -355,8 +358,7 @@ impl Uri {
             None => (hostpart, None),
         };
         let hp_end = before_headers.find(';').unwrap_or(before_headers.len());
-        let (host, port) =
-            split_host_port(&before_headers[..hp_end]).ok_or(ParseError::BadUri)?;
+        let (host, port) = split_host_port(&before_headers[..hp_end]).ok_or(ParseError::BadUri)?;
         let params = parse_params(&before_headers[hp_end..]).map_err(|_| ParseError::BadUri)?;
         Ok(Uri {
             scheme: scheme.to_ascii_lowercase(),
@@ -443,7 +445,10 @@ mod tests {
         assert_eq!(n.uri, "sip:jdrosen@example.com");
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse("sip:caller@example.net;tag=141334").unwrap();
-        assert_eq!((n.uri.as_str(), n.tag()), ("sip:caller@example.net", Some("141334")));
+        assert_eq!(
+            (n.uri.as_str(), n.tag()),
+            ("sip:caller@example.net", Some("141334"))
+        );
         let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
         assert_eq!(n.display.as_deref(), Some("caller"));
         assert_eq!(n.to_string(), "caller <sip:caller@example.com>;tag=323");
@@ -455,12 +460,16 @@ mod tests {
 
     #[test]
     fn via_round_trip() {
-        let v = Via::parse("SIP  /   2.0 /UDP     192.0.2.2:5070 ; branch = z9hG4bK1;rport").unwrap();
+        let v =
+            Via::parse("SIP  /   2.0 /UDP     192.0.2.2:5070 ; branch = z9hG4bK1;rport").unwrap();
         assert_eq!(v.transport, "UDP");
         assert_eq!((v.host.as_str(), v.port), ("192.0.2.2", Some(5070)));
         assert_eq!(v.branch(), Some("z9hG4bK1"));
         assert_eq!(v.rport(), Some(None));
-        assert_eq!(v.to_string(), "SIP/2.0/UDP 192.0.2.2:5070;branch=z9hG4bK1;rport");
+        assert_eq!(
+            v.to_string(),
+            "SIP/2.0/UDP 192.0.2.2:5070;branch=z9hG4bK1;rport"
+        );
         assert_eq!(Via::parse(&v.to_string()).unwrap(), v);
         assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
         assert!(Via::parse("SIP/7.0/UDP c.example.com").is_err());
@@ -474,9 +483,13 @@ mod tests {
         assert_eq!(u.user.as_deref(), Some("user;par=u%40example.net"));
         assert_eq!(u.user_name(), Some("user"));
         assert_eq!(u.host, "example.com");
-        let u = Uri::parse("sip:dialog@127.0.0.1:5070;voicexml=http%3A%2F%2Fa%2Fb%3Fc%3D1").unwrap();
+        let u =
+            Uri::parse("sip:dialog@127.0.0.1:5070;voicexml=http%3A%2F%2Fa%2Fb%3Fc%3D1").unwrap();
         assert_eq!(u.port, Some(5070));
-        assert_eq!(u.param("voicexml"), Some(Some("http%3A%2F%2Fa%2Fb%3Fc%3D1")));
+        assert_eq!(
+            u.param("voicexml"),
+            Some(Some("http%3A%2F%2Fa%2Fb%3Fc%3D1"))
+        );
         assert_eq!(u.ip(), Some("127.0.0.1".parse().unwrap()));
         assert!(Uri::parse("<sip:a@b>").is_err());
     }

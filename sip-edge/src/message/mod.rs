@@ -227,10 +227,7 @@ impl SipMessage {
 
     /// Every Via, top first (comma-joined values are split).
     pub fn vias(&self) -> Result<Vec<Via>, ParseError> {
-        self.list("Via")?
-            .iter()
-            .map(|v| Via::parse(v))
-            .collect()
+        self.list("Via")?.iter().map(|v| Via::parse(v)).collect()
     }
 
     /// The topmost Via.
@@ -280,7 +277,10 @@ impl SipMessage {
     }
 
     fn name_addrs(&self, name: &str) -> Result<Vec<NameAddr>, ParseError> {
-        self.list(name)?.iter().map(|v| NameAddr::parse(v)).collect()
+        self.list(name)?
+            .iter()
+            .map(|v| NameAddr::parse(v))
+            .collect()
     }
 
     /// Content-Type.

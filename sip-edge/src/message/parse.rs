@@ -128,7 +128,11 @@ struct Line {
 fn next_line(buf: &[u8], from: usize) -> Option<Line> {
     let rel = buf.get(from..)?.iter().position(|&c| c == b'\n')?;
     let lf = from + rel;
-    let end = if lf > from && buf[lf - 1] == b'\r' { lf - 1 } else { lf };
+    let end = if lf > from && buf[lf - 1] == b'\r' {
+        lf - 1
+    } else {
+        lf
+    };
     Some(Line {
         content: from..end,
         next: lf + 1,
@@ -204,7 +208,10 @@ pub(crate) fn parse_head_bytes(buf: &[u8]) -> Result<Option<Head>, ParseError> {
         let after = &bytes[colon + 1..];
         let (vs, ve) = match after.iter().position(|c| !c.is_ascii_whitespace()) {
             Some(s) => {
-                let e = after.iter().rposition(|c| !c.is_ascii_whitespace()).unwrap_or(s);
+                let e = after
+                    .iter()
+                    .rposition(|c| !c.is_ascii_whitespace())
+                    .unwrap_or(s);
                 (colon + 1 + s, colon + 2 + e)
             }
             None => (bytes.len(), bytes.len()),
@@ -258,9 +265,9 @@ fn parse_start_line(buf: &[u8], range: Range<usize>) -> Result<StartLine, ParseE
         }
         tokens.push(s..i);
     }
-    let [method, uri, version] = <[Range<usize>; 3]>::try_from(tokens)
-        .map_err(|_| ParseError::BadStartLine)?;
-    if !is_token(&line[method.clone()]) || line[uri.clone()].iter().any(|&c| c == b'\t') {
+    let [method, uri, version] =
+        <[Range<usize>; 3]>::try_from(tokens).map_err(|_| ParseError::BadStartLine)?;
+    if !is_token(&line[method.clone()]) || line[uri.clone()].contains(&b'\t') {
         return Err(ParseError::BadStartLine);
     }
     check_version(&line[version.clone()])?;
@@ -291,7 +298,8 @@ fn check_version(v: &[u8]) -> Result<(), ParseError> {
 mod tests {
     use super::*;
 
-    const OPTIONS: &[u8] = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 4\r\n\r\nbody";
+    const OPTIONS: &[u8] =
+        b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 4\r\n\r\nbody";
 
     #[test]
     fn frames_stream_messages() {

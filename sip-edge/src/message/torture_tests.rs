@@ -52,7 +52,10 @@ fn every_file_is_covered() {
 fn wsinv() {
     let m = ok("wsinv");
     assert_eq!(m.method(), Some("INVITE"));
-    assert_eq!(m.request_uri(), Some("sip:vivekg@chair-dnrc.example.com;unknownparam"));
+    assert_eq!(
+        m.request_uri(),
+        Some("sip:vivekg@chair-dnrc.example.com;unknownparam")
+    );
     assert_eq!(m.to().unwrap().tag(), Some("1918181833n"));
     assert_eq!(m.to().unwrap().uri, "sip:vivekg@chair-dnrc.example.com");
     assert_eq!(m.from().unwrap().tag(), Some("98asjd8"));
@@ -62,11 +65,17 @@ fn wsinv() {
     assert_eq!(m.body().len(), 150);
     let vias = m.vias().unwrap();
     assert_eq!(vias.len(), 3);
-    assert_eq!(via_branches(&m), ["390skdjuw", "z9hG4bK9ikj8", "z9hG4bK30239"]);
+    assert_eq!(
+        via_branches(&m),
+        ["390skdjuw", "z9hG4bK9ikj8", "z9hG4bK30239"]
+    );
     assert_eq!(vias[1].transport, "TCP");
     assert_eq!(vias[2].host, "192.168.255.111");
     assert_eq!(m.header("s").as_deref(), Some(""));
-    assert_eq!(m.routes().unwrap()[0].uri, "sip:services.example.com;lr;unknownwith=value;unknown-no-value");
+    assert_eq!(
+        m.routes().unwrap()[0].uri,
+        "sip:services.example.com;lr;unknownwith=value;unknown-no-value"
+    );
     let contact = m.contact().unwrap();
     assert_eq!(contact.uri, "sip:jdrosen@example.com");
     assert_eq!(contact.param("q"), Some(Some("0.33")));
@@ -79,7 +88,10 @@ fn intmeth() {
     assert_eq!(m.method(), Some(method));
     assert_eq!(m.cseq(), Some((139122385, method.into())));
     assert_eq!(m.from().unwrap().tag(), Some("_token~1'+`*%!-."));
-    assert_eq!(m.call_id().as_deref(), Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{"));
+    assert_eq!(
+        m.call_id().as_deref(),
+        Some("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{")
+    );
     assert_eq!(m.max_forwards(), Some(255));
     assert!(m.body().is_empty());
 }
@@ -87,8 +99,14 @@ fn intmeth() {
 #[test]
 fn escapes() {
     let m = ok("esc01");
-    assert_eq!(m.request_uri(), Some("sip:sips%3Auser%40example.com@example.net"));
-    assert_eq!(m.contact().unwrap().uri, "sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31");
+    assert_eq!(
+        m.request_uri(),
+        Some("sip:sips%3Auser%40example.com@example.net")
+    );
+    assert_eq!(
+        m.contact().unwrap().uri,
+        "sip:cal%6Cer@host5.example.net;%6C%72;n%61me=v%61lue%25%34%31"
+    );
     assert_eq!(m.body().len(), 150);
     let m = ok("escnull");
     assert_eq!(m.contacts().unwrap().len(), 2);
@@ -98,7 +116,10 @@ fn escapes() {
     assert_eq!(m.method(), Some("RE%47IST%45R"));
     // `C%6Fntact` is an unknown header, not a Contact.
     assert_eq!(m.contacts().unwrap().len(), 2);
-    assert_eq!(m.header("C%6Fntact").as_deref(), Some("<sip:alias2@host2.example.com>"));
+    assert_eq!(
+        m.header("C%6Fntact").as_deref(),
+        Some("<sip:alias2@host2.example.com>")
+    );
 }
 
 #[test]
@@ -107,7 +128,14 @@ fn lwsdisp_longreq_semiuri() {
     assert_eq!(m.from().unwrap().display.as_deref(), Some("caller"));
     let m = ok("longreq");
     assert_eq!(m.vias().unwrap().len(), 34);
-    assert_eq!(m.body().len(), m.header("Content-Length").unwrap().trim().parse::<usize>().unwrap());
+    assert_eq!(
+        m.body().len(),
+        m.header("Content-Length")
+            .unwrap()
+            .trim()
+            .parse::<usize>()
+            .unwrap()
+    );
     assert!(m.to().unwrap().display.is_some_and(|d| d.len() > 80));
     assert!(m.to().unwrap().param("tag").is_none());
     let m = ok("semiuri");
@@ -122,7 +150,10 @@ fn dblreq_ignores_trailing_octets() {
     assert_eq!(m.method(), Some("REGISTER"));
     assert!(m.body().is_empty());
     assert!(!m.as_bytes().ends_with(b"a=rtpmap:31 LPC\r\n"));
-    assert_eq!(m.call_id().as_deref(), Some("dblreq.0ha0isndaksdj99sdfafnl3lk233412"));
+    assert_eq!(
+        m.call_id().as_deref(),
+        Some("dblreq.0ha0isndaksdj99sdfafnl3lk233412")
+    );
 }
 
 #[test]
@@ -148,8 +179,17 @@ fn odd_reason_phrases() {
 #[test]
 fn syntax_errors_are_400() {
     for name in [
-        "badinv01", "scalar02", "quotbal", "ltgtruri", "escruri", "regbadct", "badaspec", "baddn",
-        "mismatch01", "mismatch02", "multi01",
+        "badinv01",
+        "scalar02",
+        "quotbal",
+        "ltgtruri",
+        "escruri",
+        "regbadct",
+        "badaspec",
+        "baddn",
+        "mismatch01",
+        "mismatch02",
+        "multi01",
     ] {
         assert_eq!(rejected(name).status, 400, "{name}");
     }
@@ -160,13 +200,28 @@ fn syntax_errors_are_400() {
 #[test]
 fn framing_errors() {
     assert_eq!(parse(load("clerr")).unwrap_err(), ParseError::BodyTooShort);
-    assert_eq!(parse(load("ncl")).unwrap_err(), ParseError::BadContentLength);
-    assert_eq!(parse(load("mcl01")).unwrap_err(), ParseError::BadContentLength);
+    assert_eq!(
+        parse(load("ncl")).unwrap_err(),
+        ParseError::BadContentLength
+    );
+    assert_eq!(
+        parse(load("mcl01")).unwrap_err(),
+        ParseError::BadContentLength
+    );
     for name in ["clerr", "ncl", "mcl01"] {
-        assert!(parse_head(load(name)).unwrap().can_answer(), "{name} can get a 400");
+        assert!(
+            parse_head(load(name)).unwrap().can_answer(),
+            "{name} can get a 400"
+        );
     }
-    assert_eq!(parse(load("lwsruri")).unwrap_err(), ParseError::BadStartLine);
-    assert_eq!(parse(load("bigcode")).unwrap_err(), ParseError::BadStartLine);
+    assert_eq!(
+        parse(load("lwsruri")).unwrap_err(),
+        ParseError::BadStartLine
+    );
+    assert_eq!(
+        parse(load("bigcode")).unwrap_err(),
+        ParseError::BadStartLine
+    );
     assert!(parse(load("test")).is_err());
 }
 
@@ -223,7 +278,10 @@ fn contact_params() {
     let c = ok("cparam02").contact().unwrap();
     assert_eq!(c.uri, "sip:+19725552222@gw1.example.net;unknownparam");
     let c = ok("regescrt").contact().unwrap();
-    assert_eq!(c.uri, "sip:user@example.com?Route=%3Csip:sip.example.com%3E");
+    assert_eq!(
+        c.uri,
+        "sip:user@example.com?Route=%3Csip:sip.example.com%3E"
+    );
 }
 
 #[test]

@@ -96,7 +96,11 @@ impl Client {
                         self.state = State::Completed;
                         self.timer_e = None;
                         self.timer_f = None;
-                        let wait = if self.reliable { Duration::ZERO } else { self.timers.t4 };
+                        let wait = if self.reliable {
+                            Duration::ZERO
+                        } else {
+                            self.timers.t4
+                        };
                         self.timer_k = Some(now + wait);
                     }
                     _ => {}
@@ -122,7 +126,8 @@ impl Client {
 
     /// Next output; see the module docs for the drain loop.
     pub fn poll_output(&mut self) -> Output {
-        self.common.poll(&[self.timer_e, self.timer_f, self.timer_k])
+        self.common
+            .poll(&[self.timer_e, self.timer_f, self.timer_k])
     }
 }
 
@@ -159,7 +164,10 @@ mod tests {
             now = n;
         }
         assert!(timed_out);
-        assert_eq!(&gaps[..4], &[1000, 2000, 4000, 4000].map(Duration::from_millis));
+        assert_eq!(
+            &gaps[..4],
+            &[1000, 2000, 4000, 4000].map(Duration::from_millis)
+        );
         assert!(sends >= 10);
         assert_eq!(c.state(), State::Terminated);
     }

@@ -114,7 +114,11 @@ impl ClientInv {
                 self.state = State::Completed;
                 self.timer_a = None;
                 self.timer_b = None;
-                let wait = if self.reliable { Duration::ZERO } else { Duration::from_secs(32) };
+                let wait = if self.reliable {
+                    Duration::ZERO
+                } else {
+                    Duration::from_secs(32)
+                };
                 self.timer_d = Some(now + wait);
             }
             (State::Completed, 300..) => {
@@ -136,7 +140,8 @@ impl ClientInv {
 
     /// Next output; see the module docs for the drain loop.
     pub fn poll_output(&mut self) -> Output {
-        self.common.poll(&[self.timer_a, self.timer_b, self.timer_d])
+        self.common
+            .poll(&[self.timer_a, self.timer_b, self.timer_d])
     }
 }
 
@@ -180,7 +185,11 @@ mod tests {
         c.handle_input(Input::Received(t0, resp(100, "INVITE", 1)));
         assert_eq!(c.state(), State::Proceeding);
         let (_, _, next) = drain(|| c.poll_output());
-        assert_eq!(next, Some(t0 + Duration::from_secs(32)), "A stops in Proceeding");
+        assert_eq!(
+            next,
+            Some(t0 + Duration::from_secs(32)),
+            "A stops in Proceeding"
+        );
         c.handle_input(Input::Received(t0, resp(486, "INVITE", 1)));
         let (tx, ev, next) = drain(|| c.poll_output());
         let ack = parse(tx[0].clone()).unwrap();
@@ -202,7 +211,10 @@ mod tests {
         c.handle_input(Input::Received(t0, resp(200, "INVITE", 1)));
         let (tx, ev, next) = drain(|| c.poll_output());
         assert!(tx.is_empty());
-        assert!(matches!(ev.as_slice(), [Event::Response(_), Event::Terminated]));
+        assert!(matches!(
+            ev.as_slice(),
+            [Event::Response(_), Event::Terminated]
+        ));
         assert_eq!(next, None);
     }
 }

@@ -149,15 +149,19 @@ pub(crate) mod test_util {
     }
 
     pub(crate) fn invite() -> SipMessage {
-        msg("INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc1\r\n\
+        msg(
+            "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc1\r\n\
              From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
-             Content-Length: 0\r\n\r\n")
+             Content-Length: 0\r\n\r\n",
+        )
     }
 
     pub(crate) fn options() -> SipMessage {
-        msg("OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc2\r\n\
+        msg(
+            "OPTIONS sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc2\r\n\
              From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 2 OPTIONS\r\n\
-             Content-Length: 0\r\n\r\n")
+             Content-Length: 0\r\n\r\n",
+        )
     }
 
     pub(crate) fn resp(status: u16, method: &str, seq: u32) -> SipMessage {
@@ -169,7 +173,9 @@ pub(crate) mod test_util {
     }
 
     /// Drains everything up to the next deadline.
-    pub(crate) fn drain(mut poll: impl FnMut() -> Output) -> (Vec<Bytes>, Vec<Event>, Option<Instant>) {
+    pub(crate) fn drain(
+        mut poll: impl FnMut() -> Output,
+    ) -> (Vec<Bytes>, Vec<Event>, Option<Instant>) {
         let (mut tx, mut ev) = (Vec::new(), Vec::new());
         for _ in 0..100 {
             match poll() {

@@ -63,7 +63,11 @@ impl Server {
                     self.state = State::Proceeding;
                 } else {
                     self.state = State::Completed;
-                    let wait = if self.reliable { Duration::ZERO } else { self.timers.timeout() };
+                    let wait = if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.timeout()
+                    };
                     self.timer_j = Some(now + wait);
                 }
             }
@@ -110,7 +114,11 @@ mod tests {
         s.handle_input(Input::Received(t0, options()));
         let (tx, _, _) = drain(|| s.poll_output());
         assert!(tx.is_empty(), "nothing to resend in Trying");
-        s.handle_input(Input::Respond { now: t0, status: 200, data: Bytes::from_static(b"200") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 200,
+            data: Bytes::from_static(b"200"),
+        });
         s.handle_input(Input::Received(t0, options()));
         let (tx, _, next) = drain(|| s.poll_output());
         assert_eq!(tx.len(), 2);
@@ -125,7 +133,11 @@ mod tests {
     fn reliable_transport_terminates_at_once() {
         let t0 = Instant::now();
         let mut s = Server::new(true, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 200, data: Bytes::from_static(b"200") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 200,
+            data: Bytes::from_static(b"200"),
+        });
         let (_, _, next) = drain(|| s.poll_output());
         assert_eq!(next, Some(t0));
     }

@@ -73,7 +73,11 @@ impl ServerInv {
                     self.state = State::Confirmed;
                     self.timer_g = None;
                     self.timer_h = None;
-                    let wait = if self.reliable { Duration::ZERO } else { self.timers.t4 };
+                    let wait = if self.reliable {
+                        Duration::ZERO
+                    } else {
+                        self.timers.t4
+                    };
                     self.timer_i = Some(now + wait);
                 }
                 _ => {}
@@ -132,7 +136,8 @@ impl ServerInv {
 
     /// Next output; see the module docs for the drain loop.
     pub fn poll_output(&mut self) -> Output {
-        self.common.poll(&[self.timer_g, self.timer_h, self.timer_i])
+        self.common
+            .poll(&[self.timer_g, self.timer_h, self.timer_i])
     }
 }
 
@@ -142,15 +147,21 @@ mod tests {
     use crate::transaction::test_util::{drain, invite, msg};
 
     fn ack() -> crate::message::SipMessage {
-        msg("ACK sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc1\r\n\
-             From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n")
+        msg(
+            "ACK sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bKc1\r\n\
+             From: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\nCSeq: 1 ACK\r\n\r\n",
+        )
     }
 
     #[test]
     fn provisional_is_resent_on_invite_retransmission() {
         let t0 = Instant::now();
         let mut s = ServerInv::new(false, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 100, data: Bytes::from_static(b"100") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 100,
+            data: Bytes::from_static(b"100"),
+        });
         s.handle_input(Input::Received(t0, invite()));
         let (tx, _, next) = drain(|| s.poll_output());
         assert_eq!(tx, [Bytes::from_static(b"100"), Bytes::from_static(b"100")]);
@@ -161,7 +172,11 @@ mod tests {
     fn error_response_retransmits_until_ack() {
         let t0 = Instant::now();
         let mut s = ServerInv::new(false, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 486, data: Bytes::from_static(b"486") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 486,
+            data: Bytes::from_static(b"486"),
+        });
         let (tx, _, next) = drain(|| s.poll_output());
         assert_eq!(tx.len(), 1);
         assert_eq!(next, Some(t0 + Duration::from_millis(500)));
@@ -184,7 +199,11 @@ mod tests {
     fn timer_h_gives_up_without_ack() {
         let t0 = Instant::now();
         let mut s = ServerInv::new(false, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 500, data: Bytes::from_static(b"500") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 500,
+            data: Bytes::from_static(b"500"),
+        });
         let mut now = t0;
         let mut sends = 0;
         for _ in 0..50 {
@@ -205,11 +224,19 @@ mod tests {
     fn tcp_has_no_g_and_2xx_terminates() {
         let t0 = Instant::now();
         let mut s = ServerInv::new(true, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 404, data: Bytes::from_static(b"404") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 404,
+            data: Bytes::from_static(b"404"),
+        });
         let (_, _, next) = drain(|| s.poll_output());
         assert_eq!(next, Some(t0 + Duration::from_secs(32)), "only H");
         let mut s = ServerInv::new(true, Timers::default());
-        s.handle_input(Input::Respond { now: t0, status: 200, data: Bytes::from_static(b"200") });
+        s.handle_input(Input::Respond {
+            now: t0,
+            status: 200,
+            data: Bytes::from_static(b"200"),
+        });
         let (tx, ev, _) = drain(|| s.poll_output());
         assert_eq!(tx.len(), 1);
         assert!(matches!(ev.as_slice(), [Event::Terminated]));

@@ -25,7 +25,8 @@ pub struct SimPlatform {
     pub results: Vec<InputResult>,
     /// Whether `disconnect` was called.
     pub disconnected: bool,
-    /// Remaining scripted inputs; when empty, collections time out (noinput).
+    /// Remaining scripted inputs; once they are used up the caller hangs up, so that a test
+    /// cannot loop on noinput forever.
     pub inputs: VecDeque<SimInput>,
     queued: Vec<PlayItem>,
 }
@@ -71,8 +72,7 @@ impl Recognizer for SimPlatform {
     async fn collect(&mut self, req: CollectRequest) -> InputResult {
         self.played.append(&mut self.queued);
         let result = match self.inputs.pop_front() {
-            None => InputResult::NoInput,
-            Some(SimInput::Hangup) => InputResult::Hangup,
+            None | Some(SimInput::Hangup) => InputResult::Hangup,
             Some(SimInput::Keys(keys)) if keys.is_empty() => InputResult::NoInput,
             Some(SimInput::Keys(keys)) => collect_line(&req, &keys),
         };

@@ -6,6 +6,10 @@
 //! packet is sent three times. The decoder therefore reports a digit the first time it sees a
 //! timestamp, which also works when the start or the end packets are lost.
 
+pub mod inband;
+
+pub use inband::InbandDetector;
+
 /// Errors from parsing a telephone-event payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -1,0 +1,162 @@
+//! Tokio drivers: move bytes between sockets and a sans-IO core, nothing else.
+//!
+//! One task per core instance waits on the UDP socket, framed TCP messages, the command
+//! channel and `sleep_until(next deadline)`, feeds the core, then drains its outputs:
+//! transmits go out (UDP `send_to`, or the TCP connection to that peer, opened on demand),
+//! events go to the application channel, and the returned deadline re-arms the timer.
+
+mod edge;
+mod tcp;
+mod ua;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+pub use edge::{EdgeConfig, EdgeHandle, spawn_edge};
+pub use ua::{UaConfig, UaHandle, spawn_ua};
+
+use crate::Instant;
+use crate::io::{Received, Transmit, Transport};
+
+/// The driver's only clock read: cores get time as an input.
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// What a core produces, in the driver's terms.
+pub(crate) enum Polled<E> {
+    Transmit(Transmit),
+    Event(E),
+    Timeout(Instant),
+    Idle,
+}
+
+/// The shape shared by [`crate::proxy::Proxy`] and [`crate::ua::Ua`].
+pub(crate) trait Core: Send + 'static {
+    type Command: Send + 'static;
+    type Event: Send + 'static;
+    fn receive(&mut self, r: Received);
+    fn command(&mut self, now: Instant, c: Self::Command);
+    fn timeout(&mut self, now: Instant);
+    fn poll(&mut self) -> Polled<Self::Event>;
+}
+
+static CONN_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// Channels and sockets of one running core.
+pub(crate) struct Io<C: Core> {
+    pub(crate) udp: UdpSocket,
+    pub(crate) tcp: Option<TcpListener>,
+    pub(crate) commands: mpsc::UnboundedReceiver<C::Command>,
+    pub(crate) events: Option<mpsc::UnboundedSender<C::Event>>,
+    pub(crate) shutdown: oneshot::Receiver<()>,
+}
+
+/// The run loop (see the module docs).
+pub(crate) async fn run<C: Core>(mut core: C, mut io: Io<C>) {
+    let (tcp_in_tx, mut tcp_in) = mpsc::channel::<(SocketAddr, Bytes)>(256);
+    let (closed_tx, mut closed) = mpsc::unbounded_channel::<(SocketAddr, u64)>();
+    let mut conns: HashMap<SocketAddr, (u64, mpsc::UnboundedSender<Bytes>)> = HashMap::new();
+    let mut buf = vec![0u8; 65_535];
+    let mut deadline: Option<Instant> = None;
+    let mut commands_open = true;
+    loop {
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let accept = async {
+            match &io.tcp {
+                Some(l) => l.accept().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = &mut io.shutdown => break,
+            r = io.udp.recv_from(&mut buf) => match r {
+                Ok((n, source)) => core.receive(Received {
+                    now: now(),
+                    transport: Transport::Udp,
+                    source,
+                    data: Bytes::copy_from_slice(&buf[..n]),
+                }),
+                // ICMP errors from earlier sends surface here on some platforms; not fatal.
+                Err(e) => debug!(error = %e, "udp receive error"),
+            },
+            a = accept => match a {
+                Ok((stream, peer)) => {
+                    let id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    conns.insert(peer, (id, tx));
+                    tokio::spawn(tcp::connection(tcp::Conn::Accepted(stream), peer, id, rx, tcp_in_tx.clone(), closed_tx.clone()));
+                }
+                Err(e) => warn!(error = %e, "tcp accept failed"),
+            },
+            Some((source, data)) = tcp_in.recv() => core.receive(Received {
+                now: now(),
+                transport: Transport::Tcp,
+                source,
+                data,
+            }),
+            Some((peer, id)) = closed.recv() => {
+                if conns.get(&peer).is_some_and(|(cid, _)| *cid == id) {
+                    conns.remove(&peer);
+                }
+            }
+            c = io.commands.recv(), if commands_open => match c {
+                Some(c) => core.command(now(), c),
+                None => commands_open = false,
+            },
+            _ = sleep => core.timeout(now()),
+        }
+        loop {
+            match core.poll() {
+                Polled::Transmit(t) => match t.transport {
+                    Transport::Udp => {
+                        if let Err(e) = io.udp.send_to(&t.data, t.destination).await {
+                            debug!(error = %e, destination = %t.destination, "udp send failed");
+                        }
+                    }
+                    Transport::Tcp => {
+                        let sender = conns.entry(t.destination).or_insert_with(|| {
+                            let id = CONN_IDS.fetch_add(1, Ordering::Relaxed);
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            tokio::spawn(tcp::connection(
+                                tcp::Conn::Connect,
+                                t.destination,
+                                id,
+                                rx,
+                                tcp_in_tx.clone(),
+                                closed_tx.clone(),
+                            ));
+                            (id, tx)
+                        });
+                        let _ = sender.1.send(t.data);
+                    }
+                },
+                Polled::Event(e) => {
+                    if let Some(events) = &io.events {
+                        let _ = events.send(e);
+                    }
+                }
+                Polled::Timeout(t) => {
+                    deadline = Some(t);
+                    break;
+                }
+                Polled::Idle => {
+                    deadline = None;
+                    break;
+                }
+            }
+        }
+    }
+    debug!("driver stopped");
+}
