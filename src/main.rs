@@ -69,8 +69,19 @@ pub(crate) enum Role {
     Apps,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One readable line with the whole cause chain, not a debug dump.
+            eprintln!("parley: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     // reqwest is built without a bundled TLS provider: choose ring once for the process.
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
@@ -82,14 +93,14 @@ fn main() -> anyhow::Result<()> {
             } else {
                 role
             };
-            serve::run(cfg, roles)
+            serve::run(cfg, roles)?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Vxml {
             command: VxmlCommand::Run { target, input },
         } => {
             logging::init("warn");
-            let code = vxml_cli::run(&target, input)?;
-            std::process::exit(code);
+            vxml_cli::run(&target, input)
         }
     }
 }

@@ -7,7 +7,7 @@ use vxml_interp::{HttpFetcher, Interpreter, SessionInfo};
 
 /// Runs the app; returns the process exit code (0 = the app ended normally, 1 = it ended on an
 /// error event such as error.badfetch).
-pub(crate) fn run(target: &str, input: Vec<String>) -> anyhow::Result<i32> {
+pub(crate) fn run(target: &str, input: Vec<String>) -> anyhow::Result<std::process::ExitCode> {
     let url = resolve_target(target)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -33,15 +33,19 @@ pub(crate) fn run(target: &str, input: Vec<String>) -> anyhow::Result<i32> {
         Some(v) => println!("[exit] {} {v}", exit.reason),
         None => println!("[exit] {}", exit.reason),
     }
-    Ok(if exit.reason.starts_with("error") { 1 } else { 0 })
+    Ok(if exit.reason.starts_with("error") {
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    })
 }
 
 /// A URL as given, or a file path made absolute and turned into a file:// URL.
 fn resolve_target(target: &str) -> anyhow::Result<url::Url> {
-    if let Ok(u) = url::Url::parse(target) {
-        if matches!(u.scheme(), "http" | "https" | "file") {
-            return Ok(u);
-        }
+    if let Ok(u) = url::Url::parse(target)
+        && matches!(u.scheme(), "http" | "https" | "file")
+    {
+        return Ok(u);
     }
     let path = std::fs::canonicalize(target)
         .with_context(|| format!("{target}: not a URL and not a readable file"))?;

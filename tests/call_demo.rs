@@ -22,14 +22,29 @@ fn expected_loud_frames(digit: char) -> usize {
 fn check_call(p: &Parley, out: &CallOutcome, digit: char, tag: &str) {
     assert_sipp_ok(p, out, tag);
     let rtp = &out.rtp;
-    assert!(!rtp.is_empty(), "no RTP reached the caller; log:\n{}", p.logs());
+    assert!(
+        !rtp.is_empty(),
+        "no RTP reached the caller; log:\n{}",
+        p.logs()
+    );
 
     // One stream, PCMU as negotiated, paced at 20 ms with 160-sample timestamps.
     let ssrc = rtp[0].ssrc;
-    assert!(rtp.iter().all(|r| r.ssrc == ssrc && r.pt == 0), "one PCMU stream");
+    assert!(
+        rtp.iter().all(|r| r.ssrc == ssrc && r.pt == 0),
+        "one PCMU stream"
+    );
     for w in rtp.windows(2) {
-        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "RTP sequence must not skip");
-        assert_eq!(w[1].ts.wrapping_sub(w[0].ts) % 160, 0, "timestamps advance by frames");
+        assert_eq!(
+            w[1].seq,
+            w[0].seq.wrapping_add(1),
+            "RTP sequence must not skip"
+        );
+        assert_eq!(
+            w[1].ts.wrapping_sub(w[0].ts) % 160,
+            0,
+            "timestamps advance by frames"
+        );
     }
     let span = rtp.last().unwrap().at - rtp[0].at;
     let expected_packets = span.as_secs_f64() / 0.020;
@@ -53,10 +68,15 @@ fn check_call(p: &Parley, out: &CallOutcome, digit: char, tag: &str) {
     let logs = p.logs();
     let fetch_line = logs
         .lines()
-        .find(|l| l.contains(&out.call_id) && l.contains("/demo/hello.vxml") && l.contains("status"))
+        .find(|l| {
+            l.contains(&out.call_id) && l.contains("/demo/hello.vxml") && l.contains("status")
+        })
         .unwrap_or_else(|| panic!("no fetch log line for {} in:\n{logs}", out.call_id));
     for field in ["status", "bytes", "ms"] {
-        assert!(fetch_line.contains(field), "fetch line lacks {field}: {fetch_line}");
+        assert!(
+            fetch_line.contains(field),
+            "fetch line lacks {field}: {fetch_line}"
+        );
     }
 }
 
@@ -70,15 +90,24 @@ fn the_digit_steers_the_demo_and_the_server_hangs_up() {
     check_call(&p, &two, '2', "digit2");
 
     // The two paths differ by what they play: choice-2 is about 4.7 s longer than choice-1.
-    let (h1, h2) = (loud_frames_received(&one.rtp), loud_frames_received(&two.rtp));
-    assert!(h2 > h1 + 150, "digit 2 path ({h2} frames) should be much longer than digit 1 ({h1})");
+    let (h1, h2) = (
+        loud_frames_received(&one.rtp),
+        loud_frames_received(&two.rtp),
+    );
+    assert!(
+        h2 > h1 + 150,
+        "digit 2 path ({h2} frames) should be much longer than digit 1 ({h1})"
+    );
 
     // And the apps role saw each choice over HTTP and stored it durably.
     let (status, stats) = http_get(p.apps, "/demo/stats").unwrap();
     assert_eq!((status, stats.as_str()), (200, "1 1\n2 1\n"));
 
     let status = p.stop();
-    assert!(status.success(), "parley should exit cleanly on SIGTERM: {status:?}");
+    assert!(
+        status.success(),
+        "parley should exit cleanly on SIGTERM: {status:?}"
+    );
 }
 
 #[test]

@@ -103,7 +103,10 @@ impl InterpreterPool {
 }
 
 fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             warn!(error = %e, "interpreter thread: no runtime");
@@ -151,7 +154,11 @@ async fn run_call(job: CallJob) {
     let exit = vxml_interp::run(&mut interp, &mut platform, fetcher.as_ref(), app).await;
     info!(reason = %exit.reason, value = ?exit.value, "application ended");
     // The application is done: make sure the call and its media are gone either way.
-    let was_live = calls.lock().ok().and_then(|mut m| m.remove(&call_id)).is_some();
+    let was_live = calls
+        .lock()
+        .ok()
+        .and_then(|mut m| m.remove(&call_id))
+        .is_some();
     if was_live && !platform.hung_up() {
         ua.hangup(&call_id);
     }

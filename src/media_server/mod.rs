@@ -151,7 +151,11 @@ impl CallContext {
     async fn accept(self: Arc<Self>, call: IncomingCall) {
         let call_id = call.call_id.clone();
         info!(from = %call.from, to = %call.to, ruri = %call.request_uri, "incoming call");
-        let Some(app) = call.voicexml.as_deref().and_then(|u| url::Url::parse(u).ok()) else {
+        let Some(app) = call
+            .voicexml
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+        else {
             // RFC 5552: the Request-URI names the application; without one there is nothing to run.
             warn!(ruri = %call.request_uri, "no usable voicexml= parameter in the Request-URI");
             self.ua.reject(&call_id, 404);

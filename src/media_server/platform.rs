@@ -196,7 +196,11 @@ impl vxml_interp::Prompter for MediaPlatform {
 
     async fn flush(&mut self) -> Result<(), vxml_interp::Hangup> {
         let Some(last) = self.start_playout().await else {
-            return if self.hung_up() { Err(vxml_interp::Hangup) } else { Ok(()) };
+            return if self.hung_up() {
+                Err(vxml_interp::Hangup)
+            } else {
+                Ok(())
+            };
         };
         loop {
             match self.wake(None).await {

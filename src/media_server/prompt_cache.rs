@@ -12,9 +12,12 @@ const TTL: Duration = Duration::from_secs(60);
 /// Bound on the cache (samples): ~10 minutes of 8 kHz audio, 9.6 MB.
 const MAX_SAMPLES: usize = 8000 * 600;
 
+/// When an entry was stored, and its samples.
+type Entry = (Instant, Arc<[i16]>);
+
 /// The shared cache.
 pub(crate) struct PromptCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<[i16]>)>>,
+    entries: Mutex<HashMap<String, Entry>>,
 }
 
 impl PromptCache {

@@ -25,7 +25,10 @@ pub(crate) async fn synthesize(text: &str) -> anyhow::Result<Vec<i16>> {
     let wav = tokio::fs::read(&path).await;
     let _ = tokio::fs::remove_file(&path).await;
     if !out.status.success() {
-        bail!("flite failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "flite failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let pcm = media_engine::decode_wav(&wav.context("flite wrote no audio")?)?;
     Ok(media_engine::resample(&pcm.samples, pcm.sample_rate, 8000))

@@ -146,7 +146,10 @@ http = "{apps}"
             if Instant::now() > deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("parley did not stop within 15 s of SIGTERM; log:\n{}", self.logs());
+                panic!(
+                    "parley did not stop within 15 s of SIGTERM; log:\n{}",
+                    self.logs()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -171,7 +174,10 @@ impl Drop for Parley {
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
     let status = buf
@@ -179,7 +185,11 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, St
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = buf.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("").to_string();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|x| x.1)
+        .unwrap_or("")
+        .to_string();
     Ok((status, body))
 }
 
@@ -230,7 +240,8 @@ impl RtpSink {
     pub(crate) fn bind() -> RtpSink {
         let port = free_even_port();
         let sock = UdpSocket::bind((LOOPBACK, port)).expect("bind rtp sink");
-        sock.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let packets = Arc::new(Mutex::new(Vec::new()));
         let (s2, p2) = (stop.clone(), packets.clone());
@@ -239,10 +250,10 @@ impl RtpSink {
             // Bounded: stops when told, or after 120 s whatever happens.
             let hard_stop = Instant::now() + Duration::from_secs(120);
             while !s2.load(Ordering::Relaxed) && Instant::now() < hard_stop {
-                if let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    if let Some(p) = parse_rtp(&buf[..n]) {
-                        p2.lock().unwrap().push(p);
-                    }
+                if let Ok((n, _)) = sock.recv_from(&mut buf)
+                    && let Some(p) = parse_rtp(&buf[..n])
+                {
+                    p2.lock().unwrap().push(p);
                 }
             }
         });
@@ -298,7 +309,11 @@ pub(crate) fn loud_frames_received(packets: &[RtpPacket]) -> usize {
     packets
         .iter()
         .filter(|p| p.pt == 0)
-        .filter(|p| p.payload.iter().any(|&b| (ulaw_to_linear(b) as i32).abs() > LOUD))
+        .filter(|p| {
+            p.payload
+                .iter()
+                .any(|&b| (ulaw_to_linear(b) as i32).abs() > LOUD)
+        })
         .count()
 }
 

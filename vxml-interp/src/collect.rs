@@ -134,6 +134,7 @@ impl DtmfCollector {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an origin for virtual time; nothing sleeps
 mod tests {
     use super::*;
 

@@ -164,3 +164,119 @@ impl std::fmt::Debug for Interpreter {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // an origin for virtual time; nothing sleeps
+mod tests {
+    use super::*;
+    use crate::action::{Fetched, InputResult};
+
+    const DOC: &str = r#"<vxml version="2.1">
+      <form>
+        <field name="pin" type="digits">
+          <prompt>pin?</prompt>
+          <property name="timeout" value="7s"/>
+        </field>
+        <block><prompt>got <value expr="pin"/></prompt><disconnect/></block>
+      </form>
+    </vxml>"#;
+
+    fn fetched(url: &url::Url, body: &str) -> PlatformEvent {
+        PlatformEvent::Fetched(Ok(Fetched {
+            url: url.clone(),
+            status: 200,
+            content_type: None,
+            body: body.as_bytes().to_vec(),
+        }))
+    }
+
+    #[test]
+    fn sans_io_run_loop() {
+        let now = Instant::now();
+        let url = url::Url::parse("http://h/app.vxml").unwrap();
+        let mut interp = Interpreter::new(SessionInfo::default());
+        assert!(matches!(interp.poll_action(now), Action::Wait));
+        interp.start(url.clone());
+        let Action::Fetch(req) = interp.poll_action(now) else {
+            panic!("fetch first")
+        };
+        assert_eq!(req.url, url);
+        assert!(matches!(interp.poll_action(now), Action::Wait));
+        interp.handle_event(now, fetched(&url, DOC));
+        assert_eq!(
+            match interp.poll_action(now) {
+                Action::Queue(items) => items,
+                other => panic!("{other:?}"),
+            },
+            vec![PlayItem::Text("pin?".into())]
+        );
+        let Action::Collect(req) = interp.poll_action(now) else {
+            panic!("collect")
+        };
+        assert_eq!(req.timeout, std::time::Duration::from_secs(7));
+        assert!(req.bargein);
+        interp.handle_event(
+            now,
+            PlatformEvent::Input(InputResult::Match {
+                utterance: "42".into(),
+                interpretation: "42".into(),
+            }),
+        );
+        assert!(
+            matches!(interp.poll_action(now), Action::Queue(items) if items == vec![PlayItem::Text("got 42".into())])
+        );
+        assert!(matches!(interp.poll_action(now), Action::Disconnect));
+        interp.handle_event(now, PlatformEvent::Disconnected);
+        let Action::Exit(info) = interp.poll_action(now) else {
+            panic!("exit")
+        };
+        assert_eq!(info.reason, "disconnect");
+        // Exit is sticky.
+        assert!(matches!(interp.poll_action(now), Action::Exit(_)));
+    }
+
+    #[test]
+    fn hangup_during_collect_ends_with_hangup() {
+        let now = Instant::now();
+        let url = url::Url::parse("http://h/app.vxml").unwrap();
+        let mut interp = Interpreter::new(SessionInfo::default());
+        interp.start(url.clone());
+        let _ = interp.poll_action(now);
+        interp.handle_event(now, fetched(&url, DOC));
+        let _ = interp.poll_action(now);
+        assert!(matches!(interp.poll_action(now), Action::Collect(_)));
+        interp.handle_event(now, PlatformEvent::Hangup);
+        let Action::Exit(info) = interp.poll_action(now) else {
+            panic!("exit")
+        };
+        assert_eq!(info.reason, "hangup");
+    }
+
+    #[test]
+    fn session_connection_variables() {
+        let mut interp = Interpreter::new(SessionInfo {
+            call_id: "c1".into(),
+            local_uri: "sip:ivr@h".into(),
+            remote_uri: "sip:\"bob\"@h".into(),
+            protocol_name: "sip".into(),
+            redirect: vec!["sip:201@h".into()],
+        });
+        let s = &mut interp.scopes;
+        assert_eq!(
+            s.eval_string("session.connection.local.uri").unwrap(),
+            "sip:ivr@h"
+        );
+        assert_eq!(
+            s.eval_string("session.connection.remote.uri").unwrap(),
+            "sip:\"bob\"@h"
+        );
+        assert_eq!(
+            s.eval_string("session.connection.redirect[0].uri").unwrap(),
+            "sip:201@h"
+        );
+        assert_eq!(
+            s.eval_string("session.connection.protocol.name").unwrap(),
+            "sip"
+        );
+    }
+}

@@ -2,6 +2,12 @@
 
 use std::time::Instant;
 
+/// The driver's clock: the only place the interpreter's time comes from.
+#[allow(clippy::disallowed_methods)] // the one clock read of the driver loop
+fn now() -> Instant {
+    Instant::now()
+}
+
 use crate::action::{Action, ExitInfo, PlatformEvent};
 use crate::interpreter::Interpreter;
 use crate::platform::{Fetcher, Platform};
@@ -18,22 +24,21 @@ pub async fn run<P: Platform, F: Fetcher>(
     interp.start(url);
     let mut disconnected = false;
     loop {
-        // The one place the clock is read: the core only ever receives `now`.
-        match interp.poll_action(Instant::now()) {
+        match interp.poll_action(now()) {
             Action::Fetch(req) => {
                 let result = fetcher.fetch(req).await;
-                interp.handle_event(Instant::now(), PlatformEvent::Fetched(result));
+                interp.handle_event(now(), PlatformEvent::Fetched(result));
             }
             Action::Queue(items) => platform.queue(items),
             Action::Collect(req) => {
                 let input = platform.collect(req).await;
-                interp.handle_event(Instant::now(), PlatformEvent::Input(input));
+                interp.handle_event(now(), PlatformEvent::Input(input));
             }
             Action::Disconnect => {
                 let _ = platform.flush().await;
                 platform.disconnect().await;
                 disconnected = true;
-                interp.handle_event(Instant::now(), PlatformEvent::Disconnected);
+                interp.handle_event(now(), PlatformEvent::Disconnected);
             }
             Action::Exit(info) => {
                 let _ = platform.flush().await;

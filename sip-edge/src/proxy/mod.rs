@@ -91,7 +91,17 @@ struct InviteCtx {
     client: Option<ClientInv>,
     cancel: Option<Client>,
     final_sent: bool,
+    server_done: bool,
+    /// To-tag for the answers we generate ourselves (404, 483, 408).
+    local_tag: String,
     deadline: Option<Instant>,
+}
+
+impl InviteCtx {
+    fn client_branch(&self) -> Option<String> {
+        let (fwd, _) = self.forwarded.as_ref()?;
+        fwd.top_via()?.branch().map(str::to_owned)
+    }
 }
 
 /// The proxy core.
@@ -363,6 +373,8 @@ impl Proxy {
             client: None,
             cancel: None,
             final_sent: false,
+            server_done: false,
+            local_tag: format!("px{:08x}", self.rng.random::<u32>()),
             deadline: None,
         };
         let respond = |ctx: &mut InviteCtx, status: u16, reason: &str| {
@@ -371,7 +383,7 @@ impl Proxy {
             let data = if status == 100 {
                 b.build()
             } else {
-                b.to_tag("edge").build()
+                b.to_tag(&ctx.local_tag).build()
             };
             ctx.server.handle_input(transaction::Input::Respond {
                 now: r.now,
@@ -473,19 +485,12 @@ impl Proxy {
             && let Some(ctx) = self.invites.get_mut(&key)
         {
             let is_cancel = msg.cseq().is_some_and(|(_, m)| m == "CANCEL");
-            let input = transaction::Input::Received(now, msg);
-            if is_cancel {
-                if let Some(c) = &mut ctx.cancel {
-                    c.handle_input(input);
-                }
-            } else if let Some(c) = &mut ctx.client {
-                c.handle_input(input);
-            } else {
+            let machine_input = |m| transaction::Input::Received(now, m);
+            match (is_cancel, &mut ctx.client, &mut ctx.cancel) {
+                (true, _, Some(c)) => c.handle_input(machine_input(msg)),
+                (false, Some(c), _) => c.handle_input(machine_input(msg)),
                 // 2xx retransmission after the client transaction ended.
-                if let transaction::Input::Received(_, m) = input {
-                    self.forward_response_stateless(m, &call_id);
-                }
-                return;
+                _ => return self.forward_response_stateless(msg, &call_id),
             }
             return self.pump(&key, now);
         }
@@ -517,127 +522,130 @@ impl Proxy {
         self.send(transport, dest, data);
     }
 
-    /// Drains one INVITE context's machines, relays responses upstream, refreshes its deadline.
+    /// Drains one INVITE context's machines, relays responses upstream, refreshes its deadline,
+    /// and drops the context once all its transactions are over.
     fn pump(&mut self, key: &str, now: Instant) {
         let Some(mut ctx) = self.invites.remove(key) else {
             return;
         };
         // Server output first, so 100 Trying leaves before the forwarded INVITE.
         self.drain_server(&mut ctx);
-        let mut upstream: Vec<SipMessage> = Vec::new();
-        let mut client_deadline = None;
-        let mut client_done = ctx.client.is_none();
-        if let Some((_, dest)) = ctx.forwarded.clone() {
-            if let Some(c) = &mut ctx.client {
-                loop {
-                    match c.poll_output() {
-                        transaction::Output::Transmit(b) => self.send(Transport::Udp, dest, b),
-                        transaction::Output::Event(transaction::Event::Response(resp)) => {
-                            upstream.push(resp)
-                        }
-                        transaction::Output::Event(
-                            transaction::Event::TimedOut | transaction::Event::TransportError,
-                        ) => {
-                            // No final answer downstream: 408 upstream (our Via is popped below).
-                            if !ctx.final_sent
-                                && let Some((f, _)) = &ctx.forwarded
-                                && let Ok(m) = parse(
-                                    response(f, 408, "Request Timeout").to_tag("edge").build(),
-                                )
-                            {
-                                upstream.push(m);
-                            }
-                        }
-                        transaction::Output::Event(transaction::Event::Terminated) => {
-                            client_done = true
-                        }
-                        transaction::Output::Timeout(t) => {
-                            client_deadline = Some(t);
-                            break;
-                        }
-                        transaction::Output::Idle => break,
-                    }
-                }
-            }
-            if let Some(c) = &mut ctx.cancel {
-                loop {
-                    match c.poll_output() {
-                        transaction::Output::Transmit(b) => self.send(Transport::Udp, dest, b),
-                        transaction::Output::Event(transaction::Event::Terminated) => {
-                            ctx.cancel = None;
-                            break;
-                        }
-                        transaction::Output::Event(_) => {}
-                        transaction::Output::Timeout(t) => {
-                            client_deadline = client_deadline.min(Some(t)).or(Some(t));
-                            break;
-                        }
-                        transaction::Output::Idle => break,
-                    }
-                }
-            }
-        }
-        if client_done {
-            if let Some((fwd, _)) = &ctx.forwarded
-                && let Some(b) = fwd.top_via().and_then(|v| v.branch().map(str::to_owned))
-                && ctx.cancel.is_none()
-            {
-                self.by_client_branch.remove(&b);
-            }
-            ctx.client = None;
-        }
+        let (upstream, client_deadline) = self.drain_clients(&mut ctx);
         for resp in upstream {
-            let status = resp.status().unwrap_or(500);
-            if status == 100 || ctx.final_sent {
-                if ctx.final_sent && (200..300).contains(&status) {
-                    // A second 2xx (forked or retransmitted): stateless relay keeps ACK paths working.
-                    self.forward_response_stateless(resp, &ctx.call_id.clone());
-                }
-                continue;
-            }
-            let data = if resp
-                .top_via()
-                .is_some_and(|v| v.host == self.advertised.ip().to_string())
-            {
-                let mut e = Editor::new(&resp);
-                e.remove_top_via();
-                e.finish()
-            } else {
-                resp.as_bytes().clone()
-            };
-            debug!(call_id = %ctx.call_id, status, "relaying response upstream");
-            self.stats.forwarded_responses += 1;
-            if status >= 200 {
-                ctx.final_sent = true;
-            }
-            ctx.server
-                .handle_input(transaction::Input::Respond { now, status, data });
+            self.relay_upstream(&mut ctx, resp, now);
         }
-        let (server_done, server_deadline) = self.drain_server(&mut ctx);
+        let server_deadline = self.drain_server(&mut ctx);
         ctx.deadline = [client_deadline, server_deadline]
             .into_iter()
             .flatten()
             .min();
-        if server_done && ctx.client.is_none() && ctx.cancel.is_none() {
+        if ctx.server_done && ctx.client.is_none() && ctx.cancel.is_none() {
             debug!(call_id = %ctx.call_id, "INVITE transaction pair finished");
+            if let Some(b) = ctx.client_branch() {
+                self.by_client_branch.remove(&b);
+            }
             return;
         }
         self.invites.insert(key.to_owned(), ctx);
     }
+
+    /// Runs the client INVITE and CANCEL transactions; returns responses for upstream and the
+    /// earliest client deadline.
+    fn drain_clients(&mut self, ctx: &mut InviteCtx) -> (Vec<SipMessage>, Option<Instant>) {
+        use transaction::{Event, Output as TxOutput};
+        let mut upstream = Vec::new();
+        let mut deadline: Option<Instant> = None;
+        let Some((fwd, dest)) = ctx.forwarded.clone() else {
+            return (upstream, None);
+        };
+        if let Some(c) = &mut ctx.client {
+            let mut done = false;
+            loop {
+                match c.poll_output() {
+                    TxOutput::Transmit(b) => self.send(Transport::Udp, dest, b),
+                    TxOutput::Event(Event::Response(resp)) => upstream.push(resp),
+                    TxOutput::Event(Event::TimedOut | Event::TransportError) => {
+                        // No final answer downstream: 408 upstream (our Via is popped on relay).
+                        if let Ok(m) = parse(
+                            response(&fwd, 408, "Request Timeout")
+                                .to_tag(&ctx.local_tag)
+                                .build(),
+                        ) {
+                            upstream.push(m);
+                        }
+                    }
+                    TxOutput::Event(Event::Terminated) => done = true,
+                    TxOutput::Timeout(t) => {
+                        deadline = Some(t);
+                        break;
+                    }
+                    TxOutput::Idle => break,
+                }
+            }
+            if done {
+                ctx.client = None;
+            }
+        }
+        if let Some(c) = &mut ctx.cancel {
+            let mut done = false;
+            loop {
+                match c.poll_output() {
+                    TxOutput::Transmit(b) => self.send(Transport::Udp, dest, b),
+                    TxOutput::Event(Event::Terminated) => done = true,
+                    TxOutput::Event(_) => {}
+                    TxOutput::Timeout(t) => {
+                        deadline = Some(deadline.map_or(t, |d| d.min(t)));
+                        break;
+                    }
+                    TxOutput::Idle => break,
+                }
+            }
+            if done {
+                ctx.cancel = None;
+            }
+        }
+        (upstream, deadline)
+    }
+
+    /// Sends a downstream response on through the server transaction, our Via popped.
+    fn relay_upstream(&mut self, ctx: &mut InviteCtx, resp: SipMessage, now: Instant) {
+        let status = resp.status().unwrap_or(500);
+        if status == 100 {
+            return;
+        }
+        if ctx.final_sent {
+            if (200..300).contains(&status) {
+                // Another 2xx (fork or retransmission): relayed statelessly so the ACK path works.
+                self.forward_response_stateless(resp, &ctx.call_id);
+            }
+            return;
+        }
+        let mut e = Editor::new(&resp);
+        e.remove_top_via();
+        let data = e.finish();
+        debug!(call_id = %ctx.call_id, status, "relaying response upstream");
+        self.stats.forwarded_responses += 1;
+        if status >= 200 {
+            ctx.final_sent = true;
+        }
+        ctx.server
+            .handle_input(transaction::Input::Respond { now, status, data });
+    }
 }
 
 impl Proxy {
-    /// Sends what the server transaction queued; returns (terminated, next deadline).
-    fn drain_server(&mut self, ctx: &mut InviteCtx) -> (bool, Option<Instant>) {
+    /// Sends what the server transaction queued; returns its next deadline.
+    fn drain_server(&mut self, ctx: &mut InviteCtx) -> Option<Instant> {
         let (transport, dest) = ctx.reply_to;
-        let mut done = false;
         loop {
             match ctx.server.poll_output() {
                 transaction::Output::Transmit(b) => self.send(transport, dest, b),
-                transaction::Output::Event(transaction::Event::Terminated) => done = true,
+                transaction::Output::Event(transaction::Event::Terminated) => {
+                    ctx.server_done = true
+                }
                 transaction::Output::Event(_) => {}
-                transaction::Output::Timeout(t) => return (done, Some(t)),
-                transaction::Output::Idle => return (done, None),
+                transaction::Output::Timeout(t) => return Some(t),
+                transaction::Output::Idle => return None,
             }
         }
     }

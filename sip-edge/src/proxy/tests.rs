@@ -154,6 +154,7 @@ fn responses_are_relayed_with_our_via_popped() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].1.status(), Some(200));
     assert_eq!(h.proxy.stats().forwarded_responses, 3);
+    assert!(h.proxy.invites.is_empty(), "no state left after the 2xx");
 }
 
 #[test]
@@ -167,9 +168,10 @@ fn unknown_number_gets_404_retransmitted_until_ack() {
     assert_eq!(next - h.now, Duration::from_millis(500));
     let out = h.advance_to(next);
     assert_eq!(out[0].1.status(), Some(404));
+    let tag = out[0].1.to().unwrap().tag().unwrap().to_owned();
     let ack = format!(
         "ACK sip:999@{EDGE} SIP/2.0\r\nVia: SIP/2.0/UDP phone.example:5062;branch=z9hG4bKc1;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:alice@phone.example>;tag=a1\r\nTo: <sip:999@{EDGE}>;tag=edge\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:alice@phone.example>;tag=a1\r\nTo: <sip:999@{EDGE}>;tag={tag}\r\n\
          Call-ID: cid1\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
     );
     assert!(

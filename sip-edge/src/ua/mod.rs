@@ -310,7 +310,7 @@ impl Ua {
                     let dest = call.reply_to;
                     self.send(dest, ok);
                 }
-                return self.pump(&call_id, r.now);
+                return self.pump(&call_id);
             }
             if to_tag.as_deref() == Some(call.local_tag.as_str()) && call.phase != Phase::Ended {
                 // re-INVITE (session refresh, hold): same SDP again. Answered statelessly;
@@ -365,7 +365,7 @@ impl Ua {
         self.calls.insert(call_id.clone(), call);
         self.queue
             .push_back(Output::Event(UaEvent::Incoming(incoming)));
-        self.pump(&call_id, r.now);
+        self.pump(&call_id);
     }
 
     fn handle_ack(&mut self, now: Instant, msg: SipMessage, call_id: &str) {
@@ -380,7 +380,7 @@ impl Ua {
         } else if let Some(s) = &mut call.server {
             s.handle_input(transaction::Input::Received(now, msg));
         }
-        self.pump(call_id, now);
+        self.pump(call_id);
     }
 
     fn handle_non_invite(&mut self, r: Received, msg: SipMessage, call_id: String) {
@@ -416,7 +416,7 @@ impl Ua {
                     }
                     call.phase = Phase::Ended;
                     self.ended(&call_id, EndReason::Cancelled);
-                    self.pump(&call_id, r.now);
+                    self.pump(&call_id);
                     (200, "OK")
                 } else {
                     // Already answered: the CANCEL has no effect (§9.2).
@@ -434,7 +434,7 @@ impl Ua {
                         if was != Phase::Ended {
                             self.ended(&call_id, EndReason::RemoteBye);
                         }
-                        self.pump(&call_id, r.now);
+                        self.pump(&call_id);
                         (200, "OK")
                     }
                     "OPTIONS" => (200, "OK"),
@@ -468,7 +468,7 @@ impl Ua {
             && let Some((client, _, _)) = &mut call.bye
         {
             client.handle_input(transaction::Input::Received(now, msg));
-            self.pump(call_id, now);
+            self.pump(call_id);
         }
     }
 
@@ -503,7 +503,7 @@ impl Ua {
                 }
                 call.give_up_at = Some(now + self.cfg.timers.timeout());
                 info!(call_id = %call_id, "answered");
-                self.pump(&call_id, now);
+                self.pump(&call_id);
             }
             Command::Reject { call_id, status } => {
                 let status = if (300..=699).contains(&status) {
@@ -544,7 +544,7 @@ impl Ua {
         }
         call.phase = Phase::Ended;
         self.ended(call_id, EndReason::LocalHangup);
-        self.pump(call_id, now);
+        self.pump(call_id);
     }
 
     fn send_bye(&mut self, now: Instant, call_id: &str) {
@@ -564,7 +564,7 @@ impl Ua {
         };
         info!(call_id = %call_id, %dest, "sending BYE");
         call.bye = Some((Client::new(now, bye, false, self.cfg.timers), dest, None));
-        self.pump(call_id, now);
+        self.pump(call_id);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -600,7 +600,7 @@ impl Ua {
                 self.send_bye(now, &call_id);
                 self.ended(&call_id, EndReason::NoAck);
             }
-            self.pump(&call_id, now);
+            self.pump(&call_id);
         }
         let due: Vec<String> = self
             .nits
@@ -617,7 +617,7 @@ impl Ua {
     }
 
     /// Drains a call's transactions and drops the call once everything is finished.
-    fn pump(&mut self, call_id: &str, _now: Instant) {
+    fn pump(&mut self, call_id: &str) {
         let Some(mut call) = self.calls.remove(call_id) else {
             return;
         };

@@ -98,7 +98,41 @@ impl Telephony for TextPlatform {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grammar::Grammar;
+    use std::sync::Arc;
     use std::time::Duration;
+
+    #[test]
+    fn scripted_lines_follow_collector_rules_then_run_dry_as_noinput() {
+        let req = CollectRequest {
+            grammars: vec![Arc::new(Grammar::builtin("builtin:dtmf/digits").unwrap())],
+            timeout: Duration::from_secs(5),
+            interdigit_timeout: Duration::from_secs(3),
+            term_timeout: Duration::ZERO,
+            termchar: Some('#'),
+            bargein: true,
+        };
+        let mut p = TextPlatform::scripted(vec!["12#".into(), "".into(), "1*".into()]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut next = || rt.block_on(p.collect(req.clone()));
+        assert_eq!(
+            next(),
+            InputResult::Match {
+                utterance: "12".into(),
+                interpretation: "12".into()
+            }
+        );
+        assert_eq!(next(), InputResult::NoInput);
+        assert_eq!(
+            next(),
+            InputResult::NoMatch {
+                utterance: "1*".into()
+            }
+        );
+        assert_eq!(next(), InputResult::NoInput);
+    }
 
     #[test]
     fn renders_lines() {
