@@ -26,6 +26,7 @@
 //!
 //! let mut proxy = Proxy::new(ProxyConfig {
 //!     udp: "127.0.0.1:5060".parse().unwrap(),
+//!     advertised_ip: None,
 //!     tcp: None,
 //!     media_server: "127.0.0.1:5070".parse().unwrap(),
 //!     dial_plan: DialPlan::new(),

@@ -67,6 +67,14 @@ pub(crate) fn uri_destination(uri: &Uri) -> Option<SocketAddr> {
     Some(SocketAddr::new(ip, uri.port.unwrap_or(default)))
 }
 
+/// The transport a URI asks for (`;transport=tcp`); UDP otherwise (RFC 3263 default for sip:).
+pub(crate) fn uri_transport(uri: &Uri) -> Transport {
+    match uri.param("transport").flatten() {
+        Some(t) if t.eq_ignore_ascii_case("tcp") => Transport::Tcp,
+        _ => Transport::Udp,
+    }
+}
+
 /// True for addresses a response must never be sent to (RFC 4475 §3.3.10).
 pub(crate) fn is_unroutable(addr: SocketAddr) -> bool {
     match addr.ip() {
@@ -121,6 +129,10 @@ mod tests {
             &locals
         ));
         assert!(is_unroutable("255.255.255.255:5060".parse().unwrap()));
+        let tcp = Uri::parse("sip:caller@127.0.0.1:4000;transport=TCP").unwrap();
+        assert_eq!(uri_transport(&tcp), Transport::Tcp);
+        let udp = Uri::parse("sip:caller@127.0.0.1:4000").unwrap();
+        assert_eq!(uri_transport(&udp), Transport::Udp);
         assert!(!is_unroutable("192.0.2.1:5060".parse().unwrap()));
     }
 }

@@ -79,6 +79,7 @@ pub async fn spawn_edge(cfg: EdgeConfig) -> std::io::Result<EdgeHandle> {
     let tcp_addr = tcp.as_ref().map(TcpListener::local_addr).transpose()?;
     let core = Proxy::new(ProxyConfig {
         udp: udp_addr,
+        advertised_ip: super::outbound_ip(udp_addr),
         tcp: tcp_addr,
         media_server: cfg.media_server,
         dial_plan: cfg.dial_plan,

@@ -29,6 +29,19 @@ fn now() -> Instant {
     Instant::now()
 }
 
+/// For a wildcard bind, the IP of the interface holding the default route, found by
+/// `connect`ing a UDP socket (no packet is sent). `None` keeps the core's loopback default.
+fn outbound_ip(bound: SocketAddr) -> Option<std::net::IpAddr> {
+    if !bound.ip().is_unspecified() {
+        return None;
+    }
+    let probe = std::net::UdpSocket::bind((bound.ip(), 0)).ok()?;
+    // TEST-NET-1 (RFC 5737): routable in the table, never answered.
+    probe.connect(("192.0.2.1", 9)).ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
 /// What a core produces, in the driver's terms.
 pub(crate) enum Polled<E> {
     Transmit(Transmit),

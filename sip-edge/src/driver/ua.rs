@@ -114,6 +114,7 @@ pub async fn spawn_ua(
     };
     let core = Ua::new(UaCoreConfig {
         local,
+        advertised_ip: super::outbound_ip(local),
         timers: Timers::default(),
         seed: rand::random(),
     });

@@ -27,7 +27,7 @@ use crate::edit::Editor;
 use crate::io::{Received, Transmit, Transport};
 use crate::message::{SipMessage, Uri, escape_param, parse, parse_head};
 use crate::routing::{
-    is_local, is_unroutable, reply_to, stamp_via, uri_destination, via_destination,
+    is_local, is_unroutable, reply_to, stamp_via, uri_destination, uri_transport, via_destination,
 };
 use crate::transaction::{
     self, Timers, client::Client, client_inv::ClientInv, server_inv::ServerInv,
@@ -36,8 +36,10 @@ use crate::transaction::{
 /// Proxy settings.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    /// Our UDP address (Via, Record-Route; an unspecified IP is advertised as 127.0.0.1).
+    /// Our UDP address (bound).
     pub udp: SocketAddr,
+    /// IP to put in Via and Record-Route when `udp` is unspecified (0.0.0.0); 127.0.0.1 if `None`.
+    pub advertised_ip: Option<std::net::IpAddr>,
     /// Our TCP address, if listening.
     pub tcp: Option<SocketAddr>,
     /// Where [`Route::VxmlApp`] calls go.
@@ -88,6 +90,8 @@ struct InviteCtx {
     reply_to: (Transport, SocketAddr),
     /// The INVITE as forwarded, and where to.
     forwarded: Option<(SipMessage, SocketAddr)>,
+    /// The transport toward the next hop.
+    forward_transport: Transport,
     client: Option<ClientInv>,
     cancel: Option<Client>,
     final_sent: bool,
@@ -132,7 +136,10 @@ impl Proxy {
     pub fn new(cfg: ProxyConfig) -> Proxy {
         let mut advertised = cfg.udp;
         if advertised.ip().is_unspecified() {
-            advertised.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            advertised.set_ip(
+                cfg.advertised_ip
+                    .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            );
         }
         Proxy {
             rng: StdRng::seed_from_u64(cfg.seed),
@@ -160,12 +167,36 @@ impl Proxy {
         format!("z9hG4bKpx{:016x}", self.rng.random::<u64>())
     }
 
-    fn our_via(&self, branch: &str) -> String {
-        format!("SIP/2.0/UDP {};branch={branch}", self.advertised)
+    /// Our address as seen over `transport` (the TCP listener may use another port).
+    fn advertised_for(&self, transport: Transport) -> SocketAddr {
+        match (transport, self.cfg.tcp) {
+            (Transport::Tcp, Some(t)) => SocketAddr::new(self.advertised.ip(), t.port()),
+            _ => self.advertised,
+        }
     }
 
-    fn record_route(&self) -> String {
-        format!("<sip:{};transport=udp;lr>", self.advertised)
+    fn our_via(&self, branch: &str, transport: Transport) -> String {
+        let name = if transport.is_reliable() {
+            "TCP"
+        } else {
+            "UDP"
+        };
+        format!(
+            "SIP/2.0/{name} {};branch={branch}",
+            self.advertised_for(transport)
+        )
+    }
+
+    fn record_route(&self, transport: Transport) -> String {
+        let name = if transport.is_reliable() {
+            "tcp"
+        } else {
+            "udp"
+        };
+        format!(
+            "<sip:{};transport={name};lr>",
+            self.advertised_for(transport)
+        )
     }
 
     /// Feeds one input.
@@ -298,9 +329,12 @@ impl Proxy {
     /// Pops our Route if it is on top; returns the next-hop URI (next Route, else Request-URI).
     fn loose_route(&self, msg: &SipMessage, edit: &mut Editor<'_>) -> Option<Uri> {
         let routes = msg.routes().ok()?;
-        let mut rest = routes.iter();
-        if let Some(top) = routes.first()
-            && Uri::parse(&top.uri).is_ok_and(|u| is_local(&u, &self.locals()))
+        let locals = self.locals();
+        let mut rest = routes.iter().peekable();
+        // Double record-routing (RFC 5658, when transports differ) leaves two of ours on top.
+        while rest
+            .peek()
+            .is_some_and(|top| Uri::parse(&top.uri).is_ok_and(|u| is_local(&u, &locals)))
         {
             edit.remove_top_route();
             rest.next();
@@ -312,11 +346,18 @@ impl Proxy {
     }
 
     /// Common per-hop edits: stamp the caller's Via, push ours, decrement Max-Forwards.
-    fn hop_edits(&self, r: &Received, msg: &SipMessage, edit: &mut Editor<'_>, branch: &str) {
+    fn hop_edits(
+        &self,
+        r: &Received,
+        msg: &SipMessage,
+        edit: &mut Editor<'_>,
+        branch: &str,
+        transport: Transport,
+    ) {
         if let Some(v) = msg.top_via().and_then(|v| stamp_via(&v, r.source)) {
             edit.replace_top_via(v.to_string());
         }
-        edit.prepend_via(self.our_via(branch));
+        edit.prepend_via(self.our_via(branch, transport));
         let mf = msg.max_forwards().unwrap_or(71);
         edit.set_max_forwards(mf.saturating_sub(1));
     }
@@ -349,11 +390,12 @@ impl Proxy {
             "z9hG4bKsl{:016x}",
             fnv1a(incoming.as_bytes()) ^ fnv1a(msg.method().unwrap_or("").as_bytes())
         );
-        self.hop_edits(r, msg, &mut edit, &branch);
-        debug!(call_id = %call_id, method = msg.method().unwrap_or(""), %dest, "forwarding statelessly");
+        let transport = uri_transport(&next);
+        self.hop_edits(r, msg, &mut edit, &branch, transport);
+        debug!(call_id = %call_id, method = msg.method().unwrap_or(""), %dest, ?transport, "forwarding statelessly");
         self.stats.forwarded_requests += 1;
         let data = edit.finish();
-        self.send(Transport::Udp, dest, data);
+        self.send(transport, dest, data);
     }
 
     fn handle_invite(&mut self, r: Received, msg: SipMessage, call_id: String) {
@@ -370,6 +412,7 @@ impl Proxy {
             server: ServerInv::new(r.transport.is_reliable(), self.cfg.timers),
             reply_to: (r.transport, reply_to(r.transport, r.source, &msg)),
             forwarded: None,
+            forward_transport: Transport::Udp,
             client: None,
             cancel: None,
             final_sent: false,
@@ -399,7 +442,7 @@ impl Proxy {
                 respond(&mut ctx, status, reason);
                 ctx.final_sent = true;
             }
-            Ok((data, dest)) => match parse(data) {
+            Ok((data, dest, transport)) => match parse(data) {
                 Ok(fwd) => {
                     let branch = fwd
                         .top_via()
@@ -407,8 +450,14 @@ impl Proxy {
                         .unwrap_or_default();
                     info!(call_id = %call_id, %dest, uri = fwd.request_uri().unwrap_or(""), "forwarding INVITE");
                     self.stats.forwarded_requests += 1;
-                    ctx.client = Some(ClientInv::new(r.now, fwd.clone(), false, self.cfg.timers));
+                    ctx.client = Some(ClientInv::new(
+                        r.now,
+                        fwd.clone(),
+                        transport.is_reliable(),
+                        self.cfg.timers,
+                    ));
                     ctx.forwarded = Some((fwd, dest));
+                    ctx.forward_transport = transport;
                     self.by_client_branch.insert(branch, key.clone());
                 }
                 Err(_) => {
@@ -426,16 +475,17 @@ impl Proxy {
         &mut self,
         r: &Received,
         msg: &SipMessage,
-    ) -> Result<(Bytes, SocketAddr), (u16, &'static str)> {
+    ) -> Result<(Bytes, SocketAddr, Transport), (u16, &'static str)> {
         if msg.max_forwards() == Some(0) {
             return Err((483, "Too Many Hops"));
         }
         let branch = self.new_branch();
         let mut edit = Editor::new(msg);
         let in_dialog = msg.to().is_some_and(|t| t.tag().is_some());
-        let dest = if in_dialog || msg.header("Route").is_some() {
+        let (dest, transport) = if in_dialog || msg.header("Route").is_some() {
             let next = self.loose_route(msg, &mut edit).ok_or((404, "Not Found"))?;
-            uri_destination(&next).ok_or((502, "Bad Gateway"))?
+            let dest = uri_destination(&next).ok_or((502, "Bad Gateway"))?;
+            (dest, uri_transport(&next))
         } else {
             let uri = msg.uri().ok_or((400, "Bad Request-URI"))?;
             let user = uri.user_name().unwrap_or("");
@@ -446,14 +496,20 @@ impl Proxy {
                         "sip:dialog@{media};voicexml={}",
                         escape_param(url)
                     ));
-                    edit.prepend_record_route(self.record_route());
-                    media
+                    // The media server is reached over UDP. A caller on another transport gets
+                    // its own Record-Route too (double record-routing, RFC 5658), so requests
+                    // in the dialog come back to it over the transport it used.
+                    if r.transport != Transport::Udp {
+                        edit.prepend_record_route(self.record_route(r.transport));
+                    }
+                    edit.prepend_record_route(self.record_route(Transport::Udp));
+                    (media, Transport::Udp)
                 }
                 None => return Err((404, "Not Found")),
             }
         };
-        self.hop_edits(r, msg, &mut edit, &branch);
-        Ok((edit.finish(), dest))
+        self.hop_edits(r, msg, &mut edit, &branch, transport);
+        Ok((edit.finish(), dest, transport))
     }
 
     fn handle_cancel(&mut self, r: Received, msg: SipMessage, call_id: String) {
@@ -562,7 +618,7 @@ impl Proxy {
             let mut done = false;
             loop {
                 match c.poll_output() {
-                    TxOutput::Transmit(b) => self.send(Transport::Udp, dest, b),
+                    TxOutput::Transmit(b) => self.send(ctx.forward_transport, dest, b),
                     TxOutput::Event(Event::Response(resp)) => upstream.push(resp),
                     TxOutput::Event(Event::TimedOut | Event::TransportError) => {
                         // No final answer downstream: 408 upstream (our Via is popped on relay).
@@ -590,7 +646,7 @@ impl Proxy {
             let mut done = false;
             loop {
                 match c.poll_output() {
-                    TxOutput::Transmit(b) => self.send(Transport::Udp, dest, b),
+                    TxOutput::Transmit(b) => self.send(ctx.forward_transport, dest, b),
                     TxOutput::Event(Event::Terminated) => done = true,
                     TxOutput::Event(_) => {}
                     TxOutput::Timeout(t) => {

@@ -24,6 +24,7 @@ impl Harness {
         Harness {
             proxy: Proxy::new(ProxyConfig {
                 udp: EDGE.parse().unwrap(),
+                advertised_ip: None,
                 tcp: None,
                 media_server: MEDIA.parse().unwrap(),
                 dial_plan: plan,
@@ -337,4 +338,74 @@ fn torture_messages_never_panic_and_get_the_right_answers() {
     assert_eq!(answers["bigcode"], [] as [u16; 0]);
     assert!(answers["bcast"].is_empty(), "never sent to 255.255.255.255");
     assert!(h.proxy.stats().malformed >= 20);
+}
+
+#[test]
+fn wildcard_bind_advertises_the_given_ip() {
+    let mut plan = DialPlan::new();
+    plan.insert("600", Route::VxmlApp { url: APP.into() });
+    let mut proxy = Proxy::new(ProxyConfig {
+        udp: "0.0.0.0:5060".parse().unwrap(),
+        advertised_ip: Some("10.0.0.5".parse().unwrap()),
+        tcp: None,
+        media_server: MEDIA.parse().unwrap(),
+        dial_plan: plan,
+        timers: Timers::default(),
+        seed: 1,
+    });
+    proxy.handle_input(Input::Receive(Received {
+        now: Instant::now(),
+        transport: Transport::Udp,
+        source: addr(CALLER),
+        data: Bytes::from(invite("600", "")),
+    }));
+    let mut forwarded = None;
+    while let Output::Transmit(t) = proxy.poll_output() {
+        if t.destination == addr(MEDIA) {
+            forwarded = Some(parse(t.data).unwrap());
+        }
+    }
+    let fwd = forwarded.expect("INVITE forwarded");
+    assert_eq!(fwd.top_via().unwrap().host, "10.0.0.5");
+    assert_eq!(
+        fwd.record_routes().unwrap()[0].uri,
+        "sip:10.0.0.5:5060;transport=udp;lr"
+    );
+}
+
+#[test]
+fn tcp_caller_is_double_record_routed_and_reached_over_tcp() {
+    let mut h = Harness::new();
+    h.proxy.cfg.tcp = Some(addr(EDGE));
+    let out = h.feed_from(Transport::Tcp, CALLER, &invite("600", ""));
+    let (t, fwd) = &out[1];
+    assert_eq!((t.transport, t.destination), (Transport::Udp, addr(MEDIA)));
+    // Top: the media side (UDP); below: the caller's side (TCP), per RFC 5658.
+    let rr: Vec<String> = fwd
+        .record_routes()
+        .unwrap()
+        .into_iter()
+        .map(|r| r.uri)
+        .collect();
+    assert_eq!(
+        rr,
+        vec![
+            format!("sip:{EDGE};transport=udp;lr"),
+            format!("sip:{EDGE};transport=tcp;lr")
+        ]
+    );
+    // The media server's BYE carries both as its route set; both are ours and are popped, and
+    // the caller's Contact asks for TCP.
+    let bye = format!(
+        "BYE sip:alice@{CALLER};transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP {MEDIA};branch=z9hG4bKb2;rport\r\n\
+         Route: <sip:{EDGE};transport=udp;lr>,<sip:{EDGE};transport=tcp;lr>\r\nMax-Forwards: 70\r\n\
+         From: <sip:600@x>;tag=ua1\r\nTo: <sip:alice@phone.example>;tag=a1\r\nCall-ID: cid1\r\n\
+         CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = h.feed(MEDIA, &bye);
+    assert_eq!(out.len(), 1);
+    let (t, fwd) = &out[0];
+    assert_eq!((t.transport, t.destination), (Transport::Tcp, addr(CALLER)));
+    assert!(fwd.routes().unwrap().is_empty());
+    assert_eq!(fwd.top_via().unwrap().transport, "TCP");
 }

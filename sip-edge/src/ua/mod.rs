@@ -125,8 +125,10 @@ pub enum Output {
 /// UA core settings.
 #[derive(Debug, Clone)]
 pub struct UaCoreConfig {
-    /// Our UDP address (Via, Contact; an unspecified IP is advertised as 127.0.0.1).
+    /// Our UDP address (bound).
     pub local: SocketAddr,
+    /// IP to put in Via and Contact when `local` is unspecified (0.0.0.0); 127.0.0.1 if `None`.
+    pub advertised_ip: Option<std::net::IpAddr>,
     /// T1/T2/T4.
     pub timers: Timers,
     /// Seed for tags and branches.
@@ -200,7 +202,10 @@ impl Ua {
     pub fn new(cfg: UaCoreConfig) -> Ua {
         let mut advertised = cfg.local;
         if advertised.ip().is_unspecified() {
-            advertised.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            advertised.set_ip(
+                cfg.advertised_ip
+                    .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
+            );
         }
         Ua {
             rng: StdRng::seed_from_u64(cfg.seed),

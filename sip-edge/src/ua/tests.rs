@@ -21,6 +21,7 @@ impl Harness {
         Harness {
             ua: Ua::new(UaCoreConfig {
                 local: ME.parse().unwrap(),
+                advertised_ip: None,
                 timers: Timers::default(),
                 seed: 7,
             }),

@@ -1,0 +1,92 @@
+//! The caller cancels before the media server answers: CANCEL gets 200 at the edge, the UA
+//! reports `Ended{Cancelled}`, and the 487 reaches the caller through the edge.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use sip_edge::{
+    DialPlan, EdgeConfig, EndReason, Route, SipMessage, UaConfig, UaEvent, parse, spawn_edge,
+    spawn_ua,
+};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn recv_until(sock: &UdpSocket, pred: impl Fn(&SipMessage) -> bool) -> SipMessage {
+    let mut buf = vec![0u8; 65_535];
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (n, _) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf))
+            .await
+            .expect("timed out")
+            .expect("recv");
+        let msg = parse(Bytes::copy_from_slice(&buf[..n])).expect("parsable");
+        if pred(&msg) {
+            return msg;
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancel_before_answer() {
+    let (ua, mut events) = spawn_ua(UaConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        tcp: None,
+    })
+    .await
+    .unwrap();
+    let mut plan = DialPlan::new();
+    plan.insert(
+        "700",
+        Route::VxmlApp {
+            url: "http://apps/aa".into(),
+        },
+    );
+    let edge = spawn_edge(EdgeConfig {
+        udp: "127.0.0.1:0".parse().unwrap(),
+        tcp: None,
+        media_server: ua.local_addr(),
+        dial_plan: plan,
+    })
+    .await
+    .unwrap();
+    let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let (me, e) = (caller.local_addr().unwrap(), edge.udp_addr);
+    let request = |method: &str| {
+        format!(
+            "{method} sip:700@{e} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKcx;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:bob@{me}>;tag=b1\r\nTo: <sip:700@{e}>\r\n\
+             Call-ID: cancel-1\r\nCSeq: 1 {method}\r\nContact: <sip:bob@{me}>\r\n\
+             Content-Length: 0\r\n\r\n"
+        )
+    };
+    caller
+        .send_to(request("INVITE").as_bytes(), e)
+        .await
+        .unwrap();
+    let incoming = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    assert!(matches!(incoming, UaEvent::Incoming(ref c) if c.call_id == "cancel-1"));
+
+    caller
+        .send_to(request("CANCEL").as_bytes(), e)
+        .await
+        .unwrap();
+    let ok = recv_until(&caller, |m| m.cseq().is_some_and(|(_, m)| m == "CANCEL")).await;
+    assert_eq!(ok.status(), Some(200));
+    let ended = timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    assert_eq!(
+        ended,
+        UaEvent::Ended {
+            call_id: "cancel-1".into(),
+            reason: EndReason::Cancelled
+        }
+    );
+    let terminated = recv_until(&caller, |m| m.status().is_some_and(|s| s >= 300)).await;
+    assert_eq!(terminated.status(), Some(487));
+    assert_eq!(terminated.vias().unwrap().len(), 1);
+    assert!(terminated.to().unwrap().tag().is_some());
+
+    ua.shutdown().await;
+    edge.shutdown().await;
+}
