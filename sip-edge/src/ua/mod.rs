@@ -160,6 +160,10 @@ struct Call {
     retransmit_interval: Duration,
     give_up_at: Option<Instant>,
     bye: Option<(Client, SocketAddr, Option<Instant>)>,
+    /// The application hung up before the ACK: BYE waits for it (§15: no BYE before ACK).
+    hangup_pending: bool,
+    /// `Ended` was reported to the application (exactly once per call).
+    reported: bool,
 }
 
 impl Call {
@@ -253,6 +257,12 @@ impl Ua {
     }
 
     fn ended(&mut self, call_id: &str, reason: EndReason) {
+        if let Some(call) = self.calls.get_mut(call_id) {
+            if call.reported {
+                return;
+            }
+            call.reported = true;
+        }
         info!(call_id = %call_id, ?reason, "call ended");
         self.queue.push_back(Output::Event(UaEvent::Ended {
             call_id: call_id.to_owned(),
@@ -333,6 +343,12 @@ impl Ua {
             let data = response(&msg, 481, "Call/Transaction Does Not Exist").build();
             return self.send((r.transport, reply_to(r.transport, r.source, &msg)), data);
         }
+        if self.calls.contains_key(&call_id) {
+            // Same Call-ID, new transaction, no To-tag: a looped or forked copy of a call we
+            // already have (§8.2.2.2). It must not replace the live call.
+            let data = response(&msg, 482, "Loop Detected").build();
+            return self.send((r.transport, reply_to(r.transport, r.source, &msg)), data);
+        }
         let local_tag = self.token();
         let mut server = ServerInv::new(r.transport.is_reliable(), self.cfg.timers);
         server.handle_input(transaction::Input::Respond {
@@ -366,6 +382,8 @@ impl Ua {
             retransmit_interval: self.cfg.timers.t1,
             give_up_at: None,
             bye: None,
+            hangup_pending: false,
+            reported: false,
         };
         self.calls.insert(call_id.clone(), call);
         self.queue
@@ -382,6 +400,10 @@ impl Ua {
             call.phase = Phase::Confirmed;
             call.retransmit_at = None;
             call.give_up_at = None;
+            if call.hangup_pending {
+                self.send_bye(now, call_id);
+                return;
+            }
         } else if let Some(s) = &mut call.server {
             s.handle_input(transaction::Input::Received(now, msg));
         }
@@ -524,7 +546,14 @@ impl Ua {
                     Some(Phase::Offered) => {
                         self.final_error(now, &call_id, 480, "Temporarily Unavailable")
                     }
-                    Some(Phase::Answered | Phase::Confirmed) => {
+                    Some(Phase::Answered) => {
+                        // Keep retransmitting the 200 until the ACK, then BYE (§15).
+                        if let Some(call) = self.calls.get_mut(&call_id) {
+                            call.hangup_pending = true;
+                        }
+                        self.ended(&call_id, EndReason::LocalHangup);
+                    }
+                    Some(Phase::Confirmed) => {
                         self.send_bye(now, &call_id);
                         self.ended(&call_id, EndReason::LocalHangup);
                     }

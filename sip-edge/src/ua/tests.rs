@@ -299,3 +299,48 @@ fn hangup_before_answer_is_480() {
     });
     assert_eq!(out[0].1.status(), Some(480));
 }
+
+#[test]
+fn hangup_before_ack_waits_for_the_ack_then_sends_bye() {
+    let mut h = Harness::new();
+    let tag = answered(&mut h);
+    // The app hangs up at once (e.g. its document failed to load): no BYE yet (§15).
+    let out = h.command(Command::Hangup {
+        call_id: "c1".into(),
+    });
+    assert!(out.is_empty(), "no BYE before the ACK: {out:?}");
+    assert!(h.events.contains(&UaEvent::Ended {
+        call_id: "c1".into(),
+        reason: EndReason::LocalHangup
+    }));
+    // The 200 is still retransmitted, in case it was lost.
+    let next = h.drain().1.unwrap();
+    let out = h.advance_to(next);
+    assert_eq!(out[0].1.status(), Some(200));
+    // The ACK releases the BYE.
+    let out = h.feed(&in_dialog("ACK", 5, &tag, "z9hG4bKack"));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.method(), Some("BYE"));
+    let ended = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Ended { .. }))
+        .count();
+    assert_eq!(ended, 1, "Ended is reported once");
+}
+
+#[test]
+fn a_second_invite_with_the_same_call_id_is_a_loop() {
+    let mut h = Harness::new();
+    answered(&mut h);
+    let looped = invite().replace("branch=z9hG4bKe1", "branch=z9hG4bKe2");
+    let out = h.feed(&looped);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].1.status(), Some(482));
+    let incoming = h
+        .events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Incoming(_)))
+        .count();
+    assert_eq!(incoming, 1, "the live call is not replaced");
+}
