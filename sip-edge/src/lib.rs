@@ -55,6 +55,8 @@
 //! assert_eq!(parse(sent[0].data.clone()).unwrap().status(), Some(200));
 //! ```
 #![warn(missing_docs)]
+// Unit tests start their virtual clocks from a real instant; production code may not read it.
+#![cfg_attr(test, allow(clippy::disallowed_methods))]
 #![forbid(unsafe_code)]
 
 pub mod builder;

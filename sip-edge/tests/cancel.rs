@@ -1,5 +1,6 @@
 //! The caller cancels before the media server answers: CANCEL gets 200 at the edge, the UA
 //! reports `Ended{Cancelled}`, and the 487 reaches the caller through the edge.
+#![allow(clippy::disallowed_methods)] // tests own their wall clock; the rule is for the cores
 
 use std::time::Duration;
 

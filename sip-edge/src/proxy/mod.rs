@@ -326,18 +326,25 @@ impl Proxy {
         }
     }
 
-    /// Pops our Route if it is on top; returns the next-hop URI (next Route, else Request-URI).
+    /// Pops our Route(s) from the top; returns the next-hop URI (next Route, else Request-URI).
+    /// `None` unless at least one of ours was on top: we relay only requests of dialogs we
+    /// record-routed, so the edge is not an open relay toward arbitrary hosts.
     fn loose_route(&self, msg: &SipMessage, edit: &mut Editor<'_>) -> Option<Uri> {
         let routes = msg.routes().ok()?;
         let locals = self.locals();
         let mut rest = routes.iter().peekable();
         // Double record-routing (RFC 5658, when transports differ) leaves two of ours on top.
+        let mut ours = false;
         while rest
             .peek()
             .is_some_and(|top| Uri::parse(&top.uri).is_ok_and(|u| is_local(&u, &locals)))
         {
             edit.remove_top_route();
             rest.next();
+            ours = true;
+        }
+        if !ours {
+            return None;
         }
         match rest.next() {
             Some(next) => Uri::parse(&next.uri).ok(),
@@ -371,7 +378,11 @@ impl Proxy {
         }
         let mut edit = Editor::new(msg);
         let Some(next) = self.loose_route(msg, &mut edit) else {
-            return self.reply(r, msg, 404, "Not Found");
+            debug!(call_id = %call_id, "in-dialog request without our Route: not relayed");
+            if msg.method() != Some("ACK") {
+                self.reply(r, msg, 403, "Forbidden");
+            }
+            return;
         };
         let Some(dest) = uri_destination(&next) else {
             warn!(call_id = %call_id, host = %next.host, "next hop is not an IP literal");
@@ -483,7 +494,7 @@ impl Proxy {
         let mut edit = Editor::new(msg);
         let in_dialog = msg.to().is_some_and(|t| t.tag().is_some());
         let (dest, transport) = if in_dialog || msg.header("Route").is_some() {
-            let next = self.loose_route(msg, &mut edit).ok_or((404, "Not Found"))?;
+            let next = self.loose_route(msg, &mut edit).ok_or((403, "Forbidden"))?;
             let dest = uri_destination(&next).ok_or((502, "Bad Gateway"))?;
             (dest, uri_transport(&next))
         } else {

@@ -409,3 +409,22 @@ fn tcp_caller_is_double_record_routed_and_reached_over_tcp() {
     assert!(fwd.routes().unwrap().is_empty());
     assert_eq!(fwd.top_via().unwrap().transport, "TCP");
 }
+
+#[test]
+fn in_dialog_requests_without_our_route_are_not_relayed() {
+    let mut h = Harness::new();
+    // A To-tag but no Route of ours: relaying it would make the edge an open relay.
+    let bye = format!(
+        "BYE sip:victim@192.0.2.99:5060 SIP/2.0\r\nVia: SIP/2.0/UDP {CALLER};branch=z9hG4bKx1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:a@x>;tag=a1\r\nTo: <sip:b@y>;tag=b1\r\nCall-ID: relay1\r\n\
+         CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = h.feed(CALLER, &bye);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.destination, addr(CALLER));
+    assert_eq!(out[0].1.status(), Some(403));
+    // Someone else's Route on top: same.
+    let routed = bye.replace("Max-Forwards", "Route: <sip:192.0.2.99;lr>\r\nMax-Forwards");
+    let out = h.feed(CALLER, &routed.replace("z9hG4bKx1", "z9hG4bKx2"));
+    assert_eq!(out[0].1.status(), Some(403));
+}
