@@ -126,9 +126,12 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         let m = &self.media;
-        if m.rtp_port_min > m.rtp_port_max || m.rtp_port_max - m.rtp_port_min < 2 {
+        // RTP takes an even port and keeps the next one for RTCP (0..0 = any port the OS picks).
+        let os_picks = m.rtp_port_min == 0 && m.rtp_port_max == 0;
+        let has_pair = (m.rtp_port_min..m.rtp_port_max).any(|p| p % 2 == 0);
+        if !os_picks && !has_pair {
             bail!(
-                "media.rtp_port_min..rtp_port_max ({}..{}) must hold at least one even/odd port pair",
+                "media.rtp_port_min..rtp_port_max ({}..{}) must hold an even port and the one after it",
                 m.rtp_port_min,
                 m.rtp_port_max
             );
@@ -195,6 +198,25 @@ mod tests {
     fn example_file_documents_the_defaults() {
         let example = Config::parse(include_str!("../parley.example.toml")).unwrap();
         assert_eq!(format!("{example:?}"), format!("{:?}", Config::default()));
+    }
+
+    #[test]
+    fn rtp_range_needs_an_even_odd_pair() {
+        let range = |lo: u16, hi: u16| {
+            Config::parse(&format!(
+                "[media]\nrtp_port_min = {lo}\nrtp_port_max = {hi}\n"
+            ))
+            .unwrap()
+            .validate()
+        };
+        assert!(range(20000, 20001).is_ok());
+        assert!(range(0, 0).is_ok());
+        assert!(
+            range(20001, 20002).is_err(),
+            "20001 is odd, 20002 has no pair"
+        );
+        assert!(range(20000, 20000).is_err());
+        assert!(range(30000, 20000).is_err());
     }
 
     #[test]

@@ -71,12 +71,13 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     info!("parley is running; Ctrl-C to stop");
     wait_for_stop_signal().await;
     info!("stopping");
-    // Reverse order: stop taking calls, then end calls, then stop serving documents.
-    if let Some(e) = edge {
-        e.shutdown().await;
-    }
+    // End calls first (their BYEs go out through the edge), then stop the edge, then stop
+    // serving documents.
     if let Some(m) = media {
         m.shutdown().await;
+    }
+    if let Some(e) = edge {
+        e.shutdown().await;
     }
     if let Some(a) = apps {
         a.shutdown().await;

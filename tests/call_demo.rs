@@ -6,9 +6,10 @@ mod common;
 
 use common::*;
 
-/// How long the caller listens before pressing its digit: longer than welcome + ask-digit
-/// (about 5.5 s) so the whole greeting is heard, shorter than that plus the 5 s no-input timeout.
-const WAIT_MS: u64 = 7000;
+/// How long the caller listens before pressing its digit: welcome + ask-digit last about 5.5 s
+/// and the no-input timeout is 5 s after them, so 8 s leaves about 2.5 s of slack on each side
+/// (for a slow first fetch on a loaded machine, and before the reprompt).
+const WAIT_MS: u64 = 8000;
 
 fn expected_loud_frames(digit: char) -> usize {
     ["welcome.wav", "ask-digit.wav"]

@@ -140,7 +140,7 @@ fn malformed_sip_is_answered_or_dropped_and_calls_still_work() {
     assert_eq!(sip_options(p.edge), Some(200), "edge stopped answering");
 
     // And a full call still works after all that.
-    let out = sipp_call(&p, "600", '1', 7000, Transport::Udp, "after-bad");
+    let out = sipp_call(&p, "600", '1', 8000, Transport::Udp, "after-bad");
     assert_sipp_ok(&p, &out, "after-bad");
     assert!(
         loud_frames_received(&out.rtp) > 100,

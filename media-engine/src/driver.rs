@@ -237,7 +237,7 @@ async fn run(
     };
     tracing::debug!(local = %rtp.local, %remote, codec = ?config.codec, "media session started");
     let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut warned_source = false;
+    let mut foreign: u64 = 0;
     loop {
         let deadline = drain(&mut session, &rtp.socket, remote, &events).await;
         tokio::select! {
@@ -260,11 +260,16 @@ async fn run(
                 Some(Command::Close) | None => break,
             },
             received = rtp.socket.recv_from(&mut buf) => match received {
-                Ok((len, from)) => {
-                    if from != remote && !warned_source {
-                        warned_source = true;
-                        tracing::debug!(%from, %remote, "rtp from an address other than the sdp's");
+                // Only the negotiated peer's host may feed the call: anyone else spraying the
+                // port range could inject DTMF (a PIN, a menu choice). The port is not checked,
+                // as NATs rewrite it. Latching onto a NATed source is a later step.
+                Ok((_, from)) if from.ip() != remote.ip() => {
+                    if foreign == 0 {
+                        tracing::debug!(%from, %remote, "rtp from a host other than the sdp's: dropped");
                     }
+                    foreign += 1;
+                }
+                Ok((len, _)) => {
                     session.handle_input(Input::Receive(clock::now(), buf[..len].to_vec()));
                 }
                 // ICMP errors surface here on some platforms; they do not end the call.
@@ -288,6 +293,7 @@ async fn run(
         sent = stats.sent,
         received = stats.received,
         malformed = stats.malformed,
+        foreign,
         "media session closed"
     );
     let _ = events.send(MediaEvent::Closed);
@@ -314,6 +320,20 @@ async fn drain(
             Output::Timeout(deadline) => return deadline,
         }
     }
+}
+
+/// The local address the kernel would use to reach `remote`: what an SDP answer should carry
+/// when sockets are bound to a wildcard address. Connecting a UDP socket only looks up a route;
+/// no packet is sent.
+pub fn local_ip_toward(remote: IpAddr) -> Option<IpAddr> {
+    let unspecified: IpAddr = match remote {
+        IpAddr::V4(_) => Ipv4Addr::UNSPECIFIED.into(),
+        IpAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+    };
+    let probe = std::net::UdpSocket::bind((unspecified, 0)).ok()?;
+    probe.connect((remote, 9)).ok()?;
+    let ip = probe.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 #[cfg(test)]

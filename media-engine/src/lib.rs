@@ -68,7 +68,9 @@ pub mod sdp;
 pub mod session;
 
 pub use codec::CodecKind;
-pub use driver::{EngineConfig, MediaEngine, MediaHandle, RtpSocket, start_session};
+pub use driver::{
+    EngineConfig, MediaEngine, MediaHandle, RtpSocket, local_ip_toward, start_session,
+};
 pub use prompt::{Pcm, Resampler, decode_wav, resample};
 pub use session::{MediaEvent, SessionStats};
 

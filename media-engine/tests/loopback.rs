@@ -123,6 +123,21 @@ async fn session_over_loopback() {
     assert_eq!(audio_packets, 15, "2400 samples = 15 packets");
     assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutDone(42));
 
+    // A digit sprayed from another host on the loopback net is not the phone's: dropped.
+    let intruder = UdpSocket::bind(("127.0.0.2", 0)).await.unwrap();
+    for (j, p) in encode_digit('5', 800, 160, 10)
+        .unwrap()
+        .into_iter()
+        .enumerate()
+    {
+        let mut datagram = vec![0x80, (u8::from(p.marker) << 7) | 101];
+        datagram.extend_from_slice(&(900 + j as u16).to_be_bytes());
+        datagram.extend_from_slice(&40_000u32.to_be_bytes());
+        datagram.extend_from_slice(&0xBAD_u32.to_be_bytes());
+        datagram.extend_from_slice(&p.payload);
+        intruder.send_to(&datagram, local).await.unwrap();
+    }
+
     // RFC 4733 from the phone: one event per digit despite repeats.
     for (i, digit) in "19#".chars().enumerate() {
         let timestamp = 50_000 + 8000 * i as u32;

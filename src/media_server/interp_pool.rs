@@ -120,10 +120,46 @@ fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
             let span = job.span.clone();
             running.spawn_local(run_call(job).instrument(span));
             // Reap finished calls so the set does not grow without bound.
-            while running.try_join_next().is_some() {}
+            while let Some(r) = running.try_join_next() {
+                log_join(r);
+            }
         }
-        while running.join_next().await.is_some() {}
+        while let Some(r) = running.join_next().await {
+            log_join(r);
+        }
     });
+}
+
+fn log_join(r: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = r {
+        // The call's own guard has already hung up and freed its media.
+        warn!(error = %e, "a call task failed");
+    }
+}
+
+/// Ends the call whatever way its task ends (normally, or by a panic unwinding through it):
+/// the call leaves the table, gets a BYE if it was still up, and its RTP session closes.
+struct CallCleanup {
+    call_id: String,
+    ua: UaHandle,
+    media: MediaHandle,
+    calls: LiveCalls,
+}
+
+impl Drop for CallCleanup {
+    fn drop(&mut self) {
+        let was_live = self
+            .calls
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&self.call_id))
+            .is_some();
+        // Harmless if the app already hung up: the UA ignores a second hangup.
+        if was_live {
+            self.ua.hangup(&self.call_id);
+        }
+        self.media.close();
+    }
 }
 
 async fn run_call(job: CallJob) {
@@ -139,7 +175,14 @@ async fn run_call(job: CallJob) {
         calls,
     } = job;
     let call_id = session.call_id.clone();
-    let fetcher = Rc::new(vxml_interp::HttpFetcher::new());
+    let _cleanup = CallCleanup {
+        call_id: call_id.clone(),
+        ua: ua.clone(),
+        media: media.clone(),
+        calls,
+    };
+    // Documents come from the network (and the Request-URI): no file:// access for them.
+    let fetcher = Rc::new(vxml_interp::HttpFetcher::without_files());
     let mut platform = MediaPlatform::new(
         call_id.clone(),
         media.clone(),
@@ -153,14 +196,4 @@ async fn run_call(job: CallJob) {
     info!(app = %app, "running application");
     let exit = vxml_interp::run(&mut interp, &mut platform, fetcher.as_ref(), app).await;
     info!(reason = %exit.reason, value = ?exit.value, "application ended");
-    // The application is done: make sure the call and its media are gone either way.
-    let was_live = calls
-        .lock()
-        .ok()
-        .and_then(|mut m| m.remove(&call_id))
-        .is_some();
-    if was_live && !platform.hung_up() {
-        ua.hangup(&call_id);
-    }
-    media.close();
 }

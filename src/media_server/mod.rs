@@ -8,6 +8,7 @@
 //!   `LocalSet`, calls as `spawn_local` tasks, because a boa `Context` is `!Send` and must stay on
 //!   the thread that made it. Only plain `Send` data (handles, channels) crosses threads.
 
+mod clock;
 mod interp_pool;
 mod platform;
 mod prompt_cache;
@@ -51,6 +52,9 @@ impl From<&Config> for MediaServerConfig {
     }
 }
 
+/// How long shutdown waits for the BYEs of calls it hung up.
+const SHUTDOWN_BYE_GRACE: std::time::Duration = std::time::Duration::from_millis(1600);
+
 /// Calls in progress: Call-ID -> the flag that tells the interpreter the caller hung up.
 type LiveCalls = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
 
@@ -91,7 +95,13 @@ impl MediaServer {
                 match ev {
                     UaEvent::Incoming(call) => {
                         let span = info_span!("call", call_id = %call.call_id);
-                        tokio::spawn(ctx.clone().accept(call).instrument(span));
+                        // Register the call before any await, so a CANCEL or BYE that arrives
+                        // while it is being set up finds its flag.
+                        let (hangup_tx, hangup_rx) = watch::channel(false);
+                        if let Ok(mut m) = ctx.calls.lock() {
+                            m.insert(call.call_id.clone(), hangup_tx);
+                        }
+                        tokio::spawn(ctx.clone().accept(call, hangup_rx).instrument(span));
                     }
                     UaEvent::Ended { call_id, reason } => {
                         info!(call_id = %call_id, ?reason, "call ended by SIP");
@@ -115,23 +125,28 @@ impl MediaServer {
         self.ua.local_addr()
     }
 
-    /// Hangs up every call, then stops the interpreter threads and the SIP socket.
+    /// Hangs up every call, then stops the interpreter threads and the SIP socket. Call it
+    /// before stopping the edge: BYEs travel through the edge (Record-Route).
     pub(crate) async fn shutdown(self) {
-        let ids: Vec<String> = self
+        let live: Vec<(String, watch::Sender<bool>)> = self
             .calls
             .lock()
-            .map(|m| m.keys().cloned().collect())
+            .map(|mut m| m.drain().collect())
             .unwrap_or_default();
-        for id in &ids {
+        for (id, flag) in &live {
             self.ua.hangup(id);
-        }
-        if let Ok(mut m) = self.calls.lock() {
-            for (_, flag) in m.drain() {
-                let _ = flag.send(true);
-            }
+            let _ = flag.send(true);
         }
         self.pool.shutdown().await;
         self.dispatcher.abort();
+        if !live.is_empty() {
+            // Give the BYEs a chance to be answered (UDP retransmits at 0.5 s, 1 s...).
+            info!(
+                calls = live.len(),
+                "hung up live calls; waiting briefly for their BYEs"
+            );
+            tokio::time::sleep(SHUTDOWN_BYE_GRACE).await;
+        }
         self.ua.shutdown().await;
     }
 }
@@ -148,9 +163,13 @@ struct CallContext {
 
 impl CallContext {
     /// Answers one call and hands it to an interpreter thread. Runs inside the call's span.
-    async fn accept(self: Arc<Self>, call: IncomingCall) {
+    async fn accept(self: Arc<Self>, call: IncomingCall, hangup: watch::Receiver<bool>) {
         let call_id = call.call_id.clone();
         info!(from = %call.from, to = %call.to, ruri = %call.request_uri, "incoming call");
+        let reject = |status: u16| {
+            self.forget(&call_id);
+            self.ua.reject(&call_id, status);
+        };
         let Some(app) = call
             .voicexml
             .as_deref()
@@ -158,28 +177,28 @@ impl CallContext {
         else {
             // RFC 5552: the Request-URI names the application; without one there is nothing to run.
             warn!(ruri = %call.request_uri, "no usable voicexml= parameter in the Request-URI");
-            self.ua.reject(&call_id, 404);
-            return;
+            return reject(404);
         };
+        if !matches!(app.scheme(), "http" | "https") {
+            warn!(app = %app, "application URL must be http or https");
+            return reject(404);
+        }
         let socket = match self.engine.allocate().await {
             Ok(s) => s,
             Err(e) => {
                 warn!(error = %e, "no RTP port available");
-                self.ua.reject(&call_id, 503);
-                return;
+                return reject(503);
             }
         };
-        let ip = self
-            .public_ip
-            .or_else(|| route_to(&call.remote_sdp))
-            .unwrap_or_else(|| socket.local_addr().ip());
-        let local = SocketAddr::new(ip, socket.local_addr().port());
-        let negotiated = match media_engine::sdp::negotiate(&call.remote_sdp, local) {
+        if *hangup.borrow() {
+            info!("caller gave up while the call was being set up");
+            return;
+        }
+        let negotiated = match self.negotiate(&call.remote_sdp, socket.local_addr()) {
             Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "SDP offer not acceptable");
-                self.ua.reject(&call_id, 488);
-                return;
+                return reject(488);
             }
         };
         info!(
@@ -187,14 +206,9 @@ impl CallContext {
             pt = negotiated.payload_type,
             dtmf_pt = ?negotiated.dtmf_payload_type,
             remote_rtp = %negotiated.remote,
-            local_rtp = %local,
             "media negotiated"
         );
         let (media, media_events) = media_engine::start_session(socket, &negotiated);
-        let (hangup_tx, hangup_rx) = watch::channel(false);
-        if let Ok(mut m) = self.calls.lock() {
-            m.insert(call_id.clone(), hangup_tx);
-        }
         self.ua.answer(&call_id, negotiated.answer.clone());
         let job = CallJob {
             span: tracing::Span::current(),
@@ -208,37 +222,35 @@ impl CallContext {
             app,
             media,
             media_events,
-            hangup: hangup_rx,
+            hangup,
             ua: self.ua.clone(),
             cache: self.cache.clone(),
             calls: self.calls.clone(),
         };
         self.pool.dispatch(job);
     }
-}
 
-/// The local address that routes toward the caller's media address (no packet is sent:
-/// connecting a UDP socket only asks the kernel for a route).
-fn route_to(offer: &str) -> Option<IpAddr> {
-    let remote: IpAddr = offer
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("c=IN IP4 "))
-        .next_back()
-        .and_then(|a| a.split('/').next())
-        .and_then(|a| a.trim().parse().ok())?;
-    let probe = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    probe.connect((remote, 9)).ok()?;
-    probe.local_addr().ok().map(|a| a.ip())
-}
+    /// The SDP answer, carrying the address the caller can reach us at: the configured public
+    /// IP, else the bound IP, else (wildcard bind) the local IP that routes toward the caller's
+    /// media address. The offer is negotiated first so that address is the chosen m-line's.
+    fn negotiate(
+        &self,
+        offer: &str,
+        bound: SocketAddr,
+    ) -> Result<media_engine::sdp::Negotiated, media_engine::sdp::SdpError> {
+        let negotiated = media_engine::sdp::negotiate(offer, bound)?;
+        let ip = match self.public_ip {
+            Some(ip) => ip,
+            None if !bound.ip().is_unspecified() => return Ok(negotiated),
+            None => media_engine::local_ip_toward(negotiated.remote.ip())
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+        };
+        media_engine::sdp::negotiate(offer, SocketAddr::new(ip, bound.port()))
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_to_loopback_for_a_loopback_offer() {
-        let offer = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
-        assert_eq!(route_to(offer), Some(IpAddr::from([127, 0, 0, 1])));
-        assert_eq!(route_to("v=0\r\n"), None);
+    fn forget(&self, call_id: &str) {
+        if let Ok(mut m) = self.calls.lock() {
+            m.remove(call_id);
+        }
     }
 }

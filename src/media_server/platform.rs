@@ -17,7 +17,7 @@ use vxml_interp::{
 };
 
 use super::prompt_cache::PromptCache;
-use super::tts;
+use super::{clock, tts};
 
 /// Call rate of the media session: prompts are resampled to this before playout.
 const RATE: u32 = 8000;
@@ -97,14 +97,13 @@ impl MediaPlatform {
     async fn render(&self, item: &PlayItem) -> Option<Arc<[i16]>> {
         match item {
             PlayItem::Audio { url, fallback_text } => {
-                if let Some(pcm) = self.cache.get(url.as_str(), std::time::Instant::now()) {
+                if let Some(pcm) = self.cache.get(url.as_str(), clock::now()) {
                     return Some(pcm);
                 }
                 match self.fetch_audio(url).await {
                     Ok(pcm) => {
                         let pcm: Arc<[i16]> = Arc::from(pcm);
-                        self.cache
-                            .put(url.to_string(), pcm.clone(), std::time::Instant::now());
+                        self.cache.put(url.to_string(), pcm.clone(), clock::now());
                         Some(pcm)
                     }
                     Err(e) => {
@@ -140,8 +139,7 @@ impl MediaPlatform {
         if !(200..300).contains(&fetched.status) {
             anyhow::bail!("HTTP {}", fetched.status);
         }
-        let pcm = media_engine::decode_wav(&fetched.body)?;
-        Ok(media_engine::resample(&pcm.samples, pcm.sample_rate, RATE))
+        to_call_audio(&fetched.body)
     }
 
     async fn speak(&self, text: &str) -> Option<Arc<[i16]>> {
@@ -150,13 +148,13 @@ impl MediaPlatform {
             return None;
         }
         let key = format!("tts:{text}");
-        if let Some(pcm) = self.cache.get(&key, std::time::Instant::now()) {
+        if let Some(pcm) = self.cache.get(&key, clock::now()) {
             return Some(pcm);
         }
         match tts::synthesize(text).await {
             Ok(pcm) => {
                 let pcm: Arc<[i16]> = Arc::from(pcm);
-                self.cache.put(key, pcm.clone(), std::time::Instant::now());
+                self.cache.put(key, pcm.clone(), clock::now());
                 Some(pcm)
             }
             Err(e) => {
@@ -187,6 +185,11 @@ impl MediaPlatform {
             _ = sleep => Wake::Timer,
         }
     }
+}
+
+/// A WAV file (any rate, PCM or G.711) as the call's 8 kHz mono PCM.
+pub(crate) fn to_call_audio(wav: &[u8]) -> anyhow::Result<Vec<i16>> {
+    Ok(media_engine::decode_wav(wav)?.to_rate(RATE).samples)
 }
 
 impl vxml_interp::Prompter for MediaPlatform {
@@ -227,7 +230,7 @@ impl vxml_interp::Recognizer for MediaPlatform {
     async fn collect(&mut self, req: CollectRequest) -> InputResult {
         let last = self.start_playout().await;
         let mut playing = last.is_some();
-        let now = || Instant::now().into_std();
+        let now = clock::now;
         // The no-input timer starts when the prompts end (VXML 2.1 §6.3.2), or at once if none.
         let mut collector = (!playing).then(|| DtmfCollector::new(&req, now()));
         let mut pending: VecDeque<char> = std::mem::take(&mut self.typeahead);

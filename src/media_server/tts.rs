@@ -30,6 +30,5 @@ pub(crate) async fn synthesize(text: &str) -> anyhow::Result<Vec<i16>> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    let pcm = media_engine::decode_wav(&wav.context("flite wrote no audio")?)?;
-    Ok(media_engine::resample(&pcm.samples, pcm.sample_rate, 8000))
+    super::platform::to_call_audio(&wav.context("flite wrote no audio")?)
 }

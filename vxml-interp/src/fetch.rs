@@ -9,19 +9,51 @@ use crate::platform::Fetcher;
 /// The `fetchtimeout` default.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Largest body a fetch accepts (documents, grammars, audio): 32 MiB, about 35 minutes of
+/// 8 kHz 16-bit audio. A bigger or endless body is `error.badfetch`, not an exhausted process.
+pub const MAX_BODY: usize = 32 << 20;
+
 /// Fetches over HTTP(S) with a cookie jar shared by the session's fetches, and reads `file:` URLs.
 ///
 /// The reqwest client is built on the first fetch, so that the binary has installed its rustls
 /// crypto provider by then (the crate is built with `rustls-no-provider`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct HttpFetcher {
     client: OnceLock<Result<reqwest::Client, String>>,
+    allow_file: bool,
+    max_body: usize,
+}
+
+impl Default for HttpFetcher {
+    fn default() -> Self {
+        Self {
+            client: OnceLock::new(),
+            allow_file: true,
+            max_body: MAX_BODY,
+        }
+    }
 }
 
 impl HttpFetcher {
-    /// A fetcher with its own cookie jar.
+    /// A fetcher with its own cookie jar that also reads `file:` URLs (for the text platform
+    /// and local development).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fetcher for documents a remote party can influence (a call's Request-URI and the
+    /// documents it leads to): http and https only, so a document cannot read the server's files.
+    pub fn without_files() -> Self {
+        Self {
+            allow_file: false,
+            ..Self::default()
+        }
+    }
+
+    /// Caps response bodies at `max` bytes (default [`MAX_BODY`]).
+    pub fn with_max_body(mut self, max: usize) -> Self {
+        self.max_body = max;
+        self
     }
 
     fn client(&self) -> Result<&reqwest::Client, String> {
@@ -72,12 +104,30 @@ impl HttpFetcher {
         if !response.status().is_success() {
             return Err(FetchError::Status { url, status });
         }
-        let body = response.bytes().await.map_err(|e| timeout(&e))?;
+        let too_big = || FetchError::Io {
+            url: url.clone(),
+            reason: format!("body larger than {} bytes", self.max_body),
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_body as u64)
+        {
+            return Err(too_big());
+        }
+        // Stream with the cap: Content-Length may be absent or wrong.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| timeout(&e))? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
         Ok(Fetched {
             url: final_url,
             status,
             content_type,
-            body: body.to_vec(),
+            body,
         })
     }
 }
@@ -90,7 +140,7 @@ impl Fetcher for HttpFetcher {
         let method = req.method;
         let result = match url.scheme() {
             "http" | "https" => self.fetch_http(req).await,
-            "file" => fetch_file(&url),
+            "file" if self.allow_file => fetch_file(&url, self.max_body),
             _ => Err(FetchError::UnsupportedScheme {
                 url: url.to_string(),
             }),
@@ -114,15 +164,24 @@ impl Fetcher for HttpFetcher {
 
 /// Reads a `file:` URL. A blocking read: local documents are small, and the library stays free of
 /// any runtime.
-fn fetch_file(url: &url::Url) -> Result<Fetched, FetchError> {
-    let path = url.to_file_path().map_err(|()| FetchError::Io {
+fn fetch_file(url: &url::Url, max_body: usize) -> Result<Fetched, FetchError> {
+    use std::io::Read;
+    let io = |reason: String| FetchError::Io {
         url: url.to_string(),
-        reason: "not a local file path".into(),
-    })?;
-    let body = std::fs::read(&path).map_err(|e| FetchError::Io {
-        url: url.to_string(),
-        reason: e.to_string(),
-    })?;
+        reason,
+    };
+    let path = url
+        .to_file_path()
+        .map_err(|()| io("not a local file path".into()))?;
+    let file = std::fs::File::open(&path).map_err(|e| io(e.to_string()))?;
+    // `take` bounds devices and pipes too, whose metadata length says nothing.
+    let mut body = Vec::new();
+    file.take(max_body as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| io(e.to_string()))?;
+    if body.len() > max_body {
+        return Err(io(format!("body larger than {max_body} bytes")));
+    }
     Ok(Fetched {
         url: url.clone(),
         status: 200,
@@ -142,11 +201,34 @@ mod tests {
         let path = dir.join("a.vxml");
         std::fs::write(&path, "<vxml/>").unwrap();
         let url = url::Url::from_file_path(&path).unwrap();
-        let fetched = fetch_file(&url).unwrap();
+        let fetched = fetch_file(&url, MAX_BODY).unwrap();
         assert_eq!(fetched.body, b"<vxml/>");
         assert_eq!(fetched.status, 200);
         let missing = url::Url::from_file_path(dir.join("missing.vxml")).unwrap();
-        assert!(matches!(fetch_file(&missing), Err(FetchError::Io { .. })));
+        assert!(matches!(
+            fetch_file(&missing, MAX_BODY),
+            Err(FetchError::Io { .. })
+        ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn endless_files_are_capped() {
+        let zero = url::Url::parse("file:///dev/zero").unwrap();
+        let err = fetch_file(&zero, 1024).unwrap_err();
+        assert!(err.to_string().contains("larger than 1024"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn call_fetchers_refuse_file_urls() {
+        let url = url::Url::parse("file:///etc/passwd").unwrap();
+        let req = FetchRequest {
+            url,
+            method: Method::Get,
+            body: None,
+            content_type: None,
+        };
+        let err = HttpFetcher::without_files().fetch(req).await.unwrap_err();
+        assert!(matches!(err, FetchError::UnsupportedScheme { .. }), "{err}");
     }
 }

@@ -54,7 +54,7 @@ pub use action::{
 };
 pub use collect::{CollectState, DtmfCollector};
 pub use event::VxmlEvent;
-pub use fetch::HttpFetcher;
+pub use fetch::{HttpFetcher, MAX_BODY};
 pub use grammar::{Grammar, GrammarError, Match};
 pub use interpreter::{Interpreter, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};
