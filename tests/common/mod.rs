@@ -346,32 +346,6 @@ fn wav_pcm16(bytes: &[u8]) -> Vec<i16> {
     panic!("no data chunk");
 }
 
-/// Runs a command with a hard time limit; kills it past the limit.
-pub(crate) fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "command timed out after {limit:?}: {cmd:?}\nstdout:{}\nstderr:{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// SIP transport sipp uses toward the edge.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Transport {
@@ -386,6 +360,88 @@ pub(crate) struct CallOutcome {
     pub(crate) rtp: Vec<RtpPacket>,
 }
 
+/// A sipp caller running in the background, with the RTP it receives captured.
+pub(crate) struct SippCall {
+    child: Child,
+    sink: RtpSink,
+    call_id: String,
+}
+
+/// Starts sipp on `scenario` (a template in tests/data/ whose `__NAME__` placeholders are
+/// replaced by `vars`; `__RTP_PORT__` is filled with the capture port) calling `service`.
+pub(crate) fn start_sipp(
+    p: &Parley,
+    scenario: &str,
+    vars: &[(&str, String)],
+    service: &str,
+    transport: Transport,
+    tag: &str,
+) -> SippCall {
+    let sink = RtpSink::bind();
+    let mut text = std::fs::read_to_string(repo_root().join("tests/data").join(scenario)).unwrap();
+    text = text.replace("__RTP_PORT__", &sink.port.to_string());
+    for (k, v) in vars {
+        text = text.replace(k, v);
+    }
+    assert!(!text.contains("__"), "unfilled placeholder in {scenario}");
+    let scen_path = p.dir.join(format!("uac-{tag}.xml"));
+    std::fs::write(&scen_path, text).unwrap();
+    let call_id = format!("e2e-{tag}-{}", std::process::id());
+    let t = match transport {
+        Transport::Udp => "u1",
+        Transport::Tcp => "t1",
+    };
+    let child = Command::new("sipp")
+        .current_dir(&p.dir)
+        .arg(p.edge.to_string())
+        .arg("-sf")
+        .arg(&scen_path)
+        .args(["-s", service, "-m", "1", "-l", "1", "-nostdin", "-t", t])
+        .args(["-i", LOOPBACK, "-p", &free_port().to_string()])
+        .args(["-mi", LOOPBACK, "-mp", &free_even_port().to_string()])
+        .args(["-cid_str", &format!("{call_id}@%s")])
+        .args(["-timeout", "60s", "-timeout_error", "-trace_err"])
+        .arg("-error_file")
+        .arg(p.dir.join(format!("sipp-{tag}-errors.log")))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start sipp (apt-get install sip-tester)");
+    SippCall {
+        child,
+        sink,
+        call_id: format!("{call_id}@{LOOPBACK}"),
+    }
+}
+
+impl SippCall {
+    /// RTP packets received so far.
+    pub(crate) fn packets_so_far(&self) -> usize {
+        self.sink.packets.lock().unwrap().len()
+    }
+
+    /// Waits (bounded) for sipp to finish; kills it past `limit`.
+    pub(crate) fn wait(mut self, limit: Duration) -> CallOutcome {
+        let deadline = Instant::now() + limit;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let sipp = self.child.wait_with_output().unwrap();
+        // Let the last packets in flight arrive before counting.
+        std::thread::sleep(Duration::from_millis(200));
+        CallOutcome {
+            call_id: self.call_id,
+            sipp,
+            rtp: self.sink.finish(),
+        }
+    }
+}
+
 /// Places one call to `service` with sipp: listen for `wait_ms`, press `digit` (RFC 2833
 /// capture), expect the server's BYE. RTP from the server is captured by an [`RtpSink`].
 pub(crate) fn sipp_call(
@@ -396,41 +452,11 @@ pub(crate) fn sipp_call(
     transport: Transport,
     tag: &str,
 ) -> CallOutcome {
-    let sink = RtpSink::bind();
-    let template = std::fs::read_to_string(repo_root().join("tests/data/uac_dtmf.xml")).unwrap();
-    let scenario = template
-        .replace("__RTP_PORT__", &sink.port.to_string())
-        .replace("__DIGIT__", &digit.to_string())
-        .replace("__WAIT_MS__", &wait_ms.to_string());
-    let scen_path = p.dir.join(format!("uac-{tag}.xml"));
-    std::fs::write(&scen_path, scenario).unwrap();
-    let call_id = format!("e2e-{tag}-{}", std::process::id());
-    let sipp_port = free_port();
-    let media_port = free_even_port();
-    let t = match transport {
-        Transport::Udp => "u1",
-        Transport::Tcp => "t1",
-    };
-    let mut cmd = Command::new("sipp");
-    cmd.current_dir(&p.dir)
-        .arg(p.edge.to_string())
-        .arg("-sf")
-        .arg(&scen_path)
-        .args(["-s", service, "-m", "1", "-l", "1", "-nostdin", "-t", t])
-        .args(["-i", LOOPBACK, "-p", &sipp_port.to_string()])
-        .args(["-mi", LOOPBACK, "-mp", &media_port.to_string()])
-        .args(["-cid_str", &format!("{call_id}@%s")])
-        .args(["-timeout", "60s", "-timeout_error", "-trace_err"])
-        .arg("-error_file")
-        .arg(p.dir.join(format!("sipp-{tag}-errors.log")));
-    let out = run_bounded(&mut cmd, Duration::from_secs(90));
-    // Let the last packets in flight arrive before counting.
-    std::thread::sleep(Duration::from_millis(200));
-    CallOutcome {
-        call_id: format!("{call_id}@{LOOPBACK}"),
-        sipp: out,
-        rtp: sink.finish(),
-    }
+    let vars = [
+        ("__DIGIT__", digit.to_string()),
+        ("__WAIT_MS__", wait_ms.to_string()),
+    ];
+    start_sipp(p, "uac_dtmf.xml", &vars, service, transport, tag).wait(Duration::from_secs(90))
 }
 
 /// Asserts a sipp run passed, with everything useful on failure.
