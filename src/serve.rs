@@ -7,7 +7,7 @@ use tracing::info;
 
 use crate::Role;
 use crate::config::Config;
-use crate::media_server::{MediaServer, MediaServerConfig};
+use crate::media_server::MediaServer;
 
 pub(crate) fn run(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -35,7 +35,7 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     };
 
     let media = if roles.contains(&Role::Media) {
-        let m = MediaServer::start(MediaServerConfig::from(&cfg))
+        let m = MediaServer::start(&cfg.media, cfg.interpreter_threads())
             .await
             .with_context(|| format!("media role: cannot start on {}", cfg.media.sip))?;
         info!(sip = %m.sip_addr(), "media role ready");

@@ -99,51 +99,22 @@ async fn bad_requests_get_clear_errors() {
     let apps = spawn(config(data.clone())).await.unwrap();
     let base = format!("http://{}", apps.local_addr());
     let c = client();
-    let status = |r: reqwest::Response| r.status().as_u16();
-    assert_eq!(
-        status(
-            c.get(format!("{base}/demo/choice?choice=9"))
-                .send()
-                .await
-                .unwrap()
-        ),
-        400
-    );
-    assert_eq!(
-        status(c.get(format!("{base}/demo/choice")).send().await.unwrap()),
-        400
-    );
-    assert_eq!(
-        status(
-            c.get(format!("{base}/prompts/nope.wav"))
-                .send()
-                .await
-                .unwrap()
-        ),
-        404
-    );
-    assert_eq!(
-        status(
-            c.get(format!("{base}/prompts/..%2Fsecret"))
-                .send()
-                .await
-                .unwrap()
-        ),
-        400
-    );
-    assert_eq!(
-        status(c.get(format!("{base}/nothing")).send().await.unwrap()),
-        404
-    );
-    assert_eq!(
-        status(
-            c.delete(format!("{base}/demo/hello.vxml"))
-                .send()
-                .await
-                .unwrap()
-        ),
-        405
-    );
+    let cases = [
+        (reqwest::Method::GET, "/demo/choice?choice=9", 400),
+        (reqwest::Method::GET, "/demo/choice", 400),
+        (reqwest::Method::GET, "/prompts/nope.wav", 404),
+        (reqwest::Method::GET, "/prompts/..%2Fsecret", 400),
+        (reqwest::Method::GET, "/nothing", 404),
+        (reqwest::Method::DELETE, "/demo/hello.vxml", 405),
+    ];
+    for (method, path, want) in cases {
+        let r = c
+            .request(method.clone(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), want, "{method} {path}");
+    }
     // Nothing was recorded by the rejected choices.
     let stats = c
         .get(format!("{base}/demo/stats"))

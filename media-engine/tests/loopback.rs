@@ -85,7 +85,8 @@ async fn session_over_loopback() {
     // ~50 packets per second, consecutive sequence numbers, timestamps on the 160 grid.
     let idle = receive_for(&peer, Duration::from_secs(1)).await;
     assert!(
-        (40..=60).contains(&idle.len()),
+        // Fewer under CPU starvation (missed ticks are skipped, never burst), never more.
+        (25..=60).contains(&idle.len()),
         "{} packets in 1 s",
         idle.len()
     );

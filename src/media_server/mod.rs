@@ -24,33 +24,9 @@ use sip_edge::{IncomingCall, UaConfig, UaEvent, UaHandle};
 use tokio::sync::watch;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::Config;
+use crate::config::MediaSection;
 use interp_pool::{CallJob, InterpreterPool};
 use prompt_cache::PromptCache;
-
-/// What the media server needs from the configuration.
-#[derive(Debug, Clone)]
-pub(crate) struct MediaServerConfig {
-    pub(crate) sip: SocketAddr,
-    pub(crate) rtp_ip: IpAddr,
-    pub(crate) rtp_public_ip: Option<IpAddr>,
-    pub(crate) rtp_port_min: u16,
-    pub(crate) rtp_port_max: u16,
-    pub(crate) interpreter_threads: usize,
-}
-
-impl From<&Config> for MediaServerConfig {
-    fn from(c: &Config) -> Self {
-        Self {
-            sip: c.media.sip,
-            rtp_ip: c.media.rtp_ip,
-            rtp_public_ip: c.media.rtp_public_ip,
-            rtp_port_min: c.media.rtp_port_min,
-            rtp_port_max: c.media.rtp_port_max,
-            interpreter_threads: c.interpreter_threads(),
-        }
-    }
-}
 
 /// How long shutdown waits for the BYEs of calls it hung up.
 const SHUTDOWN_BYE_GRACE: std::time::Duration = std::time::Duration::from_millis(1600);
@@ -67,7 +43,10 @@ pub(crate) struct MediaServer {
 }
 
 impl MediaServer {
-    pub(crate) async fn start(cfg: MediaServerConfig) -> anyhow::Result<Self> {
+    pub(crate) async fn start(
+        cfg: &MediaSection,
+        interpreter_threads: usize,
+    ) -> anyhow::Result<Self> {
         let (ua, mut events) = sip_edge::spawn_ua(UaConfig {
             udp: cfg.sip,
             tcp: None,
@@ -79,7 +58,7 @@ impl MediaServer {
             port_min: cfg.rtp_port_min,
             port_max: cfg.rtp_port_max,
         });
-        let pool = InterpreterPool::start(cfg.interpreter_threads)?;
+        let pool = InterpreterPool::start(interpreter_threads)?;
         let calls: LiveCalls = Arc::default();
         let cache = Arc::new(PromptCache::new());
         let ctx = Arc::new(CallContext {
