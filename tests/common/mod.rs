@@ -59,6 +59,11 @@ pub(crate) struct Parley {
 impl Parley {
     /// Starts parley with a config file pointing every address at free loopback ports.
     pub(crate) fn start(name: &str) -> Parley {
+        Self::start_with(name, "")
+    }
+
+    /// Like [`Parley::start`], with extra `[dialplan]` lines (`NUMBER = "URL"`).
+    pub(crate) fn start_with(name: &str, dialplan: &str) -> Parley {
         let dir = std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -86,6 +91,7 @@ http = "{apps}"
 
 [dialplan]
 600 = "/demo/hello.vxml"
+{dialplan}
 "#,
             data = dir.join("data").display(),
             prompts = repo_root().join("prompts").display(),
