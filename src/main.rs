@@ -47,7 +47,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum VxmlCommand {
     /// Run a VoiceXML application on the text platform: prompts are printed
-    /// ("[audio] URL", "[tts] text"), DTMF is typed on stdin or given with --input.
+    /// (`[audio] URL`, `[tts] text`), DTMF is typed on stdin or given with --input.
     Run {
         /// The application: an http(s):// or file:// URL, or a path to a .vxml file.
         target: String,

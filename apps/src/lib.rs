@@ -8,7 +8,7 @@
 //! reads the store and returns VXML.
 //!
 //! Run loop: [`spawn`] binds a listener, then one tokio task per connection serves HTTP/1.1
-//! through [`routes::handle`]; [`AppsHandle::shutdown`] stops accepting and waits for in-flight
+//! through `routes::handle`; [`AppsHandle::shutdown`] stops accepting and waits for in-flight
 //! connections to end (bounded).
 #![warn(missing_docs)]
 
