@@ -10,6 +10,12 @@ fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
+/// GET `url`; the status and the body text.
+async fn get(c: &reqwest::Client, url: String) -> (u16, String) {
+    let r = c.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("parley-apps-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -52,43 +58,21 @@ async fn serves_demo_prompts_and_records_choices() {
     assert!(bytes.len() > 8000, "a real prompt, not an empty file");
 
     for _ in 0..2 {
-        let r = c
-            .get(format!("{base}/demo/choice?choice=1"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert!(r.text().await.unwrap().contains("choice-1.wav"));
+        let (status, doc) = get(&c, format!("{base}/demo/choice?choice=1")).await;
+        assert_eq!(status, 200);
+        assert!(doc.contains("choice-1.wav"));
     }
-    let r = c
-        .get(format!("{base}/demo/choice?choice=2"))
-        .send()
-        .await
-        .unwrap();
-    assert!(r.text().await.unwrap().contains("choice-2.wav"));
-    let stats = c
-        .get(format!("{base}/demo/stats"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(stats, "1 2\n2 1\n");
+    let (_, doc) = get(&c, format!("{base}/demo/choice?choice=2")).await;
+    assert!(doc.contains("choice-2.wav"));
+    let stats = get(&c, format!("{base}/demo/stats")).await;
+    assert_eq!(stats, (200, "1 2\n2 1\n".to_string()));
     apps.shutdown().await;
 
     // Durable: a new process over the same data folder sees the counts.
     let apps = spawn(config(data.clone())).await.unwrap();
     let base = format!("http://{}", apps.local_addr());
-    let stats = c
-        .get(format!("{base}/demo/stats"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(stats, "1 2\n2 1\n");
+    let stats = get(&c, format!("{base}/demo/stats")).await;
+    assert_eq!(stats, (200, "1 2\n2 1\n".to_string()));
     apps.shutdown().await;
     std::fs::remove_dir_all(&data).unwrap();
 }
@@ -116,15 +100,8 @@ async fn bad_requests_get_clear_errors() {
         assert_eq!(r.status().as_u16(), want, "{method} {path}");
     }
     // Nothing was recorded by the rejected choices.
-    let stats = c
-        .get(format!("{base}/demo/stats"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert_eq!(stats, "");
+    let stats = get(&c, format!("{base}/demo/stats")).await;
+    assert_eq!(stats, (200, String::new()));
     apps.shutdown().await;
     std::fs::remove_dir_all(&data).unwrap();
 }

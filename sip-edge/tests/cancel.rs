@@ -2,56 +2,20 @@
 //! reports `Ended{Cancelled}`, and the 487 reaches the caller through the edge.
 #![allow(clippy::disallowed_methods)] // tests own their wall clock; the rule is for the cores
 
-use std::time::Duration;
+mod common;
 
-use bytes::Bytes;
-use sip_edge::{
-    DialPlan, EdgeConfig, EndReason, Route, SipMessage, UaConfig, UaEvent, parse, spawn_edge,
-    spawn_ua,
-};
+use common::{WAIT, recv_until, rig};
+use sip_edge::{EndReason, UaEvent};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
-const WAIT: Duration = Duration::from_secs(5);
-
-async fn recv_until(sock: &UdpSocket, pred: impl Fn(&SipMessage) -> bool) -> SipMessage {
-    let mut buf = vec![0u8; 65_535];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (n, _) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf))
-            .await
-            .expect("timed out")
-            .expect("recv");
-        let msg = parse(Bytes::copy_from_slice(&buf[..n])).expect("parsable");
-        if pred(&msg) {
-            return msg;
-        }
-    }
-}
-
 #[tokio::test]
 async fn cancel_before_answer() {
-    let (ua, mut events) = spawn_ua(UaConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: None,
-    })
-    .await
-    .unwrap();
-    let mut plan = DialPlan::new();
-    plan.insert(
-        "700",
-        Route::VxmlApp {
-            url: "http://apps/aa".into(),
-        },
-    );
-    let edge = spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: None,
-        media_server: ua.local_addr(),
-        dial_plan: plan,
-    })
-    .await
-    .unwrap();
+    let common::Rig {
+        ua,
+        mut events,
+        edge,
+    } = rig("700", "http://apps/aa", false).await;
     let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let (me, e) = (caller.local_addr().unwrap(), edge.udp_addr);
     let request = |method: &str| {
@@ -73,7 +37,10 @@ async fn cancel_before_answer() {
         .send_to(request("CANCEL").as_bytes(), e)
         .await
         .unwrap();
-    let ok = recv_until(&caller, |m| m.cseq().is_some_and(|(_, m)| m == "CANCEL")).await;
+    let (ok, _) = recv_until(&caller, "200 to CANCEL", |m| {
+        m.cseq().is_some_and(|(_, m)| m == "CANCEL")
+    })
+    .await;
     assert_eq!(ok.status(), Some(200));
     let ended = timeout(WAIT, events.recv()).await.unwrap().unwrap();
     assert_eq!(
@@ -83,7 +50,8 @@ async fn cancel_before_answer() {
             reason: EndReason::Cancelled
         }
     );
-    let terminated = recv_until(&caller, |m| m.status().is_some_and(|s| s >= 300)).await;
+    let (terminated, _) =
+        recv_until(&caller, "487", |m| m.status().is_some_and(|s| s >= 300)).await;
     assert_eq!(terminated.status(), Some(487));
     assert_eq!(terminated.vias().unwrap().len(), 1);
     assert!(terminated.to().unwrap().tag().is_some());

@@ -4,38 +4,17 @@
 //! keeps working.
 #![allow(clippy::disallowed_methods)] // tests own their wall clock; the rule is for the cores
 
-use std::net::SocketAddr;
+mod common;
+
 use std::time::Duration;
 
 use bytes::Bytes;
-use sip_edge::{
-    DialPlan, EdgeConfig, EndReason, Route, SipMessage, UaConfig, UaEvent, parse, spawn_edge,
-    spawn_ua,
-};
+use common::{WAIT, recv_until, rig};
+use sip_edge::{EndReason, UaEvent, parse};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
 const APP: &str = "http://127.0.0.1:8080/vm/deposit?mailbox=201&lang=en";
-const WAIT: Duration = Duration::from_secs(5);
-
-async fn recv_until(
-    sock: &UdpSocket,
-    what: &str,
-    pred: impl Fn(&SipMessage) -> bool,
-) -> (SipMessage, SocketAddr) {
-    let mut buf = vec![0u8; 65_535];
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (n, from) = tokio::time::timeout_at(deadline, sock.recv_from(&mut buf))
-            .await
-            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-            .expect("recv");
-        let msg = parse(Bytes::copy_from_slice(&buf[..n])).expect("edge sends parsable SIP");
-        if pred(&msg) {
-            return (msg, from);
-        }
-    }
-}
 
 fn sdp(port: u16) -> String {
     format!(
@@ -45,22 +24,11 @@ fn sdp(port: u16) -> String {
 
 #[tokio::test]
 async fn call_through_edge_to_ua_and_back() {
-    let (ua, mut events) = spawn_ua(UaConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: None,
-    })
-    .await
-    .unwrap();
-    let mut plan = DialPlan::new();
-    plan.insert("600", Route::VxmlApp { url: APP.into() });
-    let edge = spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: Some("127.0.0.1:0".parse().unwrap()),
-        media_server: ua.local_addr(),
-        dial_plan: plan,
-    })
-    .await
-    .unwrap();
+    let common::Rig {
+        ua,
+        mut events,
+        edge,
+    } = rig("600", APP, true).await;
     let caller = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let me = caller.local_addr().unwrap();
     let e = edge.udp_addr;
@@ -122,8 +90,8 @@ async fn call_through_edge_to_ua_and_back() {
         rr[0].uri
     );
     caller.send_to(ack.as_bytes(), e).await.unwrap();
-    // Give the ACK time to land, then the application hangs up.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The application hangs up at once; the ACK may still be in flight, in which case the UA
+    // holds the BYE until it lands (RFC 3261 §15).
     ua.hangup(&incoming.call_id);
     let ended = timeout(WAIT, events.recv()).await.unwrap().unwrap();
     assert_eq!(
