@@ -304,4 +304,23 @@ impl vxml_interp::Telephony for MediaPlatform {
         tokio::time::sleep(Duration::from_millis(40)).await;
         self.media.close();
     }
+
+    // Recording and bridging RTP belong to the media issue (#7); until then the interpreter
+    // gets the event the spec defines for a platform without the capability.
+    async fn record(&mut self, _req: vxml_interp::RecordRequest) -> vxml_interp::RecordResult {
+        vxml_interp::RecordResult::Error {
+            event: "error.unsupported.record".into(),
+            message: "the media server cannot record yet".into(),
+        }
+    }
+
+    async fn transfer(
+        &mut self,
+        req: vxml_interp::TransferRequest,
+    ) -> vxml_interp::TransferResult {
+        vxml_interp::TransferResult::Error {
+            event: "error.unsupported.transfer".into(),
+            message: format!("the media server cannot transfer to {} yet", req.dest),
+        }
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::grammar::Grammar;
+use crate::grammar::{Grammar, SemValue, Semantics};
 
 /// What the interpreter needs next; see the crate docs for the run loop.
 #[derive(Debug, Clone)]
@@ -14,6 +14,10 @@ pub enum Action {
     Queue(Vec<PlayItem>),
     /// Play the queue (barge-in per request) and collect input; answer [`PlatformEvent::Input`].
     Collect(CollectRequest),
+    /// Play the queue, then record the caller; answer [`PlatformEvent::Recorded`].
+    Record(RecordRequest),
+    /// Play the queue, then transfer the call; answer [`PlatformEvent::Transferred`].
+    Transfer(TransferRequest),
     /// Play the queue and hang up; answer [`PlatformEvent::Disconnected`].
     Disconnect,
     /// Play the queue; the session is over (the driver hangs up).
@@ -124,25 +128,206 @@ pub struct CollectRequest {
     pub bargein: bool,
 }
 
+/// How the caller gave input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// Keys (RFC 4733 or in-band).
+    Dtmf,
+    /// Speech (on the text platforms: typed words).
+    Voice,
+}
+
+impl InputMode {
+    /// The VoiceXML name (`dtmf` or `voice`), as in `application.lastresult$.inputmode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dtmf => "dtmf",
+            Self::Voice => "voice",
+        }
+    }
+}
+
 /// The outcome of a collection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InputResult {
     /// Some grammar matched.
     Match {
-        /// The keys (or words) received.
+        /// The keys (or words, space-separated) received.
         utterance: String,
-        /// The semantic interpretation.
-        interpretation: String,
+        /// How the input came.
+        mode: InputMode,
+        /// Index of the matching grammar in [`CollectRequest::grammars`].
+        grammar: usize,
+        /// The semantic result, evaluated by the interpreter (SISR tags run in ECMAScript).
+        semantics: Semantics,
     },
     /// Input that no grammar accepts.
     NoMatch {
         /// The keys (or words) received.
         utterance: String,
+        /// How the input came.
+        mode: InputMode,
     },
     /// No input before the timeout.
     NoInput,
     /// The caller hung up.
     Hangup,
+}
+
+impl InputResult {
+    /// A DTMF match of grammar 0 whose interpretation is the string `value`.
+    pub fn dtmf_text(utterance: &str, value: &str) -> Self {
+        Self::Match {
+            utterance: utterance.to_owned(),
+            mode: InputMode::Dtmf,
+            grammar: 0,
+            semantics: Semantics::Value(SemValue::Str(value.to_owned())),
+        }
+    }
+}
+
+/// What `<record>` asks of the platform (VoiceXML 2.0 §2.3.6).
+#[derive(Debug, Clone)]
+pub struct RecordRequest {
+    /// Play a beep before recording starts.
+    pub beep: bool,
+    /// The longest recording.
+    pub maxtime: Duration,
+    /// Silence that ends the recording.
+    pub final_silence: Duration,
+    /// Whether any key ends the recording (the key is not part of it).
+    pub dtmfterm: bool,
+    /// Time allowed for the caller to start speaking (`timeout`), else `noinput`.
+    pub timeout: Duration,
+    /// The requested media type (`type`), e.g. `audio/x-wav`.
+    pub mime_type: String,
+    /// DTMF grammars active during the recording (links, form grammars); a match ends it.
+    pub grammars: Vec<Arc<Grammar>>,
+    /// Whether input may interrupt the queued prompts.
+    pub bargein: bool,
+}
+
+/// What the platform recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordResult {
+    /// A recording was made.
+    Recorded {
+        /// The audio, encoded as `mime_type` (a whole file, e.g. a WAV with its header).
+        audio: Arc<[u8]>,
+        /// The media type of `audio`.
+        mime_type: String,
+        /// Its length.
+        duration: Duration,
+        /// The key that ended it, if one did (`dtmfterm`).
+        termchar: Option<char>,
+        /// Whether it ended because `maxtime` was reached.
+        maxtime: bool,
+    },
+    /// The caller said nothing before `timeout`.
+    NoInput,
+    /// Input matched an active grammar during the recording (no recording kept).
+    Input(InputResult),
+    /// The caller hung up; what was recorded until then, if anything, is kept.
+    Hangup(Option<Box<RecordResult>>),
+    /// The platform cannot record (`error.unsupported.record` or `error.noresource`).
+    Error {
+        /// The event to throw.
+        event: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// The kind of `<transfer>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// The platform hands the call off and leaves it (`bridge="false"`).
+    Blind,
+    /// The caller is bridged to the far end; the session resumes afterwards (`bridge="true"`).
+    Bridge,
+    /// Consultation: the far end is tried first, then the caller is handed off (`type="consultation"`).
+    Consultation,
+}
+
+/// What `<transfer>` asks of the platform (VoiceXML 2.1 §2.3.7).
+#[derive(Debug, Clone)]
+pub struct TransferRequest {
+    /// The destination URI (`dest`/`destexpr`): `sip:`, `tel:` …
+    pub dest: String,
+    /// Blind, bridge or consultation.
+    pub kind: TransferKind,
+    /// How long to wait for the far end to answer.
+    pub connect_timeout: Duration,
+    /// The longest bridged call (zero: no limit).
+    pub maxtime: Duration,
+    /// Audio to play to the caller while the far end is being reached.
+    pub transfer_audio: Option<url::Url>,
+    /// Application-to-application information (`aai`/`aaiexpr`).
+    pub aai: Option<String>,
+    /// Grammars that let the caller end a bridged call (`near_end_disconnect`).
+    pub grammars: Vec<Arc<Grammar>>,
+}
+
+/// How a transfer ended, as `name$` of the `<transfer>` item holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// The far end was busy.
+    Busy,
+    /// The far end did not answer within `connecttimeout`.
+    NoAnswer,
+    /// The network refused the call.
+    NetworkBusy,
+    /// The caller ended the bridge with a grammar match.
+    NearEndDisconnect,
+    /// The far end hung up.
+    FarEndDisconnect,
+    /// `maxtime` was reached.
+    MaxtimeDisconnect,
+    /// Some other outcome.
+    Unknown,
+    /// A blind (or consultation) transfer succeeded: the caller is gone
+    /// (`connection.disconnect.transfer`).
+    Transferred,
+    /// The caller hung up during the transfer.
+    Hangup,
+}
+
+impl TransferOutcome {
+    /// The value of the `<transfer>` item's variable, if the outcome has one.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::NoAnswer => "noanswer",
+            Self::NetworkBusy => "network_busy",
+            Self::NearEndDisconnect => "near_end_disconnect",
+            Self::FarEndDisconnect => "far_end_disconnect",
+            Self::MaxtimeDisconnect => "maxtime_disconnect",
+            Self::Unknown => "unknown",
+            Self::Transferred => "transferred",
+            Self::Hangup => "hangup",
+        }
+    }
+}
+
+/// The platform's answer to [`Action::Transfer`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransferResult {
+    /// The transfer ended with this outcome after `duration` of bridged talk.
+    Ended {
+        /// The outcome.
+        outcome: TransferOutcome,
+        /// Bridged time (`name$.duration`).
+        duration: Duration,
+        /// The input that ended a bridge (`near_end_disconnect`), if any.
+        input: Option<InputResult>,
+    },
+    /// The platform cannot transfer this way or to that destination.
+    Error {
+        /// The event to throw (`error.unsupported.transfer.blind`, `error.connection.baddestination`…).
+        event: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// What the driver tells the interpreter.
@@ -152,6 +337,10 @@ pub enum PlatformEvent {
     Fetched(Result<Fetched, FetchError>),
     /// The answer to [`Action::Collect`].
     Input(InputResult),
+    /// The answer to [`Action::Record`].
+    Recorded(RecordResult),
+    /// The answer to [`Action::Transfer`].
+    Transferred(TransferResult),
     /// The answer to [`Action::Disconnect`].
     Disconnected,
     /// The caller hung up (at any time).

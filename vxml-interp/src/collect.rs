@@ -7,11 +7,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::action::{CollectRequest, InputResult};
-use crate::grammar::{Grammar, Match};
+use crate::action::{CollectRequest, InputMode, InputResult};
+use crate::grammar::{Grammar, Match, Semantics};
 
 /// Where a collection stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CollectState {
     /// Waiting for a key until `deadline`; call `handle_timeout` then.
     Pending {
@@ -30,8 +30,8 @@ pub struct DtmfCollector {
     term_timeout: Duration,
     termchar: Option<char>,
     keys: String,
-    /// The interpretation of the best complete match so far, used when the timer fires.
-    complete: Option<String>,
+    /// The best complete match so far (grammar index, semantics), used when the timer fires.
+    complete: Option<(usize, Semantics)>,
     state: CollectState,
 }
 
@@ -62,31 +62,31 @@ impl DtmfCollector {
         }
         self.keys.push(key);
         let mut prefix = false;
-        let mut best: Option<(bool, String)> = None;
-        for grammar in &self.grammars {
+        let mut best: Option<(bool, usize, Semantics)> = None;
+        for (index, grammar) in self.grammars.iter().enumerate() {
             match grammar.matches(&self.keys) {
                 Match::NoMatch => {}
                 Match::Prefix => prefix = true,
                 Match::Complete {
                     can_extend,
-                    interpretation,
+                    semantics,
                 } => {
                     if best.is_none() {
-                        best = Some((can_extend, interpretation));
+                        best = Some((can_extend, index, semantics));
                     } else {
                         prefix |= can_extend;
                     }
                 }
             }
         }
-        self.complete = best.as_ref().map(|(_, i)| i.clone());
+        self.complete = best.as_ref().map(|(_, g, s)| (*g, s.clone()));
         let wait = match best {
             // Nothing can come of more keys.
             None if !prefix => {
                 self.finish();
                 return;
             }
-            Some((can_extend, _)) if !can_extend && !prefix => {
+            Some((can_extend, _, _)) if !can_extend && !prefix => {
                 if self.termchar.is_some() && !self.term_timeout.is_zero() {
                     self.term_timeout
                 } else {
@@ -121,12 +121,15 @@ impl DtmfCollector {
 
     fn finish(&mut self) {
         let result = match &self.complete {
-            Some(interpretation) => InputResult::Match {
+            Some((grammar, semantics)) => InputResult::Match {
                 utterance: self.keys.clone(),
-                interpretation: interpretation.clone(),
+                mode: InputMode::Dtmf,
+                grammar: *grammar,
+                semantics: semantics.clone(),
             },
             None => InputResult::NoMatch {
                 utterance: self.keys.clone(),
+                mode: InputMode::Dtmf,
             },
         };
         self.state = CollectState::Done(result);
@@ -175,10 +178,7 @@ mod tests {
         assert_eq!(deadline(&c), t0 + Duration::from_secs(4));
         c.handle_digit(t0 + Duration::from_secs(2), '2');
         c.handle_digit(t0 + Duration::from_secs(2), '#');
-        let expected = InputResult::Match {
-            utterance: "12".into(),
-            interpretation: "12".into(),
-        };
+        let expected = InputResult::dtmf_text("12", "12");
         assert_eq!(c.poll(), CollectState::Done(expected));
         c.handle_digit(t0 + Duration::from_secs(2), '3');
         assert!(matches!(
@@ -207,6 +207,7 @@ mod tests {
         c.handle_timeout(t0 + Duration::from_secs(3));
         let expected = InputResult::NoMatch {
             utterance: "4".into(),
+            mode: InputMode::Dtmf,
         };
         assert_eq!(c.poll(), CollectState::Done(expected));
     }
@@ -218,7 +219,9 @@ mod tests {
         c.handle_digit(t0, '1');
         let yes = InputResult::Match {
             utterance: "1".into(),
-            interpretation: "true".into(),
+            mode: InputMode::Dtmf,
+            grammar: 0,
+            semantics: Semantics::Value(crate::grammar::SemValue::Bool(true)),
         };
         assert_eq!(c.poll(), CollectState::Done(yes.clone()));
 
@@ -238,6 +241,7 @@ mod tests {
         c.handle_digit(t0, '7');
         let expected = InputResult::NoMatch {
             utterance: "7".into(),
+            mode: InputMode::Dtmf,
         };
         assert_eq!(c.poll(), CollectState::Done(expected));
     }

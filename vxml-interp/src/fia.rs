@@ -476,7 +476,7 @@ impl Interpreter {
         };
         match input {
             InputResult::NoInput => Flow::Break(VxmlEvent::bare("noinput").into_throw()),
-            InputResult::NoMatch { utterance } => {
+            InputResult::NoMatch { utterance, .. } => {
                 tracing::debug!(call_id = %self.call_id(), %utterance, "nomatch");
                 Flow::Break(VxmlEvent::bare("nomatch").into_throw())
             }
@@ -486,18 +486,16 @@ impl Interpreter {
             }
             InputResult::Match {
                 utterance,
-                interpretation,
+                semantics,
+                ..
             } => {
                 tracing::debug!(call_id = %self.call_id(), field = %item.name, %utterance, "filled");
-                let value = if field.boolean {
-                    match interpretation.as_str() {
-                        "true" => "true".to_owned(),
-                        "false" => "false".to_owned(),
-                        other => js_string_literal(other),
-                    }
-                } else {
-                    js_string_literal(&interpretation)
+                let value = match semantics {
+                    crate::grammar::Semantics::Value(crate::grammar::SemValue::Bool(b)) => b.to_string(),
+                    crate::grammar::Semantics::Value(crate::grammar::SemValue::Str(s)) => js_string_literal(&s),
+                    _ => "undefined".to_owned(),
                 };
+                let _ = field.boolean;
                 let script = format!(
                     "(function(){{var u={u}, i={value};\
                      var r={{utterance:u, interpretation:i, confidence:1.0, inputmode:\"dtmf\"}};\

@@ -22,7 +22,7 @@ enum Kind {
 }
 
 /// The outcome of matching keys against a grammar.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Match {
     /// No sentence starts with these keys.
     NoMatch,
@@ -32,8 +32,46 @@ pub enum Match {
     Complete {
         /// Whether a longer sentence also starts with these keys.
         can_extend: bool,
-        /// The semantic interpretation (SISR `out`, or the keys when no tag sets it).
-        interpretation: String,
+        /// The semantic result (evaluated by the interpreter).
+        semantics: Semantics,
+    },
+}
+
+/// The semantic result of a match, before ECMAScript evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Semantics {
+    /// A literal value (builtins, literal tags, or the matched text when no tag ran).
+    Value(SemValue),
+    /// A parse tree whose SISR script tags the interpreter evaluates in ECMAScript.
+    Script(ParseNode),
+}
+
+/// A literal semantic value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SemValue {
+    /// A string.
+    Str(String),
+    /// A number.
+    Num(f64),
+    /// A boolean.
+    Bool(bool),
+    /// An object with properties in order.
+    Object(Vec<(String, SemValue)>),
+}
+
+/// One node of the parse of a sentence: what SISR evaluation walks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParseNode {
+    /// A token of the sentence (a key or a word).
+    Token(String),
+    /// A `<tag>`'s script (or literal, for `semantics/1.0-literals`).
+    Tag(String),
+    /// A rule matched: its name and what it matched, in order.
+    Rule {
+        /// The rule's id.
+        name: String,
+        /// Tokens, tags and rules inside, in order.
+        children: Vec<ParseNode>,
     },
 }
 
@@ -139,8 +177,10 @@ impl Grammar {
             Kind::Voice => Match::NoMatch,
             Kind::Boolean => match digits {
                 "" => Match::Prefix,
-                "1" => complete(false, "true"),
-                "2" => complete(false, "false"),
+                "1" | "2" => Match::Complete {
+                    can_extend: false,
+                    semantics: Semantics::Value(SemValue::Bool(digits == "1")),
+                },
                 _ => Match::NoMatch,
             },
             Kind::Digits { min, max } => {
@@ -162,7 +202,7 @@ impl Grammar {
 fn complete(can_extend: bool, interpretation: &str) -> Match {
     Match::Complete {
         can_extend,
-        interpretation: interpretation.to_owned(),
+        semantics: Semantics::Value(SemValue::Str(interpretation.to_owned())),
     }
 }
 
@@ -251,7 +291,7 @@ impl Srgs {
         match m.complete {
             Some(interpretation) => Match::Complete {
                 can_extend: m.need_more,
-                interpretation,
+                semantics: Semantics::Value(SemValue::Str(interpretation)),
             },
             None if m.need_more => Match::Prefix,
             None => Match::NoMatch,
@@ -532,7 +572,7 @@ mod tests {
         match m {
             Match::Complete {
                 can_extend,
-                interpretation,
+                semantics: Semantics::Value(SemValue::Str(interpretation)),
             } => Some((can_extend, interpretation)),
             _ => None,
         }
@@ -591,8 +631,11 @@ mod tests {
     fn builtin_boolean() {
         let g = Grammar::builtin("builtin:dtmf/boolean").unwrap();
         assert!(g.is_boolean());
-        assert_eq!(interp(g.matches("1")), Some((false, "true".into())));
-        assert_eq!(interp(g.matches("2")), Some((false, "false".into())));
+        let yes = Match::Complete {
+            can_extend: false,
+            semantics: Semantics::Value(SemValue::Bool(true)),
+        };
+        assert_eq!(g.matches("1"), yes);
         assert_eq!(g.matches("3"), Match::NoMatch);
     }
 

@@ -217,10 +217,7 @@ mod tests {
         assert!(req.bargein);
         interp.handle_event(
             now,
-            PlatformEvent::Input(InputResult::Match {
-                utterance: "42".into(),
-                interpretation: "42".into(),
-            }),
+            PlatformEvent::Input(InputResult::dtmf_text("42", "42")),
         );
         assert!(
             matches!(interp.poll_action(now), Action::Queue(items) if items == vec![PlayItem::Text("got 42".into())])

@@ -49,13 +49,14 @@ mod scope;
 mod time;
 
 pub use action::{
+    InputMode, RecordRequest, RecordResult, TransferKind, TransferOutcome, TransferRequest, TransferResult,
     Action, CollectRequest, ExitInfo, FetchError, FetchRequest, Fetched, InputResult, Method,
     PlatformEvent, PlayItem,
 };
 pub use collect::{CollectState, DtmfCollector};
 pub use event::VxmlEvent;
 pub use fetch::{HttpFetcher, MAX_BODY};
-pub use grammar::{Grammar, GrammarError, Match};
+pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics};
 pub use interpreter::{Interpreter, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};
 pub use run::run;

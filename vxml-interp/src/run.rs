@@ -34,6 +34,14 @@ pub async fn run<P: Platform, F: Fetcher>(
                 let input = platform.collect(req).await;
                 interp.handle_event(now(), PlatformEvent::Input(input));
             }
+            Action::Record(req) => {
+                let result = platform.record(req).await;
+                interp.handle_event(now(), PlatformEvent::Recorded(result));
+            }
+            Action::Transfer(req) => {
+                let result = platform.transfer(req).await;
+                interp.handle_event(now(), PlatformEvent::Transferred(result));
+            }
             Action::Disconnect => {
                 let _ = platform.flush().await;
                 platform.disconnect().await;

@@ -69,10 +69,7 @@ fn srgs_ruleref_and_else_branch() {
     assert_eq!(platform.texts()[1], "Operator.");
     assert_eq!(
         platform.results[0],
-        InputResult::Match {
-            utterance: "**".into(),
-            interpretation: "operator".into()
-        }
+        InputResult::dtmf_text("**", "operator")
     );
 }
 

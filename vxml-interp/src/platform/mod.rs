@@ -8,8 +8,12 @@
 
 pub mod sim;
 pub mod text;
+pub(crate) mod wav;
 
-use crate::action::{CollectRequest, FetchError, FetchRequest, Fetched, InputResult, PlayItem};
+use crate::action::{
+    CollectRequest, FetchError, FetchRequest, Fetched, InputResult, PlayItem, RecordRequest,
+    RecordResult, TransferRequest, TransferResult,
+};
 
 /// The caller hung up while prompts were playing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,10 +34,14 @@ pub trait Recognizer {
     async fn collect(&mut self, req: CollectRequest) -> InputResult;
 }
 
-/// Call control.
+/// Call control: hang up, record, transfer.
 pub trait Telephony {
     /// Hangs up the call.
     async fn disconnect(&mut self);
+    /// Plays the queue (barge-in per request), then records the caller (`<record>`).
+    async fn record(&mut self, req: RecordRequest) -> RecordResult;
+    /// Plays the queue, then transfers the call (`<transfer>`).
+    async fn transfer(&mut self, req: TransferRequest) -> TransferResult;
 }
 
 /// Everything a platform does, as one bound.

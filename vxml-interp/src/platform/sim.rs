@@ -3,7 +3,12 @@
 use std::collections::VecDeque;
 
 use super::{Hangup, Prompter, Recognizer, Telephony, collect_line};
-use crate::action::{CollectRequest, InputResult, PlayItem};
+use std::time::Duration;
+
+use crate::action::{
+    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferOutcome,
+    TransferRequest, TransferResult,
+};
 
 /// One scripted caller action.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,5 +91,29 @@ impl Telephony for SimPlatform {
     async fn disconnect(&mut self) {
         self.played.append(&mut self.queued);
         self.disconnected = true;
+    }
+
+    async fn record(&mut self, req: RecordRequest) -> RecordResult {
+        self.played.append(&mut self.queued);
+        match self.inputs.pop_front() {
+            None | Some(SimInput::Hangup) => RecordResult::Hangup(None),
+            Some(SimInput::Keys(keys)) if keys.is_empty() => RecordResult::NoInput,
+            Some(SimInput::Keys(keys)) => RecordResult::Recorded {
+                audio: super::wav::silence(Duration::from_secs(1)).into(),
+                mime_type: req.mime_type,
+                duration: Duration::from_secs(1),
+                termchar: keys.chars().next().filter(|_| req.dtmfterm),
+                maxtime: false,
+            },
+        }
+    }
+
+    async fn transfer(&mut self, _req: TransferRequest) -> TransferResult {
+        self.played.append(&mut self.queued);
+        TransferResult::Ended {
+            outcome: TransferOutcome::FarEndDisconnect,
+            duration: Duration::from_secs(1),
+            input: None,
+        }
     }
 }

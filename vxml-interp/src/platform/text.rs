@@ -4,7 +4,10 @@ use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 
 use super::{Hangup, Prompter, Recognizer, Telephony, collect_line};
-use crate::action::{CollectRequest, InputResult, PlayItem};
+use crate::action::{
+    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferOutcome,
+    TransferRequest, TransferResult,
+};
 
 /// Prints prompts to stdout (`[audio] URL`, `[tts] text`, `[break 500ms]`) and reads one line of
 /// keys per collection, from a script or from stdin.
@@ -93,6 +96,29 @@ impl Telephony for TextPlatform {
         self.print_queue();
         println!("[disconnect]");
     }
+
+    async fn record(&mut self, req: RecordRequest) -> RecordResult {
+        self.print_queue();
+        let length = std::time::Duration::from_secs(2);
+        println!("[record] {}ms", length.as_millis());
+        RecordResult::Recorded {
+            audio: super::wav::tone(length).into(),
+            mime_type: req.mime_type,
+            duration: length,
+            termchar: None,
+            maxtime: false,
+        }
+    }
+
+    async fn transfer(&mut self, req: TransferRequest) -> TransferResult {
+        self.print_queue();
+        println!("[transfer] {}", req.dest);
+        TransferResult::Ended {
+            outcome: TransferOutcome::FarEndDisconnect,
+            duration: std::time::Duration::from_secs(1),
+            input: None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -119,16 +145,14 @@ mod tests {
         let mut next = || rt.block_on(p.collect(req.clone()));
         assert_eq!(
             next(),
-            InputResult::Match {
-                utterance: "12".into(),
-                interpretation: "12".into()
-            }
+            InputResult::dtmf_text("12", "12")
         );
         assert_eq!(next(), InputResult::NoInput);
         assert_eq!(
             next(),
             InputResult::NoMatch {
-                utterance: "1*".into()
+                utterance: "1*".into(),
+                mode: crate::action::InputMode::Dtmf
             }
         );
         assert_eq!(next(), InputResult::NoInput);
