@@ -118,6 +118,13 @@ impl MediaPlatform {
                 }
             }
             PlayItem::Text(t) => self.speak(t).await,
+            PlayItem::Recording { audio, .. } => match to_call_audio(audio) {
+                Ok(pcm) => Some(Arc::from(pcm)),
+                Err(e) => {
+                    warn!(error = %e, "recording cannot be played");
+                    None
+                }
+            },
             PlayItem::Break(d) => {
                 let n = (d.as_millis() as usize).saturating_mul(RATE as usize / 1000);
                 Some(Arc::from(vec![0i16; n.min(RATE as usize * 10)]))
@@ -128,12 +135,7 @@ impl MediaPlatform {
     async fn fetch_audio(&self, url: &url::Url) -> anyhow::Result<Vec<i16>> {
         let fetched = self
             .fetcher
-            .fetch(FetchRequest {
-                url: url.clone(),
-                method: Method::Get,
-                body: None,
-                content_type: None,
-            })
+            .fetch(FetchRequest::get(url.clone()))
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if !(200..300).contains(&fetched.status) {

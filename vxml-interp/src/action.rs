@@ -43,9 +43,11 @@ pub struct FetchRequest {
     /// GET or POST.
     pub method: Method,
     /// The POST body, if any.
-    pub body: Option<String>,
+    pub body: Option<Vec<u8>>,
     /// The body's content type, if any.
     pub content_type: Option<String>,
+    /// The `fetchtimeout` in force, if the document set one.
+    pub timeout: Option<Duration>,
 }
 
 /// A fetched resource.
@@ -107,6 +109,13 @@ pub enum PlayItem {
     },
     /// Text to speak.
     Text(String),
+    /// A recording made in this session (`<audio expr>` of a `<record>` variable).
+    Recording {
+        /// The audio file (e.g. a WAV with its header).
+        audio: Arc<[u8]>,
+        /// Its media type.
+        mime_type: String,
+    },
     /// Silence.
     Break(Duration),
 }

@@ -1,10 +1,10 @@
 //! The VoiceXML document model: roxmltree parses, we keep an owned tree of what the FIA needs.
 //!
 //! A malformed document or an element unknown to VoiceXML 2.1 is an error (the interpreter
-//! throws `error.badfetch` with it); an element VoiceXML knows but this interpreter does not
-//! implement yet becomes [`Exec::Unsupported`] / [`ItemKind::Unsupported`] and throws
-//! `error.unsupported.<element>` when reached.
+//! throws `error.badfetch` with it). Nesting depth and size are checked on roxmltree's flat
+//! arena before the recursive descent here, so no document can exhaust the stack.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,12 @@ use roxmltree::Node;
 
 use crate::grammar::Grammar;
 use crate::time::parse_duration;
+
+/// Deepest element nesting a document may have: far beyond what authors write, far below what
+/// the recursive descent can take.
+pub(crate) const MAX_DEPTH: usize = 100;
+/// Most XML nodes in one document.
+const MAX_NODES: u32 = 500_000;
 
 /// Why a document was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,29 +31,37 @@ pub(crate) struct DocumentError {
 #[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) url: url::Url,
-    /// Document-level `<var>` and `<script>`, in document order.
-    pub(crate) decls: Vec<Exec>,
+    /// The `application` attribute: the application root document.
+    pub(crate) application: Option<String>,
+    /// Document-level `<var>`, `<script>` (and `<data>`), in document order.
+    pub(crate) decls: Rc<[Exec]>,
     pub(crate) catches: Vec<Catch>,
     pub(crate) properties: Vec<(String, String)>,
-    pub(crate) forms: Vec<Form>,
+    pub(crate) links: Vec<Link>,
+    pub(crate) dialogs: Vec<Dialog>,
 }
 
+impl Document {
+    pub(crate) fn dialog_index(&self, id: &str) -> Option<usize> {
+        self.dialogs.iter().position(|d| d.id == id)
+    }
+}
+
+/// A `<form>` or a `<menu>` (a menu is a dialog with one [`ItemKind::Menu`] item).
 #[derive(Debug)]
-pub(crate) struct Form {
+pub(crate) struct Dialog {
     pub(crate) id: String,
-    /// `<var>`, `<script>` and form item variable declarations, in document order.
-    pub(crate) decls: Vec<Decl>,
+    /// `scope="document"`: the dialog's grammars stay active across the document.
+    pub(crate) document_scope: bool,
+    /// `<var>`, `<script>` and form item variables, in document order.
+    pub(crate) decls: Rc<[Exec]>,
     pub(crate) items: Vec<FormItem>,
     pub(crate) catches: Vec<Catch>,
     pub(crate) filled: Vec<Filled>,
     pub(crate) properties: Vec<(String, String)>,
-}
-
-#[derive(Debug)]
-pub(crate) enum Decl {
-    Exec(Exec),
-    /// The variable of form item `items[index]`.
-    Item(usize),
+    pub(crate) links: Vec<Link>,
+    /// Form-level grammars (mixed initiative).
+    pub(crate) grammars: Vec<GrammarRef>,
 }
 
 #[derive(Debug)]
@@ -58,21 +72,130 @@ pub(crate) struct FormItem {
     pub(crate) kind: ItemKind,
     pub(crate) catches: Vec<Catch>,
     pub(crate) properties: Vec<(String, String)>,
+    pub(crate) prompts: Vec<Prompt>,
+    pub(crate) filled: Vec<Filled>,
+    pub(crate) grammars: Vec<GrammarRef>,
+    pub(crate) links: Vec<Link>,
+    /// `modal="true"`: only this item's grammars are active.
+    pub(crate) modal: bool,
+    /// The property of a form-level grammar's result that fills this item.
+    pub(crate) slot: String,
+}
+
+impl FormItem {
+    /// Whether the FIA collects input for this item (field, record, transfer, initial, menu).
+    pub(crate) fn is_input(&self) -> bool {
+        matches!(
+            self.kind,
+            ItemKind::Field { .. }
+                | ItemKind::Record(_)
+                | ItemKind::Transfer(_)
+                | ItemKind::Initial
+                | ItemKind::Menu(_)
+        )
+    }
 }
 
 #[derive(Debug)]
 pub(crate) enum ItemKind {
-    Block(Vec<Exec>),
-    Field(Field),
-    Unsupported(String),
+    Block(Rc<[Exec]>),
+    Field {
+        /// `<option>`s, which also make the field's grammars.
+        options: Vec<Choice>,
+    },
+    Initial,
+    Record(RecordAttrs),
+    Transfer(TransferAttrs),
+    Subdialog(SubdialogAttrs),
+    Object,
+    Menu(Menu),
 }
 
 #[derive(Debug)]
-pub(crate) struct Field {
-    pub(crate) prompts: Vec<Prompt>,
-    pub(crate) grammars: Vec<Arc<Grammar>>,
-    pub(crate) filled: Vec<Filled>,
-    pub(crate) boolean: bool,
+pub(crate) struct Menu {
+    pub(crate) choices: Vec<Choice>,
+}
+
+/// A menu `<choice>` or a field `<option>`.
+#[derive(Debug, Clone)]
+pub(crate) struct Choice {
+    pub(crate) dtmf: Option<String>,
+    /// The words to say (the element's text), also what `<enumerate>` speaks.
+    pub(crate) text: String,
+    /// `<option value>` (defaults to the text).
+    pub(crate) value: Option<String>,
+    /// Explicit `<grammar>` children of a choice.
+    pub(crate) grammars: Vec<GrammarRef>,
+    pub(crate) accept_approximate: bool,
+    pub(crate) target: Target,
+}
+
+/// Where a `<choice>` or `<link>` leads.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Target {
+    pub(crate) next: Option<String>,
+    pub(crate) expr: Option<String>,
+    pub(crate) event: Option<String>,
+    pub(crate) eventexpr: Option<String>,
+    pub(crate) message: Option<String>,
+    pub(crate) messageexpr: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Link {
+    pub(crate) dtmf: Option<String>,
+    pub(crate) grammars: Vec<GrammarRef>,
+    pub(crate) target: Target,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RecordAttrs {
+    pub(crate) beep: bool,
+    pub(crate) maxtime: Option<Duration>,
+    pub(crate) final_silence: Option<Duration>,
+    pub(crate) dtmfterm: bool,
+    pub(crate) mime_type: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TransferAttrs {
+    pub(crate) dest: Option<String>,
+    pub(crate) destexpr: Option<String>,
+    pub(crate) bridge: bool,
+    pub(crate) consultation: bool,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) maxtime: Duration,
+    pub(crate) transfer_audio: Option<String>,
+    pub(crate) aai: Option<String>,
+    pub(crate) aaiexpr: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SubdialogAttrs {
+    pub(crate) src: Option<String>,
+    pub(crate) srcexpr: Option<String>,
+    pub(crate) namelist: Vec<String>,
+    pub(crate) post: bool,
+    pub(crate) params: Vec<Param>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Param {
+    pub(crate) name: String,
+    pub(crate) expr: Option<String>,
+    pub(crate) value: Option<String>,
+}
+
+/// A grammar as written: compiled now, or fetched when it first becomes active.
+#[derive(Debug, Clone)]
+pub(crate) enum GrammarRef {
+    Ready(Arc<Grammar>),
+    External {
+        src: Option<String>,
+        srcexpr: Option<String>,
+        /// The `root` attribute, overriding the fetched grammar's root.
+        root: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -81,14 +204,14 @@ pub(crate) struct Catch {
     pub(crate) events: Vec<String>,
     pub(crate) count: u32,
     pub(crate) cond: Option<String>,
-    pub(crate) body: Vec<Exec>,
+    pub(crate) body: Rc<[Exec]>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Filled {
     pub(crate) any: bool,
     pub(crate) namelist: Vec<String>,
-    pub(crate) body: Vec<Exec>,
+    pub(crate) body: Rc<[Exec]>,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +232,15 @@ pub(crate) enum Piece {
         fallback: Vec<Piece>,
     },
     Break(Duration),
+    /// `<enumerate>`: the template, or empty for the default rendering.
+    Enumerate(Vec<Piece>),
+    /// `<mark name|nameexpr>`: a point in the prompt; the text platforms have no timing to
+    /// report, so it renders to nothing.
+    #[allow(dead_code)]
+    Mark {
+        name: Option<String>,
+        nameexpr: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -122,8 +254,12 @@ pub(crate) enum Exec {
         expr: String,
     },
     Script(String),
+    ScriptSrc {
+        src: Option<String>,
+        srcexpr: Option<String>,
+    },
     Prompt(Prompt),
-    If(Vec<(Option<String>, Vec<Exec>)>),
+    If(Vec<(Option<String>, Rc<[Exec]>)>),
     Goto {
         next: Option<String>,
         expr: Option<String>,
@@ -135,6 +271,7 @@ pub(crate) enum Exec {
         expr: Option<String>,
         namelist: Option<Vec<String>>,
         post: bool,
+        multipart: bool,
     },
     Clear(Vec<String>),
     Reprompt,
@@ -153,27 +290,27 @@ pub(crate) enum Exec {
         expr: Option<String>,
         namelist: Vec<String>,
     },
+    Return {
+        event: Option<String>,
+        eventexpr: Option<String>,
+        message: Option<String>,
+        messageexpr: Option<String>,
+        namelist: Vec<String>,
+    },
+    Data {
+        name: Option<String>,
+        src: Option<String>,
+        srcexpr: Option<String>,
+        namelist: Vec<String>,
+        post: bool,
+    },
+    Foreach {
+        array: String,
+        item: String,
+        body: Rc<[Exec]>,
+    },
     Disconnect,
-    Unsupported(String),
 }
-
-/// Elements of VoiceXML 2.1 that this interpreter does not implement yet.
-const UNSUPPORTED: &[&str] = &[
-    "menu",
-    "choice",
-    "enumerate",
-    "subdialog",
-    "record",
-    "transfer",
-    "object",
-    "initial",
-    "link",
-    "data",
-    "foreach",
-    "return",
-    "param",
-    "mark",
-];
 
 /// SSML elements whose content we flatten into text.
 const SSML_CONTAINERS: &[&str] = &[
@@ -189,7 +326,7 @@ const SSML_CONTAINERS: &[&str] = &[
     "phoneme",
     "speak",
 ];
-const SSML_IGNORED: &[&str] = &["lexicon", "meta", "metadata", "desc", "mark"];
+const SSML_IGNORED: &[&str] = &["lexicon", "meta", "metadata", "desc"];
 
 struct Parser<'u> {
     url: &'u url::Url,
@@ -202,6 +339,7 @@ type PResult<T> = Result<T, DocumentError>;
 pub(crate) fn parse(url: &url::Url, text: &str) -> PResult<Document> {
     let opts = roxmltree::ParsingOptions {
         allow_dtd: true,
+        nodes_limit: MAX_NODES,
         ..Default::default()
     };
     let xml = roxmltree::Document::parse_with_options(text, opts).map_err(|e| DocumentError {
@@ -209,26 +347,55 @@ pub(crate) fn parse(url: &url::Url, text: &str) -> PResult<Document> {
         line: e.pos().row,
         message: format!("malformed xml: {e}"),
     })?;
+    if let Some(node) = too_deep(xml.root_element(), MAX_DEPTH) {
+        return Err(DocumentError {
+            url: url.to_string(),
+            line: line_of(text, node),
+            message: format!("elements nested deeper than {MAX_DEPTH} levels"),
+        });
+    }
     let p = Parser { url, text };
     p.document(xml.root_element())
+}
+
+/// The first element deeper than `max` below `root`, found without recursion.
+pub(crate) fn too_deep<'a, 'i>(root: Node<'a, 'i>, max: usize) -> Option<Node<'a, 'i>> {
+    // Nodes come in document order, parents first: a node's depth is its parent's plus one.
+    let mut depths: std::collections::HashMap<roxmltree::NodeId, usize> =
+        std::collections::HashMap::new();
+    for n in root.descendants().filter(Node::is_element) {
+        let depth = n
+            .parent_element()
+            .and_then(|p| depths.get(&p.id()))
+            .map_or(1, |d| d + 1);
+        if depth > max {
+            return Some(n);
+        }
+        depths.insert(n.id(), depth);
+    }
+    None
+}
+
+fn line_of(text: &str, node: Node<'_, '_>) -> u32 {
+    let upto = node.range().start.min(text.len());
+    text.as_bytes()[..upto]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count() as u32
+        + 1
+}
+
+fn is_catch(name: &str) -> bool {
+    matches!(name, "catch" | "noinput" | "nomatch" | "error" | "help")
 }
 
 impl Parser<'_> {
     fn error(&self, node: Node<'_, '_>, message: impl Into<String>) -> DocumentError {
         DocumentError {
             url: self.url.to_string(),
-            line: self.text_pos(node),
+            line: line_of(self.text, node),
             message: message.into(),
         }
-    }
-
-    fn text_pos(&self, node: Node<'_, '_>) -> u32 {
-        let upto = node.range().start.min(self.text.len());
-        self.text.as_bytes()[..upto]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u32
-            + 1
     }
 
     fn unknown(&self, node: Node<'_, '_>, parent: &str) -> DocumentError {
@@ -250,109 +417,128 @@ impl Parser<'_> {
             Some(v) => return Err(self.error(root, format!("unsupported vxml version {v}"))),
             None => return Err(self.error(root, "<vxml> without version")),
         }
-        if let Some(app) = root.attribute("application") {
-            tracing::info!(url = %self.url, application = app, "application root documents are not supported yet; ignored");
-        }
+        let mut decls = Vec::new();
         let mut doc = Document {
             url: self.url.clone(),
-            decls: Vec::new(),
+            application: root.attribute("application").map(str::to_owned),
+            decls: Rc::new([]),
             catches: Vec::new(),
             properties: Vec::new(),
-            forms: Vec::new(),
+            links: Vec::new(),
+            dialogs: Vec::new(),
         };
         for child in root.children().filter(Node::is_element) {
             let name = child.tag_name().name();
             match name {
-                "var" | "script" => doc.decls.push(self.exec(child)?),
+                "var" | "script" | "data" => decls.push(self.exec(child)?),
                 "property" => doc.properties.push(self.property(child)?),
                 "form" => {
-                    let index = doc.forms.len();
-                    doc.forms.push(self.form(child, index)?);
+                    let index = doc.dialogs.len();
+                    doc.dialogs.push(self.form(child, index)?);
                 }
+                "menu" => {
+                    let index = doc.dialogs.len();
+                    doc.dialogs.push(self.menu(child, index)?);
+                }
+                "link" => doc.links.push(self.link(child)?),
                 "meta" | "metadata" => {}
                 _ if is_catch(name) => doc.catches.push(self.catch(child)?),
-                _ if UNSUPPORTED.contains(&name) => {
-                    tracing::warn!(url = %self.url, element = name, "unsupported document-level element ignored");
-                }
                 _ => return Err(self.unknown(child, "vxml")),
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        for (dialog, node) in doc.dialogs.iter().zip(
+            root.children()
+                .filter(|n| matches!(n.tag_name().name(), "form" | "menu")),
+        ) {
+            if !seen.insert(dialog.id.clone()) {
+                return Err(self.error(node, format!("duplicate dialog id {:?}", dialog.id)));
+            }
+        }
+        doc.decls = decls.into();
         Ok(doc)
     }
 
-    fn form(&self, node: Node<'_, '_>, index: usize) -> PResult<Form> {
-        let mut form = Form {
+    fn form(&self, node: Node<'_, '_>, index: usize) -> PResult<Dialog> {
+        let mut form = self.empty_dialog(node, index);
+        let mut decls = Vec::new();
+        for child in node.children().filter(Node::is_element) {
+            let name = child.tag_name().name();
+            match name {
+                "var" | "script" | "data" => decls.push(self.exec(child)?),
+                "property" => form.properties.push(self.property(child)?),
+                "filled" => form.filled.push(self.filled(child)?),
+                "grammar" => form.grammars.push(self.grammar(child)?),
+                "link" => form.links.push(self.link(child)?),
+                "block" | "field" | "initial" | "record" | "transfer" | "subdialog"
+                | "object" => {
+                    let index = form.items.len();
+                    let item = self.item(child, index)?;
+                    if form.items.iter().any(|i: &FormItem| i.name == item.name) {
+                        return Err(
+                            self.error(child, format!("duplicate form item name {:?}", item.name))
+                        );
+                    }
+                    decls.push(Exec::Var {
+                        name: item.name.clone(),
+                        expr: item.expr.clone(),
+                    });
+                    form.items.push(item);
+                }
+                _ if is_catch(name) => form.catches.push(self.catch(child)?),
+                _ => return Err(self.unknown(child, "form")),
+            }
+        }
+        form.decls = decls.into();
+        Ok(form)
+    }
+
+    fn empty_dialog(&self, node: Node<'_, '_>, index: usize) -> Dialog {
+        Dialog {
             id: node
                 .attribute("id")
-                .map_or_else(|| format!("$form{index}"), str::to_owned),
-            decls: Vec::new(),
+                .map_or_else(|| format!("$dialog{index}"), str::to_owned),
+            document_scope: node.attribute("scope") == Some("document"),
+            decls: Rc::new([]),
             items: Vec::new(),
             catches: Vec::new(),
             filled: Vec::new(),
             properties: Vec::new(),
-        };
-        for child in node.children().filter(Node::is_element) {
-            let name = child.tag_name().name();
-            match name {
-                "var" | "script" => form.decls.push(Decl::Exec(self.exec(child)?)),
-                "property" => form.properties.push(self.property(child)?),
-                "filled" => form.filled.push(self.filled(child)?),
-                "block" | "field" => {
-                    let index = form.items.len();
-                    form.items.push(self.item(child, index)?);
-                    form.decls.push(Decl::Item(index));
-                }
-                "grammar" => {
-                    tracing::warn!(url = %self.url, "form-level grammars are not supported yet; ignored");
-                }
-                _ if is_catch(name) => form.catches.push(self.catch(child)?),
-                _ if UNSUPPORTED.contains(&name) => {
-                    let index = form.items.len();
-                    form.items.push(FormItem {
-                        name: child
-                            .attribute("name")
-                            .map_or_else(|| format!("$item{index}"), str::to_owned),
-                        expr: child.attribute("expr").map(str::to_owned),
-                        cond: child.attribute("cond").map(str::to_owned),
-                        kind: ItemKind::Unsupported(name.to_owned()),
-                        catches: Vec::new(),
-                        properties: Vec::new(),
-                    });
-                    form.decls.push(Decl::Item(index));
-                }
-                _ => return Err(self.unknown(child, "form")),
-            }
+            links: Vec::new(),
+            grammars: Vec::new(),
         }
-        Ok(form)
     }
 
-    fn item(&self, node: Node<'_, '_>, index: usize) -> PResult<FormItem> {
-        let mut item = FormItem {
-            name: node
-                .attribute("name")
-                .map_or_else(|| format!("$item{index}"), str::to_owned),
+    fn new_item(&self, node: Node<'_, '_>, index: usize, kind: ItemKind) -> FormItem {
+        let name = node
+            .attribute("name")
+            .map_or_else(|| format!("$item{index}"), str::to_owned);
+        FormItem {
+            slot: node.attribute("slot").unwrap_or(&name).to_owned(),
+            name,
             expr: node.attribute("expr").map(str::to_owned),
             cond: node.attribute("cond").map(str::to_owned),
-            kind: ItemKind::Unsupported(String::new()),
+            kind,
             catches: Vec::new(),
             properties: Vec::new(),
-        };
-        if node.tag_name().name() == "block" {
-            item.kind = ItemKind::Block(self.body(node)?);
-            return Ok(item);
-        }
-        let mut field = Field {
             prompts: Vec::new(),
-            grammars: Vec::new(),
             filled: Vec::new(),
-            boolean: false,
-        };
-        if let Some(ty) = node.attribute("type") {
-            let grammar = Grammar::builtin(ty)
-                .map_err(|e| self.error(node, format!("field type {ty:?}: {e}")))?;
-            field.boolean = grammar.is_boolean();
-            field.grammars.push(Arc::new(grammar));
+            grammars: Vec::new(),
+            links: Vec::new(),
+            modal: node.attribute("modal") == Some("true"),
         }
+    }
+
+    fn menu(&self, node: Node<'_, '_>, index: usize) -> PResult<Dialog> {
+        let mut dialog = self.empty_dialog(node, index);
+        let mut item = self.new_item(node, 0, ItemKind::Initial);
+        item.name = "$menu".into();
+        item.slot = item.name.clone();
+        item.expr = None;
+        item.cond = None;
+        let auto_dtmf = node.attribute("dtmf") == Some("true");
+        let approximate = node.attribute("accept") == Some("approximate");
+        let mut choices = Vec::new();
         let mut implicit = Vec::new();
         for child in node.children() {
             if child.is_text() {
@@ -364,40 +550,223 @@ impl Parser<'_> {
             }
             let name = child.tag_name().name();
             match name {
-                "prompt" => field.prompts.push(self.prompt(child)?),
-                "audio" | "value" | "break" => implicit.extend(self.pieces_of(child)?),
-                "grammar" => field.grammars.push(Arc::new(self.grammar(child)?)),
-                "filled" => field.filled.push(self.filled(child)?),
-                "property" => item.properties.push(self.property(child)?),
-                "option" | "link" => {
-                    return Err(
-                        self.error(child, format!("<{name}> in <field> is not supported yet"))
-                    );
+                "choice" => choices.push(self.choice(child, approximate)?),
+                "prompt" => item.prompts.push(self.prompt(child)?),
+                "audio" | "value" | "break" | "enumerate" => {
+                    implicit.extend(self.pieces_of(child)?)
                 }
+                "property" => dialog.properties.push(self.property(child)?),
                 _ if is_catch(name) => item.catches.push(self.catch(child)?),
-                _ => return Err(self.unknown(child, "field")),
+                _ => return Err(self.unknown(child, "menu")),
             }
         }
         if !is_blank(&implicit) {
-            field.prompts.push(Prompt {
+            item.prompts.push(Prompt {
                 bargein: None,
                 count: 1,
                 cond: None,
                 content: implicit,
             });
         }
-        item.kind = ItemKind::Field(field);
+        if auto_dtmf {
+            let mut next_key = 1;
+            for choice in choices.iter_mut().filter(|c| c.dtmf.is_none()) {
+                if next_key > 9 {
+                    break;
+                }
+                choice.dtmf = Some(next_key.to_string());
+                next_key += 1;
+            }
+        }
+        item.kind = ItemKind::Menu(Menu { choices });
+        dialog.items.push(item);
+        Ok(dialog)
+    }
+
+    fn choice(&self, node: Node<'_, '_>, approximate: bool) -> PResult<Choice> {
+        let mut grammars = Vec::new();
+        let mut text = String::new();
+        for child in node.children() {
+            if child.is_text() {
+                text.push_str(child.text().unwrap_or(""));
+            } else if child.tag_name().name() == "grammar" {
+                grammars.push(self.grammar(child)?);
+            } else if child.is_element() {
+                text.push_str(&descendant_text(child));
+            }
+        }
+        Ok(Choice {
+            dtmf: node.attribute("dtmf").map(str::to_owned),
+            text: text.split_whitespace().collect::<Vec<_>>().join(" "),
+            value: None,
+            grammars,
+            accept_approximate: match node.attribute("accept") {
+                Some(a) => a == "approximate",
+                None => approximate,
+            },
+            target: target_of(node),
+        })
+    }
+
+    fn link(&self, node: Node<'_, '_>) -> PResult<Link> {
+        let mut grammars = Vec::new();
+        for child in node.children().filter(Node::is_element) {
+            match child.tag_name().name() {
+                "grammar" => grammars.push(self.grammar(child)?),
+                _ => return Err(self.unknown(child, "link")),
+            }
+        }
+        Ok(Link {
+            dtmf: node.attribute("dtmf").map(str::to_owned),
+            grammars,
+            target: target_of(node),
+        })
+    }
+
+    fn item(&self, node: Node<'_, '_>, index: usize) -> PResult<FormItem> {
+        let tag = node.tag_name().name();
+        let mut item = self.new_item(node, index, ItemKind::Initial);
+        let attr_duration = |name: &str| node.attribute(name).and_then(parse_duration);
+        item.kind = match tag {
+            "block" => {
+                item.kind = ItemKind::Block(self.body(node)?);
+                return Ok(item);
+            }
+            "object" => ItemKind::Object,
+            "initial" => ItemKind::Initial,
+            "field" => ItemKind::Field {
+                options: Vec::new(),
+            },
+            "record" => ItemKind::Record(RecordAttrs {
+                beep: node.attribute("beep") == Some("true"),
+                maxtime: attr_duration("maxtime"),
+                final_silence: attr_duration("finalsilence"),
+                dtmfterm: node.attribute("dtmfterm") != Some("false"),
+                mime_type: node.attribute("type").unwrap_or("audio/x-wav").to_owned(),
+            }),
+            "transfer" => ItemKind::Transfer(TransferAttrs {
+                dest: node.attribute("dest").map(str::to_owned),
+                destexpr: node.attribute("destexpr").map(str::to_owned),
+                bridge: node.attribute("bridge") == Some("true"),
+                consultation: node.attribute("type") == Some("consultation"),
+                connect_timeout: attr_duration("connecttimeout")
+                    .unwrap_or(Duration::from_secs(30)),
+                maxtime: attr_duration("maxtime").unwrap_or(Duration::ZERO),
+                transfer_audio: node.attribute("transferaudio").map(str::to_owned),
+                aai: node.attribute("aai").map(str::to_owned),
+                aaiexpr: node.attribute("aaiexpr").map(str::to_owned),
+            }),
+            "subdialog" => ItemKind::Subdialog(SubdialogAttrs {
+                src: node.attribute("src").map(str::to_owned),
+                srcexpr: node.attribute("srcexpr").map(str::to_owned),
+                namelist: split_names(node.attribute("namelist")),
+                post: node
+                    .attribute("method")
+                    .is_some_and(|m| m.eq_ignore_ascii_case("post")),
+                params: Vec::new(),
+            }),
+            other => return Err(self.error(node, format!("<{other}> is not a form item"))),
+        };
+        if let Some(ty) = node.attribute("type")
+            && tag == "field"
+        {
+            let grammar = Grammar::builtin(ty)
+                .map_err(|e| self.error(node, format!("field type {ty:?}: {e}")))?;
+            item.grammars.push(GrammarRef::Ready(Arc::new(grammar)));
+        }
+        let mut implicit = Vec::new();
+        let mut options = Vec::new();
+        let mut params = Vec::new();
+        for child in node.children() {
+            if child.is_text() {
+                push_text(&mut implicit, child.text().unwrap_or(""));
+                continue;
+            }
+            if !child.is_element() {
+                continue;
+            }
+            let name = child.tag_name().name();
+            match name {
+                "prompt" => item.prompts.push(self.prompt(child)?),
+                "audio" | "value" | "break" | "enumerate" => {
+                    implicit.extend(self.pieces_of(child)?)
+                }
+                "grammar" => item.grammars.push(self.grammar(child)?),
+                "filled" => item.filled.push(self.filled(child)?),
+                "property" => item.properties.push(self.property(child)?),
+                "link" => item.links.push(self.link(child)?),
+                "option" if tag == "field" => options.push(self.option(child)?),
+                "param" if matches!(tag, "subdialog" | "object") => {
+                    params.push(Param {
+                        name: child
+                            .attribute("name")
+                            .ok_or_else(|| self.error(child, "<param> without name"))?
+                            .to_owned(),
+                        expr: child.attribute("expr").map(str::to_owned),
+                        value: child.attribute("value").map(str::to_owned),
+                    });
+                }
+                _ if is_catch(name) => item.catches.push(self.catch(child)?),
+                _ => return Err(self.unknown(child, tag)),
+            }
+        }
+        if !is_blank(&implicit) {
+            item.prompts.push(Prompt {
+                bargein: None,
+                count: 1,
+                cond: None,
+                content: implicit,
+            });
+        }
+        match &mut item.kind {
+            ItemKind::Field { options: o } => *o = options,
+            ItemKind::Subdialog(s) => s.params = params,
+            _ => {}
+        }
         Ok(item)
     }
 
-    fn grammar(&self, node: Node<'_, '_>) -> PResult<Grammar> {
-        if let Some(src) = node.attribute("src") {
+    fn option(&self, node: Node<'_, '_>) -> PResult<Choice> {
+        let text = descendant_text(node)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Choice {
+            dtmf: node.attribute("dtmf").map(str::to_owned),
+            value: Some(
+                node.attribute("value")
+                    .map_or_else(|| text.clone(), str::to_owned),
+            ),
+            text,
+            grammars: Vec::new(),
+            accept_approximate: node.attribute("accept") == Some("approximate"),
+            target: Target::default(),
+        })
+    }
+
+    fn grammar(&self, node: Node<'_, '_>) -> PResult<GrammarRef> {
+        let src = node.attribute("src");
+        let srcexpr = node.attribute("srcexpr");
+        if let Some(src) = src {
             if src.starts_with("builtin:") {
-                return Grammar::builtin(src).map_err(|e| self.error(node, e.to_string()));
+                return Grammar::builtin(src)
+                    .map(|g| GrammarRef::Ready(Arc::new(g)))
+                    .map_err(|e| self.error(node, e.to_string()));
             }
-            return Err(self.error(node, format!("external grammar {src} is not supported yet")));
         }
-        Grammar::from_srgs_node(node).map_err(|e| self.error(node, e.to_string()))
+        if src.is_some() || srcexpr.is_some() {
+            if src.is_some() && srcexpr.is_some() {
+                return Err(self.error(node, "<grammar> with both src and srcexpr"));
+            }
+            return Ok(GrammarRef::External {
+                src: src.map(str::to_owned),
+                srcexpr: srcexpr.map(str::to_owned),
+                root: None,
+            });
+        }
+        Grammar::from_srgs_node(node)
+            .map(|g| GrammarRef::Ready(Arc::new(g)))
+            .map_err(|e| self.error(node, e.to_string()))
     }
 
     fn property(&self, node: Node<'_, '_>) -> PResult<(String, String)> {
@@ -407,28 +776,26 @@ impl Parser<'_> {
         }
     }
 
-    fn catch(&self, node: Node<'_, '_>) -> PResult<Catch> {
-        let events = match node.tag_name().name() {
-            "catch" => node
-                .attribute("event")
-                .unwrap_or("")
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
-            short => vec![short.to_owned()],
-        };
-        let count = match node.attribute("count") {
-            None => 1,
+    fn count(&self, node: Node<'_, '_>) -> PResult<u32> {
+        match node.attribute("count") {
+            None => Ok(1),
             Some(c) => c
                 .trim()
                 .parse()
                 .ok()
                 .filter(|c| *c > 0)
-                .ok_or_else(|| self.error(node, format!("count={c:?}")))?,
+                .ok_or_else(|| self.error(node, format!("count={c:?}"))),
+        }
+    }
+
+    fn catch(&self, node: Node<'_, '_>) -> PResult<Catch> {
+        let events = match node.tag_name().name() {
+            "catch" => split_names(node.attribute("event")),
+            short => vec![short.to_owned()],
         };
         Ok(Catch {
             events,
-            count,
+            count: self.count(node)?,
             cond: node.attribute("cond").map(str::to_owned),
             body: self.body(node)?,
         })
@@ -443,18 +810,9 @@ impl Parser<'_> {
     }
 
     fn prompt(&self, node: Node<'_, '_>) -> PResult<Prompt> {
-        let count = match node.attribute("count") {
-            None => 1,
-            Some(c) => c
-                .trim()
-                .parse()
-                .ok()
-                .filter(|c| *c > 0)
-                .ok_or_else(|| self.error(node, format!("count={c:?}")))?,
-        };
         Ok(Prompt {
             bargein: node.attribute("bargein").map(|b| b == "true"),
-            count,
+            count: self.count(node)?,
             cond: node.attribute("cond").map(str::to_owned),
             content: self.pieces(node)?,
         })
@@ -499,29 +857,21 @@ impl Parser<'_> {
                     });
                 vec![Piece::Break(time)]
             }
-            "enumerate" => return Err(self.error(child, "<enumerate> is not supported yet")),
+            "enumerate" => vec![Piece::Enumerate(self.pieces(child)?)],
+            "mark" => vec![Piece::Mark {
+                name: child.attribute("name").map(str::to_owned),
+                nameexpr: child.attribute("nameexpr").map(str::to_owned),
+            }],
             _ if SSML_CONTAINERS.contains(&name) => self.pieces(child)?,
             _ if SSML_IGNORED.contains(&name) => Vec::new(),
             _ => return Err(self.unknown(child, "prompt")),
         })
     }
 
-    /// Executable content of a block, catch, filled or if.
-    fn body(&self, node: Node<'_, '_>) -> PResult<Vec<Exec>> {
+    /// Executable content of a block, catch, filled, if or foreach.
+    fn body(&self, node: Node<'_, '_>) -> PResult<Rc<[Exec]>> {
         let mut out = Vec::new();
         let mut loose = Vec::new();
-        let flush = |loose: &mut Vec<Piece>, out: &mut Vec<Exec>| {
-            if is_blank(loose) {
-                loose.clear();
-            } else {
-                out.push(Exec::Prompt(Prompt {
-                    bargein: None,
-                    count: 1,
-                    cond: None,
-                    content: std::mem::take(loose),
-                }));
-            }
-        };
         for child in node.children() {
             if child.is_text() {
                 push_text(&mut loose, child.text().unwrap_or(""));
@@ -531,15 +881,17 @@ impl Parser<'_> {
                 continue;
             }
             match child.tag_name().name() {
-                "audio" | "value" | "break" => loose.extend(self.pieces_of(child)?),
+                "audio" | "value" | "break" | "enumerate" | "mark" => {
+                    loose.extend(self.pieces_of(child)?)
+                }
                 _ => {
-                    flush(&mut loose, &mut out);
+                    flush_loose(&mut loose, &mut out);
                     out.push(self.exec(child)?);
                 }
             }
         }
-        flush(&mut loose, &mut out);
-        Ok(out)
+        flush_loose(&mut loose, &mut out);
+        Ok(out.into())
     }
 
     fn exec(&self, node: Node<'_, '_>) -> PResult<Exec> {
@@ -555,10 +907,18 @@ impl Parser<'_> {
                 expr: attr("expr").ok_or_else(|| self.error(node, "<assign> without expr"))?,
             },
             "script" => {
-                if node.attribute("src").is_some() {
-                    Exec::Unsupported("script src".into())
+                if node.attribute("src").is_some() || node.attribute("srcexpr").is_some() {
+                    Exec::ScriptSrc {
+                        src: attr("src"),
+                        srcexpr: attr("srcexpr"),
+                    }
                 } else {
-                    Exec::Script(node.text().unwrap_or("").to_owned())
+                    let text: String = node
+                        .children()
+                        .filter(|c| c.is_text())
+                        .filter_map(|c| c.text())
+                        .collect();
+                    Exec::Script(text)
                 }
             }
             "prompt" => Exec::Prompt(self.prompt(node)?),
@@ -576,6 +936,7 @@ impl Parser<'_> {
                 post: node
                     .attribute("method")
                     .is_some_and(|m| m.eq_ignore_ascii_case("post")),
+                multipart: node.attribute("enctype") == Some("multipart/form-data"),
             },
             "clear" => Exec::Clear(split_names(node.attribute("namelist"))),
             "reprompt" => Exec::Reprompt,
@@ -594,9 +955,29 @@ impl Parser<'_> {
                 expr: attr("expr"),
                 namelist: split_names(node.attribute("namelist")),
             },
+            "return" => Exec::Return {
+                event: attr("event"),
+                eventexpr: attr("eventexpr"),
+                message: attr("message"),
+                messageexpr: attr("messageexpr"),
+                namelist: split_names(node.attribute("namelist")),
+            },
+            "data" => Exec::Data {
+                name: attr("name"),
+                src: attr("src"),
+                srcexpr: attr("srcexpr"),
+                namelist: split_names(node.attribute("namelist")),
+                post: node
+                    .attribute("method")
+                    .is_some_and(|m| m.eq_ignore_ascii_case("post")),
+            },
+            "foreach" => Exec::Foreach {
+                array: attr("array").ok_or_else(|| self.error(node, "<foreach> without array"))?,
+                item: attr("item").ok_or_else(|| self.error(node, "<foreach> without item"))?,
+                body: self.body(node)?,
+            },
             "disconnect" => Exec::Disconnect,
             "elseif" | "else" => return Err(self.error(node, format!("<{name}> outside <if>"))),
-            _ if UNSUPPORTED.contains(&name) => Exec::Unsupported(name.to_owned()),
             _ => {
                 return Err(self.unknown(
                     node,
@@ -607,7 +988,7 @@ impl Parser<'_> {
     }
 
     fn if_chain(&self, node: Node<'_, '_>) -> PResult<Exec> {
-        let mut branches = vec![(
+        let mut branches: Vec<(Option<String>, Vec<Exec>)> = vec![(
             Some(
                 node.attribute("cond")
                     .ok_or_else(|| self.error(node, "<if> without cond"))?
@@ -617,7 +998,6 @@ impl Parser<'_> {
         )];
         let mut loose = Vec::new();
         for child in node.children() {
-            let current = &mut branches.last_mut().expect("at least one branch").1;
             if child.is_text() {
                 push_text(&mut loose, child.text().unwrap_or(""));
                 continue;
@@ -626,20 +1006,14 @@ impl Parser<'_> {
                 continue;
             }
             let name = child.tag_name().name();
-            if matches!(name, "audio" | "value" | "break") {
+            if matches!(name, "audio" | "value" | "break" | "enumerate" | "mark") {
                 loose.extend(self.pieces_of(child)?);
                 continue;
             }
-            if is_blank(&loose) {
-                loose.clear();
-            } else {
-                current.push(Exec::Prompt(Prompt {
-                    bargein: None,
-                    count: 1,
-                    cond: None,
-                    content: std::mem::take(&mut loose),
-                }));
-            }
+            let Some((_, current)) = branches.last_mut() else {
+                break;
+            };
+            flush_loose(&mut loose, current);
             match name {
                 "elseif" => branches.push((
                     Some(
@@ -654,21 +1028,50 @@ impl Parser<'_> {
                 _ => current.push(self.exec(child)?),
             }
         }
-        if !is_blank(&loose) {
-            let current = &mut branches.last_mut().expect("at least one branch").1;
-            current.push(Exec::Prompt(Prompt {
-                bargein: None,
-                count: 1,
-                cond: None,
-                content: loose,
-            }));
+        if let Some((_, current)) = branches.last_mut() {
+            flush_loose(&mut loose, current);
         }
-        Ok(Exec::If(branches))
+        Ok(Exec::If(
+            branches
+                .into_iter()
+                .map(|(cond, body)| (cond, body.into()))
+                .collect(),
+        ))
     }
 }
 
-fn is_catch(name: &str) -> bool {
-    matches!(name, "catch" | "noinput" | "nomatch" | "error" | "help")
+fn target_of(node: Node<'_, '_>) -> Target {
+    let attr = |n: &str| node.attribute(n).map(str::to_owned);
+    Target {
+        next: attr("next"),
+        expr: attr("expr"),
+        event: attr("event"),
+        eventexpr: attr("eventexpr"),
+        message: attr("message"),
+        messageexpr: attr("messageexpr"),
+    }
+}
+
+/// The text inside an element, without recursion (depth is bounded anyway).
+fn descendant_text(node: Node<'_, '_>) -> String {
+    node.descendants()
+        .filter(|n| n.is_text())
+        .filter_map(|n| n.text())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn flush_loose(loose: &mut Vec<Piece>, out: &mut Vec<Exec>) {
+    if is_blank(loose) {
+        loose.clear();
+    } else {
+        out.push(Exec::Prompt(Prompt {
+            bargein: None,
+            count: 1,
+            cond: None,
+            content: std::mem::take(loose),
+        }));
+    }
 }
 
 fn split_names(list: Option<&str>) -> Vec<String> {
@@ -708,9 +1111,11 @@ fn push_text(out: &mut Vec<Piece>, text: &str) {
 
 /// Whether pieces would make no sound (white space between elements).
 fn is_blank(pieces: &[Piece]) -> bool {
-    pieces
-        .iter()
-        .all(|p| matches!(p, Piece::Text(t) if t.trim().is_empty()))
+    pieces.iter().all(|p| match p {
+        Piece::Text(t) => t.trim().is_empty(),
+        Piece::Mark { .. } => false,
+        _ => false,
+    })
 }
 
 #[cfg(test)]
@@ -726,9 +1131,10 @@ mod tests {
         let doc = parse(
             &url(),
             r##"<?xml version="1.0"?>
-<vxml version="2.1" xmlns="http://www.w3.org/2001/vxml">
+<vxml version="2.1" xmlns="http://www.w3.org/2001/vxml" application="root.vxml">
   <var name="x" expr="1"/>
   <catch event="error.badfetch"><exit/></catch>
+  <link next="#g"><grammar mode="dtmf" root="r"><rule id="r">0</rule></grammar></link>
   <form id="f">
     <field name="pin" type="digits">
       <prompt count="2">again <value expr="x"/></prompt>
@@ -736,25 +1142,35 @@ mod tests {
       <filled><if cond="pin == '1'"><goto next="#g"/><else/><exit/></if></filled>
     </field>
     <block>hello<break time="500ms"/></block>
+    <record name="msg" beep="true" maxtime="10s"/>
+    <subdialog name="sd" src="sub.vxml"><param name="p" expr="1"/></subdialog>
   </form>
-  <form id="g"><block><disconnect/></block></form>
+  <menu id="g" dtmf="true"><choice next="#f">one</choice><choice event="help">two</choice></menu>
 </vxml>"##,
         )
         .expect("valid document");
-        assert_eq!(doc.forms.len(), 2);
-        assert_eq!(doc.forms[0].items.len(), 2);
+        assert_eq!(doc.application.as_deref(), Some("root.vxml"));
+        assert_eq!(doc.dialogs.len(), 2);
+        assert_eq!(doc.links.len(), 1);
+        let form = &doc.dialogs[0];
+        assert_eq!(form.items.len(), 4);
+        assert_eq!(form.decls.len(), 4, "one variable per item");
         assert_eq!(doc.catches[0].events, vec!["error.badfetch"]);
-        let ItemKind::Field(field) = &doc.forms[0].items[0].kind else {
-            panic!("field expected")
-        };
-        assert_eq!(field.prompts[0].count, 2);
-        assert_eq!(doc.forms[0].items[0].catches[0].count, 2);
-        let Exec::If(branches) = &field.filled[0].body[0] else {
+        assert_eq!(form.items[0].prompts[0].count, 2);
+        assert_eq!(form.items[0].catches[0].count, 2);
+        let Exec::If(branches) = &form.items[0].filled[0].body[0] else {
             panic!("if expected")
         };
         assert_eq!(branches.len(), 2);
         assert!(branches[1].0.is_none());
-        assert_eq!(doc.forms[0].items[1].name, "$item1");
+        assert_eq!(form.items[1].name, "$item1");
+        assert!(matches!(form.items[2].kind, ItemKind::Record(ref r) if r.beep));
+        assert!(matches!(form.items[3].kind, ItemKind::Subdialog(ref s) if s.params.len() == 1));
+        let ItemKind::Menu(menu) = &doc.dialogs[1].items[0].kind else {
+            panic!("menu")
+        };
+        assert_eq!(menu.choices[1].dtmf.as_deref(), Some("2"));
+        assert_eq!(menu.choices[1].text, "two");
     }
 
     #[test]
@@ -778,14 +1194,14 @@ mod tests {
     }
 
     #[test]
-    fn known_but_unsupported_elements_are_deferred() {
-        let doc = parse(
-            &url(),
-            r#"<vxml version="2.0"><form><record name="r"/><block><data src="x"/></block></form></vxml>"#,
-        )
-        .unwrap();
-        assert!(
-            matches!(doc.forms[0].items[0].kind, ItemKind::Unsupported(ref n) if n == "record")
+    fn deep_nesting_is_refused_without_recursion() {
+        let depth = 200_000;
+        let doc = format!(
+            "<vxml version=\"2.1\"><form><block>{}{}</block></form></vxml>",
+            "<if cond=\"true\">".repeat(depth),
+            "</if>".repeat(depth)
         );
+        let err = parse(&url(), &doc).unwrap_err();
+        assert!(err.message.contains("nested deeper"), "{err}");
     }
 }

@@ -42,29 +42,44 @@ pub(crate) fn name_matches(pattern: &str, event: &str) -> bool {
             .is_some_and(|rest| rest.starts_with('.'))
 }
 
-/// Picks the handler for `event` thrown for the `count`th time among `candidates`, which are
-/// ordered innermost element first and in document order within each element.
+/// Picks the handler for `event` among `candidates`, which are ordered innermost element first
+/// and in document order within each element (VoiceXML 2.0 §5.2.4).
 ///
-/// Catches whose name does not match or whose `cond` is false are dropped; the "correct count"
-/// is the highest `count` not above the event's count; the first catch with it wins.
+/// `count(pattern)` is how often an event under the name `pattern` has been thrown for the
+/// item at hand (every prefix of a name is counted). Catches whose name does not match or whose
+/// `cond` is false are dropped; among the rest, a catch qualifies when its `count` is not above
+/// its event's counter; the highest qualifying count wins, and the first such catch in order.
 pub(crate) fn select<'a>(
     candidates: &[&'a Catch],
     event: &str,
-    count: u32,
+    count: impl Fn(&str) -> u32,
     mut cond: impl FnMut(&str) -> bool,
 ) -> Option<&'a Catch> {
-    let matching: Vec<&Catch> = candidates
+    let thrown = |c: &Catch| -> Option<u32> {
+        if c.events.is_empty() {
+            return Some(count(event));
+        }
+        c.events
+            .iter()
+            .filter(|p| name_matches(p, event))
+            .map(|p| count(p.trim_end_matches('.')))
+            .max()
+    };
+    let matching: Vec<(&Catch, u32)> = candidates
         .iter()
         .copied()
-        .filter(|c| c.events.is_empty() || c.events.iter().any(|p| name_matches(p, event)))
-        .filter(|c| c.cond.as_deref().is_none_or(&mut cond))
+        .filter_map(|c| thrown(c).map(|n| (c, n)))
+        .filter(|(c, _)| c.cond.as_deref().is_none_or(&mut cond))
         .collect();
     let correct = matching
         .iter()
-        .map(|c| c.count)
-        .filter(|n| *n <= count)
+        .filter(|(c, n)| c.count <= *n)
+        .map(|(c, _)| c.count)
         .max()?;
-    matching.into_iter().find(|c| c.count == correct)
+    matching
+        .into_iter()
+        .find(|(c, n)| c.count == correct && c.count <= *n)
+        .map(|(c, _)| c)
 }
 
 /// What the platform does with an event no `<catch>` handles (VoiceXML 2.0 §5.2.5).
@@ -98,7 +113,7 @@ mod tests {
             events: events.iter().map(|e| e.to_string()).collect(),
             count,
             cond: cond.map(str::to_owned),
-            body: Vec::new(),
+            body: std::rc::Rc::new([]),
         }
     }
 
@@ -120,18 +135,18 @@ mod tests {
         let outer = catch(&["noinput"], 2, None);
         let list = [&once, &twice, &other, &outer];
         assert!(std::ptr::eq(
-            select(&list, "noinput", 1, |_| true).unwrap(),
+            select(&list, "noinput", |_| 1, |_| true).unwrap(),
             &once
         ));
         assert!(std::ptr::eq(
-            select(&list, "noinput", 2, |_| true).unwrap(),
+            select(&list, "noinput", |_| 2, |_| true).unwrap(),
             &twice
         ));
         assert!(std::ptr::eq(
-            select(&list, "noinput", 9, |_| true).unwrap(),
+            select(&list, "noinput", |_| 9, |_| true).unwrap(),
             &twice
         ));
-        assert!(select(&list, "nomatch", 2, |_| true).is_none());
+        assert!(select(&list, "nomatch", |_| 2, |_| true).is_none());
     }
 
     #[test]
@@ -139,7 +154,7 @@ mod tests {
         let guarded = catch(&["error"], 1, Some("false"));
         let all = catch(&[], 1, None);
         let list = [&guarded, &all];
-        let chosen = select(&list, "error.semantic", 1, |c| c == "true").unwrap();
+        let chosen = select(&list, "error.semantic", |_| 1, |c| c == "true").unwrap();
         assert!(std::ptr::eq(chosen, &all));
     }
 

@@ -86,6 +86,9 @@ impl HttpFetcher {
         if let Some(body) = req.body {
             builder = builder.body(body);
         }
+        if let Some(t) = req.timeout {
+            builder = builder.timeout(t);
+        }
         let timeout = |e: &reqwest::Error| {
             if e.is_timeout() {
                 FetchError::Timeout { url: url.clone() }

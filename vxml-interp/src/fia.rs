@@ -1,7 +1,6 @@
 //! The Form Interpretation Algorithm (VoiceXML 2.0 §2.1.6, appendix C): select a form item,
-//! collect (queue prompts, run a block or ask for input), process the input; plus document
-//! loading, executable content and event handling. Control transfers are [`Transition`] values
-//! carried out of executable content with `ControlFlow`.
+//! collect (queue prompts, run a block, ask for input, record, transfer, call a subdialog),
+//! process what came back.
 
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -11,132 +10,230 @@ use std::time::Duration;
 use boa_engine::JsValue;
 
 use crate::action::{
-    Action, CollectRequest, ExitInfo, FetchRequest, Fetched, InputResult, Method, PlatformEvent,
+    Action, CollectRequest, InputResult, RecordRequest, RecordResult, TransferKind,
+    TransferOutcome, TransferRequest, TransferResult,
 };
-use crate::document::{self, Document, Exec, Filled, ItemKind};
-use crate::event::{self, DefaultHandler, VxmlEvent};
-use crate::interpreter::{Interpreter, State};
+use crate::document::{self, Choice, Dialog, Document, GrammarRef, ItemKind};
+use crate::event::VxmlEvent;
+use crate::exec::{Flow, Frame, IntoFlow, Step, Transition, badfetch, semantic};
+use crate::grammar::Grammar;
+use crate::interpreter::{
+    GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending,
+    State,
+};
 use crate::prompt;
 use crate::scope::{Scope, js_string_literal};
 use crate::time::parse_duration;
 
-/// A transfer of control out of the running content.
-#[derive(Debug, Clone)]
-pub(crate) enum Transition {
-    /// `<goto nextitem>`: run this form item next.
-    NextItem(String),
-    /// `<goto next="#id">`: enter this form of the current document.
-    NextForm(String),
-    /// `<goto>`/`<submit>` to another document.
-    NextDocument(FetchRequest),
-    /// `<exit>` or the end of the application.
-    Exit(ExitInfo),
-    /// `<disconnect>`.
-    Disconnect,
-    /// An event to hand to `<catch>`.
-    Throw(VxmlEvent),
-}
-
-type Flow<T = ()> = ControlFlow<Transition, T>;
-
-/// Steps the FIA may take without waiting for the platform before we call it a loop.
-const MAX_STEPS: u32 = 1_000;
-
-fn semantic(what: &str, error: impl std::fmt::Display) -> Transition {
-    Transition::Throw(VxmlEvent::new("error.semantic", format!("{what}: {error}")))
-}
-
-fn badfetch(message: impl Into<String>) -> Transition {
-    Transition::Throw(VxmlEvent::new("error.badfetch", message))
-}
-
 impl Interpreter {
-    fn call_id(&self) -> &str {
-        &self.session.call_id
-    }
-
-    /// Runs the FIA until it waits for the platform.
-    pub(crate) fn run_fia(&mut self) {
+    /// Runs executable content and the FIA until the interpreter waits for the platform.
+    pub(crate) fn run(&mut self) {
         while matches!(self.state, State::Running) && self.actions.is_empty() {
             self.steps += 1;
-            if self.steps > MAX_STEPS {
-                self.finish(ExitInfo {
-                    reason: "error.semantic: the document loops without waiting for input".into(),
+            if self.steps > MAX_STEPS || self.transitions > MAX_TRANSITIONS {
+                self.finish(crate::action::ExitInfo {
+                    reason: "error.semantic: the application runs without ever waiting for the caller"
+                        .into(),
                     value: None,
                 });
                 return;
             }
-            if let ControlFlow::Break(t) = self.iteration() {
+            let flow = if self.frames.is_empty() {
+                self.iteration()
+            } else {
+                match self.step_frames() {
+                    Step::Continue | Step::Suspended => Flow::Continue(()),
+                    Step::Transition(t) => Flow::Break(t),
+                }
+            };
+            if let ControlFlow::Break(t) = flow {
                 self.apply(t);
             }
         }
     }
 
-    /// One FIA loop: select, then collect (for a block: execute).
+    fn dialog(&self) -> Option<(Rc<Document>, usize)> {
+        let c = self.ctx()?;
+        Some((c.doc.clone(), c.dialog?))
+    }
+
+    /// One FIA loop: select, then collect.
     fn iteration(&mut self) -> Flow {
-        let Some(doc) = self.doc.clone() else {
-            self.finish(exit_info("exit"));
-            return Flow::Continue(());
+        let Some((doc, d)) = self.dialog() else {
+            // A document without dialogs ends the application once it is initialised.
+            return Flow::Break(Transition::Exit(exit_info("exit")));
         };
-        let form = &doc.forms[self.form];
-        let index = match self.next_item.take() {
+        let form = &doc.dialogs[d];
+        let next = self.ctx_mut().and_then(|c| c.next_item.take());
+        let index = match next {
             Some(i) => i,
-            None => match self.select(&doc)? {
+            None => match self.select(form)? {
                 Some(i) => i,
-                None => {
-                    // Falling off the end of a form ends the application.
-                    return Flow::Break(Transition::Exit(exit_info("exit")));
-                }
+                // Falling off the end of a form ends the application.
+                None => return Flow::Break(Transition::Exit(exit_info("exit"))),
             },
         };
         let item = &form.items[index];
-        self.current_item = Some(index);
-        let queue_prompts = !std::mem::take(&mut self.suppress_prompts);
+        let queue_prompts = match self.ctx_mut() {
+            Some(c) => {
+                c.current_item = Some(index);
+                !std::mem::take(&mut c.suppress_prompts)
+            }
+            None => true,
+        };
         match &item.kind {
             ItemKind::Block(body) => {
                 self.scopes
                     .set(Scope::Dialog, &item.name, JsValue::from(true))
                     .map_err(|e| semantic(&item.name, e))
                     .into_flow()?;
-                self.scopes.reset(Scope::Anonymous);
-                self.exec_all(body, Scope::Anonymous)
+                self.push_frame(Frame::body(body, Scope::Anonymous, true))
             }
-            ItemKind::Field(field) => {
+            ItemKind::Object => Flow::Break(Transition::Throw(VxmlEvent::new(
+                "error.unsupported.objecttype",
+                "<object> is not supported",
+            ))),
+            ItemKind::Subdialog(sd) => {
                 if queue_prompts {
-                    self.prompt_counts[index] += 1;
-                    let count = self.prompt_counts[index];
-                    let chosen = prompt::select(&field.prompts, count, &mut self.scopes)
-                        .map_err(|e| semantic("prompt cond", e))
-                        .into_flow()?;
-                    for p in chosen {
-                        self.queue_prompt(p, &doc.url)?;
-                    }
+                    self.queue_item_prompts(&doc, d, index)?;
                 }
-                let request = self.collect_request(&doc, index, field.grammars.clone());
-                if self.hung_up {
-                    // The caller is gone and the hangup handler did not leave: end here.
-                    let reason = if self.disconnecting {
-                        "disconnect"
-                    } else {
-                        "hangup"
+                let target = self.target(&sd.src, &sd.srcexpr, "subdialog")?;
+                let url = self.resolve(&target)?;
+                let mut params = Vec::new();
+                for p in &sd.params {
+                    let value = match (&p.expr, &p.value) {
+                        (Some(expr), _) => self
+                            .scopes
+                            .eval(expr)
+                            .map_err(|e| semantic(expr, e))
+                            .into_flow()?,
+                        (None, Some(v)) => JsValue::from(boa_engine::JsString::from(v.as_str())),
+                        (None, None) => JsValue::undefined(),
                     };
-                    return Flow::Break(Transition::Exit(exit_info(reason)));
+                    params.push((p.name.clone(), value));
                 }
+                let fragment = url.fragment().map(str::to_owned);
+                let req = self.submission(url, &sd.namelist, sd.post, false)?;
+                self.flush_queue();
+                self.actions.push_back(Action::Fetch(req));
+                self.state = State::AwaitFetch(Pending::Subdialog {
+                    item: index,
+                    fragment,
+                    params,
+                });
+                Flow::Continue(())
+            }
+            ItemKind::Field { .. } | ItemKind::Initial | ItemKind::Menu(_) => {
+                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
+                    return Flow::Continue(()); // a grammar fetch is out
+                };
+                if queue_prompts {
+                    self.queue_item_prompts(&doc, d, index)?;
+                }
+                if self.hung_up {
+                    return Flow::Break(self.after_hangup());
+                }
+                let request = self.collect_request(&doc, d, index, grammars);
                 self.flush_queue();
                 self.actions.push_back(Action::Collect(request));
                 self.state = State::AwaitInput { item: index };
                 Flow::Continue(())
             }
-            ItemKind::Unsupported(name) => Flow::Break(Transition::Throw(VxmlEvent::new(
-                format!("error.unsupported.{name}"),
-                format!("<{name}> is not supported yet"),
-            ))),
+            ItemKind::Record(attrs) => {
+                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
+                    return Flow::Continue(());
+                };
+                if queue_prompts {
+                    self.queue_item_prompts(&doc, d, index)?;
+                }
+                if self.hung_up {
+                    return Flow::Break(self.after_hangup());
+                }
+                let collect = self.collect_request(&doc, d, index, grammars);
+                let request = RecordRequest {
+                    beep: attrs.beep,
+                    maxtime: attrs
+                        .maxtime
+                        .or_else(|| self.property_duration("maxtime"))
+                        .unwrap_or(Duration::from_secs(60)),
+                    final_silence: attrs.final_silence.unwrap_or(Duration::from_secs(3)),
+                    dtmfterm: attrs.dtmfterm,
+                    timeout: collect.timeout,
+                    mime_type: attrs.mime_type.clone(),
+                    grammars: collect.grammars,
+                    bargein: collect.bargein,
+                };
+                self.flush_queue();
+                self.actions.push_back(Action::Record(request));
+                self.state = State::AwaitRecord { item: index };
+                Flow::Continue(())
+            }
+            ItemKind::Transfer(attrs) => {
+                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
+                    return Flow::Continue(());
+                };
+                if queue_prompts {
+                    self.queue_item_prompts(&doc, d, index)?;
+                }
+                if self.hung_up {
+                    return Flow::Break(self.after_hangup());
+                }
+                let dest = match (&attrs.dest, &attrs.destexpr) {
+                    (Some(d), _) => d.clone(),
+                    (None, Some(expr)) => self.eval_string(expr)?,
+                    (None, None) => {
+                        return Flow::Break(Transition::Throw(VxmlEvent::new(
+                            "error.connection.baddestination",
+                            "<transfer> without dest",
+                        )));
+                    }
+                };
+                let aai = match (&attrs.aai, &attrs.aaiexpr) {
+                    (Some(a), _) => Some(a.clone()),
+                    (None, Some(expr)) => Some(self.eval_string(expr)?),
+                    (None, None) => None,
+                };
+                let transfer_audio = match &attrs.transfer_audio {
+                    Some(a) => Some(self.resolve(a)?),
+                    None => None,
+                };
+                let kind = if attrs.consultation {
+                    TransferKind::Consultation
+                } else if attrs.bridge {
+                    TransferKind::Bridge
+                } else {
+                    TransferKind::Blind
+                };
+                let request = TransferRequest {
+                    dest,
+                    kind,
+                    connect_timeout: attrs.connect_timeout,
+                    maxtime: attrs.maxtime,
+                    transfer_audio,
+                    aai,
+                    grammars,
+                };
+                self.flush_queue();
+                self.actions.push_back(Action::Transfer(request));
+                self.state = State::AwaitTransfer { item: index };
+                Flow::Continue(())
+            }
         }
     }
 
+    /// The transition once the caller is gone and the hangup handler did not leave.
+    fn after_hangup(&self) -> Transition {
+        let reason = if self.disconnecting {
+            "disconnect"
+        } else {
+            "hangup"
+        };
+        Transition::Exit(exit_info(reason))
+    }
+
     /// The first form item whose variable is undefined and whose `cond` holds.
-    fn select(&mut self, doc: &Document) -> Flow<Option<usize>> {
-        for (i, item) in doc.forms[self.form].items.iter().enumerate() {
+    fn select(&mut self, form: &Dialog) -> Flow<Option<usize>> {
+        for (i, item) in form.items.iter().enumerate() {
             if !self.scopes.get(Scope::Dialog, &item.name).is_undefined() {
                 continue;
             }
@@ -155,52 +252,46 @@ impl Interpreter {
         Flow::Continue(None)
     }
 
-    fn collect_request(
-        &self,
-        doc: &Document,
-        item: usize,
-        grammars: Vec<Arc<crate::grammar::Grammar>>,
-    ) -> CollectRequest {
-        let form = &doc.forms[self.form];
-        let lookup = |name: &str| -> Option<&str> {
-            [
-                &form.items[item].properties,
-                &form.properties,
-                &doc.properties,
-            ]
-            .into_iter()
-            .find_map(|props| {
-                props
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| v.as_str())
-            })
+    fn queue_item_prompts(&mut self, doc: &Document, d: usize, index: usize) -> Flow {
+        let item = &doc.dialogs[d].items[index];
+        let count = match self.ctx_mut().and_then(|c| c.items.get_mut(index)) {
+            Some(state) => {
+                state.prompt_count += 1;
+                state.prompt_count
+            }
+            None => 1,
         };
-        let duration = |name: &str, default: Duration| {
-            lookup(name).and_then(parse_duration).unwrap_or(default)
+        let chosen = prompt::select(&item.prompts, count, &mut self.scopes)
+            .map_err(|e| semantic("prompt cond", e))
+            .into_flow()?;
+        let choices = match &item.kind {
+            ItemKind::Menu(m) => Some(m.choices.as_slice()),
+            ItemKind::Field { options } if !options.is_empty() => Some(options.as_slice()),
+            _ => None,
         };
-        let termchar = match lookup("termchar") {
-            None => Some('#'),
-            Some(v) => v.trim().chars().next(),
-        };
-        let bargein = self
-            .prompt_bargein
-            .unwrap_or_else(|| lookup("bargein") != Some("false"));
-        CollectRequest {
-            grammars,
-            timeout: duration("timeout", Duration::from_secs(5)),
-            interdigit_timeout: duration("interdigittimeout", Duration::from_secs(3)),
-            term_timeout: duration("termtimeout", Duration::ZERO),
-            termchar,
-            bargein,
+        for p in chosen {
+            self.queue_prompt(p, choices)?;
         }
+        Flow::Continue(())
     }
 
-    fn queue_prompt(&mut self, p: &document::Prompt, base: &url::Url) -> Flow {
-        let items = prompt::render(&p.content, base, &mut self.scopes)
-            .map_err(|e| semantic("prompt", e))
-            .into_flow()?;
+    pub(crate) fn queue_prompt(
+        &mut self,
+        p: &document::Prompt,
+        choices: Option<&[Choice]>,
+    ) -> Flow {
+        let Some(base) = self.base_url() else {
+            return Flow::Continue(());
+        };
+        let recordings = &self.recordings;
+        let items = prompt::render(&p.content, &base, choices, &mut self.scopes, |id| {
+            recordings
+                .iter()
+                .find(|(i, _, _)| *i == id)
+                .map(|(_, a, m)| (a.clone(), m.clone()))
+        })
+        .map_err(|e| semantic("prompt", e))
+        .into_flow()?;
         if p.bargein.is_some() {
             self.prompt_bargein = p.bargein;
         }
@@ -208,276 +299,189 @@ impl Interpreter {
         Flow::Continue(())
     }
 
-    /// Hands queued prompts to the driver, ahead of the action about to be pushed.
-    pub(crate) fn flush_queue(&mut self) {
-        if !self.queue.is_empty() {
-            self.actions
-                .push_back(Action::Queue(std::mem::take(&mut self.queue)));
-        }
-    }
-
-    fn finish(&mut self, info: ExitInfo) {
-        tracing::info!(call_id = %self.call_id(), reason = %info.reason, value = ?info.value, "vxml session end");
-        self.flush_queue();
-        self.actions.push_back(Action::Exit(info.clone()));
-        self.state = State::Done(info);
-    }
-
-    /// Carries out a transition, handling any events it leads to.
-    fn apply(&mut self, mut t: Transition) {
-        loop {
-            self.steps += 1;
-            if self.steps > MAX_STEPS {
-                self.finish(ExitInfo {
-                    reason: "error.semantic: events loop without end".into(),
-                    value: None,
-                });
-                return;
+    /// A property in force for the current item: item, dialog, document, root.
+    pub(crate) fn property(&self, name: &str) -> Option<String> {
+        let c = self.ctx()?;
+        let lists: Vec<&Vec<(String, String)>> = {
+            let mut v = Vec::new();
+            if let Some(d) = c.dialog {
+                let dialog = &c.doc.dialogs[d];
+                if let Some(i) = c.current_item.and_then(|i| dialog.items.get(i)) {
+                    v.push(&i.properties);
+                }
+                v.push(&dialog.properties);
             }
-            let next = match t {
-                Transition::NextItem(name) => {
-                    let found = self
-                        .doc
-                        .as_ref()
-                        .and_then(|d| d.forms[self.form].items.iter().position(|i| i.name == name));
-                    match found {
-                        Some(i) => {
-                            self.next_item = Some(i);
-                            self.state = State::Running;
-                            return;
-                        }
-                        None => badfetch(format!("goto nextitem: no form item {name}")),
-                    }
-                }
-                Transition::NextForm(id) => match self.enter_form_by_id(&id) {
-                    ControlFlow::Continue(()) => return,
-                    ControlFlow::Break(t) => t,
-                },
-                Transition::NextDocument(req) => {
-                    tracing::debug!(call_id = %self.call_id(), url = %req.url, "next document");
-                    let fragment = req.url.fragment().map(str::to_owned);
-                    self.flush_queue();
-                    self.actions.push_back(Action::Fetch(req));
-                    self.state = State::AwaitFetch { fragment };
-                    return;
-                }
-                Transition::Exit(info) => {
-                    self.finish(info);
-                    return;
-                }
-                Transition::Disconnect => {
-                    if self.hung_up {
-                        VxmlEvent::bare("connection.disconnect.hangup").into_throw()
-                    } else {
-                        self.disconnecting = true;
-                        self.flush_queue();
-                        self.actions.push_back(Action::Disconnect);
-                        self.state = State::AwaitDisconnect;
-                        return;
-                    }
-                }
-                Transition::Throw(ev) => match self.throw(ev) {
-                    ControlFlow::Continue(()) => return,
-                    ControlFlow::Break(t) => t,
-                },
-            };
-            t = next;
-        }
-    }
-
-    /// Runs the handler `<catch>` selects for `ev`, or the default handler.
-    fn throw(&mut self, ev: VxmlEvent) -> Flow {
-        tracing::debug!(call_id = %self.call_id(), event = %ev.name, message = ?ev.message, "vxml event");
-        self.state = State::Running;
-        let Some(doc) = self.doc.clone() else {
-            // No document to catch it (the first fetch failed).
-            self.finish(exit_for(&ev, false));
-            return Flow::Continue(());
+            v.push(&c.doc.properties);
+            if let Some(root) = &c.root {
+                v.push(&root.properties);
+            }
+            v
         };
-        let count = {
-            let c = self.event_counts.entry(ev.name.clone()).or_insert(0);
-            *c += 1;
-            *c
-        };
-        let form = &doc.forms[self.form];
-        let mut candidates = Vec::new();
-        if let Some(item) = self.current_item.and_then(|i| form.items.get(i)) {
-            candidates.extend(item.catches.iter());
-        }
-        candidates.extend(form.catches.iter());
-        candidates.extend(doc.catches.iter());
-        let mut cond_error = None;
-        let scopes = &mut self.scopes;
-        let chosen = event::select(&candidates, &ev.name, count, |cond| {
-            scopes.eval_bool(cond).unwrap_or_else(|e| {
-                cond_error.get_or_insert(e);
-                false
-            })
-        });
-        if let Some(e) = cond_error {
-            tracing::warn!(call_id = %self.call_id(), error = %e, "catch cond failed");
-        }
-        match chosen {
-            Some(catch) => {
-                self.scopes.reset(Scope::Anonymous);
-                let message = ev.message.as_deref().map_or(JsValue::undefined(), |m| {
-                    JsValue::from(boa_engine::JsString::from(m))
-                });
-                let _ = self.scopes.set(
-                    Scope::Anonymous,
-                    "_event",
-                    JsValue::from(boa_engine::JsString::from(ev.name.as_str())),
-                );
-                let _ = self.scopes.set(Scope::Anonymous, "_message", message);
-                self.reprompted = false;
-                self.exec_all(&catch.body, Scope::Anonymous)?;
-                self.suppress_prompts = !self.reprompted;
-                Flow::Continue(())
-            }
-            None => match event::default_handler(&ev.name) {
-                DefaultHandler::Reprompt => Flow::Continue(()),
-                DefaultHandler::Ignore => {
-                    self.suppress_prompts = true;
-                    Flow::Continue(())
-                }
-                DefaultHandler::Exit => {
-                    self.finish(exit_for(&ev, self.disconnecting));
-                    Flow::Continue(())
-                }
-            },
-        }
+        lists.into_iter().find_map(|props| {
+            props
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
     }
 
-    pub(crate) fn on_event(&mut self, event: PlatformEvent) {
-        match (event, std::mem::replace(&mut self.state, State::Running)) {
-            (PlatformEvent::Fetched(result), State::AwaitFetch { fragment }) => {
-                let flow = self.on_fetched(result, fragment);
-                if let ControlFlow::Break(t) = flow {
-                    self.apply(t);
-                }
-            }
-            (PlatformEvent::Input(input), State::AwaitInput { item }) => {
-                if let ControlFlow::Break(t) = self.on_input(item, input) {
-                    self.apply(t);
-                }
-            }
-            (PlatformEvent::Disconnected, State::AwaitDisconnect) => {
-                self.hung_up = true;
-                self.apply(VxmlEvent::bare("connection.disconnect.hangup").into_throw());
-            }
-            (PlatformEvent::Hangup, state) => {
-                self.hung_up = true;
-                match state {
-                    State::Done(info) => self.state = State::Done(info),
-                    State::AwaitInput { .. } | State::AwaitDisconnect | State::Running => {
-                        self.apply(VxmlEvent::bare("connection.disconnect.hangup").into_throw());
-                    }
-                    // A fetch in flight still completes; the hangup is seen at the next input.
-                    other => self.state = other,
-                }
-            }
-            (event, state) => {
-                tracing::warn!(call_id = %self.call_id(), ?event, ?state, "unexpected platform event ignored");
-                self.state = state;
-            }
-        }
+    fn property_duration(&self, name: &str) -> Option<Duration> {
+        self.property(name).and_then(|v| parse_duration(&v))
     }
 
-    fn on_fetched(
+    fn collect_request(
         &mut self,
-        result: Result<Fetched, crate::action::FetchError>,
-        fragment: Option<String>,
-    ) -> Flow {
-        let fetched = result.map_err(|e| badfetch(e.to_string())).into_flow()?;
-        if !(200..300).contains(&fetched.status) {
-            return Flow::Break(badfetch(format!(
-                "status {} from {}",
-                fetched.status, fetched.url
-            )));
-        }
-        let text = String::from_utf8_lossy(&fetched.body);
-        let doc = document::parse(&fetched.url, &text)
-            .map_err(|e| badfetch(e.to_string()))
-            .into_flow()?;
-        tracing::debug!(call_id = %self.call_id(), url = %fetched.url, forms = doc.forms.len(), "document loaded");
-        let doc = Rc::new(doc);
-        self.doc = Some(doc.clone());
-        self.form = 0;
-        self.current_item = None;
-        self.event_counts.clear();
-        self.scopes.reset(Scope::Document);
-        self.exec_all(&doc.decls, Scope::Document)?;
-        match fragment {
-            Some(id) => self.enter_form_by_id(&id),
-            None if doc.forms.is_empty() => Flow::Break(Transition::Exit(exit_info("exit"))),
-            None => {
-                self.enter_form(0)?;
-                Flow::Continue(())
-            }
-        }
-    }
-
-    fn enter_form_by_id(&mut self, id: &str) -> Flow {
-        let found = self
-            .doc
-            .as_ref()
-            .and_then(|d| d.forms.iter().position(|f| f.id == id));
-        match found {
-            Some(i) => self.enter_form(i),
-            None => Flow::Break(badfetch(format!("no form with id {id}"))),
-        }
-    }
-
-    /// Enters a form: fresh dialog scope, counters reset, variables and scripts run in order.
-    fn enter_form(&mut self, index: usize) -> Flow {
-        let Some(doc) = self.doc.clone() else {
-            return Flow::Continue(());
+        _doc: &Document,
+        _d: usize,
+        _item: usize,
+        grammars: Vec<Arc<Grammar>>,
+    ) -> CollectRequest {
+        let duration =
+            |s: &Self, name: &str, default: Duration| s.property_duration(name).unwrap_or(default);
+        let termchar = match self.property("termchar") {
+            None => Some('#'),
+            Some(v) => v.trim().chars().next(),
         };
-        let form = &doc.forms[index];
-        tracing::debug!(call_id = %self.call_id(), form = %form.id, "enter form");
-        self.form = index;
-        self.state = State::Running;
-        self.prompt_counts = vec![0; form.items.len()];
-        self.event_counts.clear();
-        self.next_item = None;
-        self.current_item = None;
-        self.suppress_prompts = false;
-        self.prompt_bargein = None;
-        self.scopes.reset(Scope::Dialog);
-        for decl in &form.decls {
-            match decl {
-                document::Decl::Exec(e) => self.exec(e, Scope::Dialog)?,
-                document::Decl::Item(i) => {
-                    let item = &form.items[*i];
-                    let value = match &item.expr {
-                        Some(expr) => self.eval(expr)?,
-                        None => JsValue::undefined(),
-                    };
-                    self.scopes
-                        .declare(Scope::Dialog, &item.name, value)
-                        .map_err(|e| semantic(&item.name, e))
-                        .into_flow()?;
+        let bargein = self
+            .prompt_bargein
+            .take()
+            .unwrap_or_else(|| self.property("bargein").as_deref() != Some("false"));
+        CollectRequest {
+            grammars,
+            timeout: duration(self, "timeout", Duration::from_secs(5)),
+            interdigit_timeout: duration(self, "interdigittimeout", Duration::from_secs(3)),
+            term_timeout: duration(self, "termtimeout", Duration::ZERO),
+            termchar,
+            bargein,
+        }
+    }
+
+    /// The grammars active while collecting for `index`, in priority order, with their owners
+    /// in `self.active`. `None` when an external grammar had to be fetched first.
+    fn active_grammars(
+        &mut self,
+        doc: &Rc<Document>,
+        d: usize,
+        index: usize,
+    ) -> Flow<Option<Vec<Arc<Grammar>>>> {
+        let form = &doc.dialogs[d];
+        let item = &form.items[index];
+        let root = self.ctx().and_then(|c| c.root.clone());
+        let mut refs: Vec<(GrammarRef, GrammarOwner)> = Vec::new();
+        match &item.kind {
+            ItemKind::Menu(menu) => {
+                for (i, choice) in menu.choices.iter().enumerate() {
+                    for g in choice_grammars(choice)? {
+                        refs.push((g, GrammarOwner::Choice(i)));
+                    }
+                }
+            }
+            ItemKind::Field { options } => {
+                for g in &item.grammars {
+                    refs.push((g.clone(), GrammarOwner::Item(None)));
+                }
+                for option in options {
+                    for g in choice_grammars(option)? {
+                        refs.push((g, GrammarOwner::Item(option.value.clone())));
+                    }
+                }
+            }
+            _ => {
+                for g in &item.grammars {
+                    refs.push((g.clone(), GrammarOwner::Item(None)));
                 }
             }
         }
-        Flow::Continue(())
+        for (i, link) in item.links.iter().enumerate() {
+            for g in link_grammars(link)? {
+                refs.push((g, GrammarOwner::Link(LinkRef::Item(i))));
+            }
+        }
+        if !item.modal {
+            for g in &form.grammars {
+                refs.push((g.clone(), GrammarOwner::Form));
+            }
+            for (i, link) in form.links.iter().enumerate() {
+                for g in link_grammars(link)? {
+                    refs.push((g, GrammarOwner::Link(LinkRef::Dialog(i))));
+                }
+            }
+            for (i, other) in doc.dialogs.iter().enumerate() {
+                if i != d && other.document_scope {
+                    for g in dialog_grammars(other)? {
+                        refs.push((g, GrammarOwner::Dialog { root: false, index: i }));
+                    }
+                }
+            }
+            for (i, link) in doc.links.iter().enumerate() {
+                for g in link_grammars(link)? {
+                    refs.push((g, GrammarOwner::Link(LinkRef::Document(i))));
+                }
+            }
+            if let Some(root) = &root
+                && !Rc::ptr_eq(root, doc)
+            {
+                for (i, other) in root.dialogs.iter().enumerate() {
+                    if other.document_scope {
+                        for g in dialog_grammars(other)? {
+                            refs.push((g, GrammarOwner::Dialog { root: true, index: i }));
+                        }
+                    }
+                }
+                for (i, link) in root.links.iter().enumerate() {
+                    for g in link_grammars(link)? {
+                        refs.push((g, GrammarOwner::Link(LinkRef::Root(i))));
+                    }
+                }
+            }
+        }
+        let mut grammars = Vec::with_capacity(refs.len());
+        let mut owners = Vec::with_capacity(refs.len());
+        for (g, owner) in refs {
+            match g {
+                GrammarRef::Ready(g) => grammars.push(g),
+                GrammarRef::External { src, srcexpr, root } => {
+                    let target = self.target(&src, &srcexpr, "grammar")?;
+                    let url = self.resolve(&target)?;
+                    let mut key = url.clone();
+                    key.set_fragment(None);
+                    let rule = url.fragment().map(str::to_owned).or(root);
+                    let Some(compiled) = self.grammars.get(&key).cloned() else {
+                        let req = self.fetch_request(key.clone());
+                        self.actions.push_back(Action::Fetch(req));
+                        self.state = State::AwaitFetch(Pending::Grammar { url: key });
+                        return Flow::Continue(None);
+                    };
+                    let g = match rule {
+                        Some(rule) => Arc::new(
+                            compiled
+                                .with_root(&rule)
+                                .map_err(|e| badfetch(format!("grammar {url}: {e}")))
+                                .into_flow()?,
+                        ),
+                        None => compiled,
+                    };
+                    grammars.push(g);
+                }
+            }
+            owners.push(owner);
+        }
+        self.active = owners;
+        Flow::Continue(Some(grammars))
     }
 
-    fn on_input(&mut self, index: usize, input: InputResult) -> Flow {
-        let Some(doc) = self.doc.clone() else {
-            return Flow::Continue(());
-        };
-        let form = &doc.forms[self.form];
-        let item = &form.items[index];
-        self.current_item = Some(index);
+    /// Input for form item `index` arrived.
+    pub(crate) fn on_input(&mut self, index: usize, input: InputResult) -> Flow {
+        if let Some(c) = self.ctx_mut() {
+            c.current_item = Some(index);
+        }
         self.prompt_bargein = None;
-        let ItemKind::Field(field) = &item.kind else {
-            return Flow::Continue(());
-        };
         match input {
             InputResult::NoInput => Flow::Break(VxmlEvent::bare("noinput").into_throw()),
-            InputResult::NoMatch { utterance, .. } => {
+            InputResult::NoMatch { utterance, mode } => {
                 tracing::debug!(call_id = %self.call_id(), %utterance, "nomatch");
+                let _ = self.set_lastresult(&utterance, mode, JsValue::undefined());
                 Flow::Break(VxmlEvent::bare("nomatch").into_throw())
             }
             InputResult::Hangup => {
@@ -486,391 +490,513 @@ impl Interpreter {
             }
             InputResult::Match {
                 utterance,
+                mode,
+                grammar,
                 semantics,
-                ..
             } => {
-                tracing::debug!(call_id = %self.call_id(), field = %item.name, %utterance, "filled");
-                let value = match semantics {
-                    crate::grammar::Semantics::Value(crate::grammar::SemValue::Bool(b)) => b.to_string(),
-                    crate::grammar::Semantics::Value(crate::grammar::SemValue::Str(s)) => js_string_literal(&s),
-                    _ => "undefined".to_owned(),
-                };
-                let _ = field.boolean;
-                let script = format!(
-                    "(function(){{var u={u}, i={value};\
-                     var r={{utterance:u, interpretation:i, confidence:1.0, inputmode:\"dtmf\"}};\
-                     var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode=\"dtmf\";\
-                     $vxs1[\"lastresult$\"]=a; $vxs3[{shadow}]=r; $vxs3[{name}]=i;}})()",
-                    u = js_string_literal(&utterance),
-                    shadow = js_string_literal(&format!("{}$", item.name)),
-                    name = js_string_literal(&item.name),
-                );
-                self.scopes
-                    .run_internal(&script)
-                    .map_err(|e| semantic("field result", e))
+                let interpretation = crate::semantics::to_js(&semantics, &mut self.scopes)
+                    .map_err(|e| semantic("grammar tags", e))
                     .into_flow()?;
-                self.run_filled(&field.filled)?;
-                let just_filled = item.name.clone();
-                for filled in &form.filled {
-                    if self.form_filled_applies(form, filled, &just_filled) {
-                        self.scopes.reset(Scope::Anonymous);
-                        self.exec_all(&filled.body, Scope::Anonymous)?;
-                    }
-                }
-                Flow::Continue(())
+                self.set_lastresult(&utterance, mode, interpretation.clone())?;
+                let owner = self.active.get(grammar).cloned().unwrap_or(GrammarOwner::Item(None));
+                self.dispatch_match(index, owner, &utterance, mode, interpretation)
             }
         }
     }
 
-    fn run_filled(&mut self, filled: &[Filled]) -> Flow {
-        for f in filled {
-            self.scopes.reset(Scope::Anonymous);
-            self.exec_all(&f.body, Scope::Anonymous)?;
-        }
-        Flow::Continue(())
-    }
-
-    /// A form-level `<filled>` runs when the item just filled is in its namelist (default: all
-    /// input items) and, in mode "all", every item of the namelist is filled.
-    fn form_filled_applies(
+    fn set_lastresult(
         &mut self,
-        form: &document::Form,
-        filled: &Filled,
-        just_filled: &str,
-    ) -> bool {
-        let names: Vec<&str> = if filled.namelist.is_empty() {
-            form.items
-                .iter()
-                .filter(|i| matches!(i.kind, ItemKind::Field(_)))
-                .map(|i| i.name.as_str())
-                .collect()
-        } else {
-            filled.namelist.iter().map(String::as_str).collect()
-        };
-        if !names.contains(&just_filled) {
-            return false;
-        }
-        filled.any
-            || names
-                .iter()
-                .all(|n| !self.scopes.get(Scope::Dialog, n).is_undefined())
-    }
-
-    fn eval(&mut self, expr: &str) -> Flow<JsValue> {
+        utterance: &str,
+        mode: crate::action::InputMode,
+        interpretation: JsValue,
+    ) -> Flow {
         self.scopes
-            .eval(expr)
-            .map_err(|e| semantic(expr, e))
-            .into_flow()
-    }
-
-    fn eval_string(&mut self, expr: &str) -> Flow<String> {
-        self.scopes
-            .eval_string(expr)
-            .map_err(|e| semantic(expr, e))
-            .into_flow()
-    }
-
-    fn eval_bool(&mut self, expr: &str) -> Flow<bool> {
-        self.scopes
-            .eval_bool(expr)
-            .map_err(|e| semantic(expr, e))
-            .into_flow()
-    }
-
-    pub(crate) fn exec_all(&mut self, body: &[Exec], var_scope: Scope) -> Flow {
-        for e in body {
-            self.exec(e, var_scope)?;
-        }
-        Flow::Continue(())
-    }
-
-    fn base_url(&self) -> Option<url::Url> {
-        self.doc.as_ref().map(|d| d.url.clone())
-    }
-
-    fn exec(&mut self, e: &Exec, var_scope: Scope) -> Flow {
-        match e {
-            Exec::Var { name, expr } => {
-                let value = match expr {
-                    Some(expr) => self.eval(expr)?,
-                    None => JsValue::undefined(),
-                };
-                self.scopes
-                    .declare(var_scope, name, value)
-                    .map_err(|e| semantic(name, e))
-                    .into_flow()
-            }
-            Exec::Assign { name, expr } => {
-                let value = self.eval(expr)?;
-                self.scopes
-                    .assign(name, value)
-                    .map_err(|e| semantic("assign", e))
-                    .into_flow()
-            }
-            Exec::Script(body) => self
-                .scopes
-                .run_script(var_scope, body)
-                .map_err(|e| semantic("script", e))
-                .into_flow(),
-            Exec::Prompt(p) => {
-                if let Some(cond) = &p.cond
-                    && !self.eval_bool(cond)?
-                {
-                    return Flow::Continue(());
-                }
-                let Some(base) = self.base_url() else {
-                    return Flow::Continue(());
-                };
-                self.queue_prompt(p, &base)
-            }
-            Exec::If(branches) => {
-                for (cond, body) in branches {
-                    let taken = match cond {
-                        Some(cond) => self.eval_bool(cond)?,
-                        None => true,
-                    };
-                    if taken {
-                        return self.exec_all(body, var_scope);
-                    }
-                }
-                Flow::Continue(())
-            }
-            Exec::Goto {
-                next,
-                expr,
-                nextitem,
-                expritem,
-            } => {
-                if let Some(item) = nextitem {
-                    return Flow::Break(Transition::NextItem(item.clone()));
-                }
-                if let Some(expr) = expritem {
-                    let item = self.eval_string(expr)?;
-                    return Flow::Break(Transition::NextItem(item));
-                }
-                let target = self.target(next, expr, "goto")?;
-                Flow::Break(self.goto(&target, None)?)
-            }
-            Exec::Submit {
-                next,
-                expr,
-                namelist,
-                post,
-            } => {
-                let target = self.target(next, expr, "submit")?;
-                let names = match namelist {
-                    Some(names) => names.clone(),
-                    None => self.item_names(),
-                };
-                let mut pairs = Vec::new();
-                for name in &names {
-                    let value = self.eval_string(name)?;
-                    pairs.push((name.clone(), value));
-                }
-                Flow::Break(self.goto(&target, Some((pairs, *post)))?)
-            }
-            Exec::Clear(names) => {
-                let names = if names.is_empty() {
-                    self.item_names()
-                } else {
-                    names.clone()
-                };
-                let items = self.item_names();
-                for name in &names {
-                    if let Some(i) = items.iter().position(|n| n == name) {
-                        if let Some(c) = self.prompt_counts.get_mut(i) {
-                            *c = 0;
-                        }
-                        self.scopes
-                            .set(Scope::Dialog, name, JsValue::undefined())
-                            .map_err(|e| semantic(name, e))
-                            .into_flow()?;
-                    } else {
-                        self.scopes
-                            .assign(name, JsValue::undefined())
-                            .map_err(|e| semantic("clear", e))
-                            .into_flow()?;
-                    }
-                }
-                Flow::Continue(())
-            }
-            Exec::Reprompt => {
-                self.reprompted = true;
-                Flow::Continue(())
-            }
-            Exec::Throw {
-                event,
-                eventexpr,
-                message,
-                messageexpr,
-            } => {
-                let name = match (event, eventexpr) {
-                    (Some(e), _) => e.clone(),
-                    (None, Some(expr)) => self.eval_string(expr)?,
-                    (None, None) => {
-                        return Flow::Break(semantic("throw", "no event or eventexpr"));
-                    }
-                };
-                let message = match (message, messageexpr) {
-                    (Some(m), _) => Some(m.clone()),
-                    (None, Some(expr)) => Some(self.eval_string(expr)?),
-                    (None, None) => None,
-                };
-                Flow::Break(Transition::Throw(VxmlEvent { name, message }))
-            }
-            Exec::Log {
-                label,
-                expr,
-                content,
-            } => {
-                let mut text = String::new();
-                for piece in content {
-                    match piece {
-                        document::Piece::Text(t) => text.push_str(t),
-                        document::Piece::Value(expr) => text.push_str(&self.eval_string(expr)?),
-                        _ => {}
-                    }
-                }
-                if let Some(expr) = expr {
-                    text.push_str(&self.eval_string(expr)?);
-                }
-                tracing::info!(call_id = %self.call_id(), label = label.as_deref().unwrap_or(""), "vxml log: {text}");
-                Flow::Continue(())
-            }
-            Exec::Exit { expr, namelist } => {
-                let value = match expr {
-                    Some(expr) => Some(self.eval_string(expr)?),
-                    None if !namelist.is_empty() => {
-                        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-                        for name in namelist {
-                            let v = self.eval_string(name)?;
-                            ser.append_pair(name, &v);
-                        }
-                        Some(ser.finish())
-                    }
-                    None => None,
-                };
-                Flow::Break(Transition::Exit(ExitInfo {
-                    reason: "exit".into(),
-                    value,
-                }))
-            }
-            Exec::Disconnect => Flow::Break(Transition::Disconnect),
-            Exec::Unsupported(name) => Flow::Break(Transition::Throw(VxmlEvent::new(
-                format!("error.unsupported.{}", name.replace(' ', ".")),
-                format!("<{name}> is not supported yet"),
-            ))),
-        }
-    }
-
-    fn item_names(&self) -> Vec<String> {
-        self.doc
-            .as_ref()
-            .map(|d| {
-                d.forms[self.form]
-                    .items
-                    .iter()
-                    .map(|i| i.name.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn target(&mut self, next: &Option<String>, expr: &Option<String>, what: &str) -> Flow<String> {
-        match (next, expr) {
-            (Some(n), _) => Flow::Continue(n.clone()),
-            (None, Some(expr)) => self.eval_string(expr),
-            (None, None) => Flow::Break(badfetch(format!("{what} without next or expr"))),
-        }
-    }
-
-    /// The transition to `target` ("#form" or a URL relative to the document), with submitted
-    /// `(name, value)` pairs sent by GET query or POST body.
-    fn goto(
-        &mut self,
-        target: &str,
-        submit: Option<(Vec<(String, String)>, bool)>,
-    ) -> Flow<Transition> {
-        if let Some(id) = target.strip_prefix('#')
-            && submit.is_none()
-        {
-            return Flow::Continue(Transition::NextForm(id.to_owned()));
-        }
-        let Some(base) = self.base_url() else {
-            return Flow::Break(badfetch("no document to resolve against"));
-        };
-        let mut url = base
-            .join(target)
-            .map_err(|e| badfetch(format!("bad url {target:?}: {e}")))
+            .set(Scope::Anonymous, "$vxinterp", interpretation)
+            .map_err(|e| semantic("lastresult", e))
             .into_flow()?;
-        let mut request = FetchRequest {
-            url: url.clone(),
-            method: Method::Get,
-            body: None,
-            content_type: None,
+        let script = format!(
+            "(function(){{var u={u}, i=$vxs4.$vxinterp;\
+             var r={{utterance:u, interpretation:i, confidence:1.0, inputmode:{m}}};\
+             var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode={m};\
+             $vxs1[\"lastresult$\"]=a; delete $vxs4.$vxinterp; return r;}})()",
+            u = js_string_literal(utterance),
+            m = js_string_literal(mode.as_str()),
+        );
+        self.scopes
+            .run_internal(&script)
+            .map_err(|e| semantic("lastresult", e))
+            .into_flow()?;
+        Flow::Continue(())
+    }
+
+    fn dispatch_match(
+        &mut self,
+        index: usize,
+        owner: GrammarOwner,
+        utterance: &str,
+        mode: crate::action::InputMode,
+        interpretation: JsValue,
+    ) -> Flow {
+        let Some((doc, d)) = self.dialog() else {
+            return Flow::Continue(());
         };
-        if let Some((pairs, post)) = submit {
-            if post {
-                let mut ser = url::form_urlencoded::Serializer::new(String::new());
-                for (n, v) in &pairs {
-                    ser.append_pair(n, v);
+        let form = &doc.dialogs[d];
+        match owner {
+            GrammarOwner::Link(link) => {
+                let c = self.ctx().expect("a dialog is active");
+                let target = match link {
+                    LinkRef::Item(i) => form.items[index].links[i].target.clone(),
+                    LinkRef::Dialog(i) => form.links[i].target.clone(),
+                    LinkRef::Document(i) => doc.links[i].target.clone(),
+                    LinkRef::Root(i) => match &c.root {
+                        Some(root) => root.links[i].target.clone(),
+                        None => return Flow::Continue(()),
+                    },
+                };
+                Flow::Break(self.follow(&target)?)
+            }
+            GrammarOwner::Choice(i) => {
+                let ItemKind::Menu(menu) = &form.items[index].kind else {
+                    return Flow::Continue(());
+                };
+                let target = menu.choices[i].target.clone();
+                Flow::Break(self.follow(&target)?)
+            }
+            GrammarOwner::Item(option_value) => {
+                let item = &form.items[index];
+                let value = match option_value {
+                    Some(v) => JsValue::from(boa_engine::JsString::from(v.as_str())),
+                    None => self.slot_value(&interpretation, &item.slot),
+                };
+                self.fill(&item.name, value, utterance, mode, &interpretation)?;
+                self.run_filled(&doc, d, &[index])
+            }
+            GrammarOwner::Form => self.fill_from_form_result(interpretation, utterance, mode),
+            GrammarOwner::Dialog { root, index } => {
+                // As if by <goto> to that dialog, which then takes the input.
+                let target_doc = if root {
+                    match self.ctx().and_then(|c| c.root.clone()) {
+                        Some(r) => r,
+                        None => return Flow::Continue(()),
+                    }
+                } else {
+                    doc.clone()
+                };
+                let id = target_doc.dialogs[index].id.clone();
+                if root {
+                    let mut url = target_doc.url.clone();
+                    url.set_fragment(Some(&id));
+                    return Flow::Break(Transition::Goto(self.fetch_request(url)));
                 }
-                request.method = Method::Post;
-                request.body = Some(ser.finish());
-                request.content_type = Some("application/x-www-form-urlencoded".into());
-            } else if !pairs.is_empty() {
-                url.query_pairs_mut()
-                    .extend_pairs(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-                request.url = url;
+                self.enter_dialog_by_id(&id)?;
+                self.push_frame(Frame::Marker(crate::exec::Marker::FillFromResult(
+                    interpretation,
+                )))?;
+                // The marker must run after the dialog's variables: put it under them.
+                let len = self.frames.len();
+                if len >= 2 {
+                    self.frames.swap(len - 1, len - 2);
+                }
+                Flow::Continue(())
             }
         }
-        Flow::Continue(Transition::NextDocument(request))
+    }
+
+    /// The value for an item from a grammar result: the property named by the slot when the
+    /// result is an object that has one, else the whole result.
+    fn slot_value(&mut self, interpretation: &JsValue, slot: &str) -> JsValue {
+        if let Some(obj) = interpretation.as_object()
+            && self.scopes.has_property(&obj, slot)
+        {
+            return self.scopes.get_property(&obj, slot);
+        }
+        interpretation.clone()
+    }
+
+    /// Sets an input item's variable and its `name$` shadow.
+    fn fill(
+        &mut self,
+        name: &str,
+        value: JsValue,
+        utterance: &str,
+        mode: crate::action::InputMode,
+        interpretation: &JsValue,
+    ) -> Flow {
+        self.scopes
+            .set(Scope::Dialog, name, value)
+            .map_err(|e| semantic(name, e))
+            .into_flow()?;
+        let shadow = self.object_of(&[
+            (
+                "utterance".into(),
+                JsValue::from(boa_engine::JsString::from(utterance)),
+            ),
+            ("confidence".into(), JsValue::from(1.0)),
+            (
+                "inputmode".into(),
+                JsValue::from(boa_engine::JsString::from(mode.as_str())),
+            ),
+            ("interpretation".into(), interpretation.clone()),
+        ])?;
+        self.scopes
+            .set(Scope::Dialog, &format!("{name}$"), shadow)
+            .map_err(|e| semantic(name, e))
+            .into_flow()
+    }
+
+    /// Mixed initiative: a form-level grammar's result fills every input item whose slot it
+    /// names; `<initial>` items are then done.
+    pub(crate) fn fill_from_form_result(
+        &mut self,
+        interpretation: JsValue,
+        utterance: &str,
+        mode: crate::action::InputMode,
+    ) -> Flow {
+        let Some((doc, d)) = self.dialog() else {
+            return Flow::Continue(());
+        };
+        let form = &doc.dialogs[d];
+        let mut filled = Vec::new();
+        if let Some(obj) = interpretation.as_object() {
+            for (i, item) in form.items.iter().enumerate() {
+                if matches!(item.kind, ItemKind::Field { .. })
+                    && self.scopes.has_property(&obj, &item.slot)
+                {
+                    let value = self.scopes.get_property(&obj, &item.slot);
+                    if value.is_undefined() {
+                        continue;
+                    }
+                    self.fill(&item.name, value, utterance, mode, &interpretation)?;
+                    filled.push(i);
+                }
+            }
+        }
+        if filled.is_empty() {
+            return Flow::Break(VxmlEvent::bare("nomatch").into_throw());
+        }
+        for item in &form.items {
+            if matches!(item.kind, ItemKind::Initial) {
+                self.scopes
+                    .set(Scope::Dialog, &item.name, JsValue::from(true))
+                    .map_err(|e| semantic(&item.name, e))
+                    .into_flow()?;
+            }
+        }
+        self.run_filled(&doc, d, &filled)
+    }
+
+    /// Queues the `<filled>` elements due after `just` items were filled: the items' own, then
+    /// the form's whose namelist they are in (mode any/all), each in document order.
+    pub(crate) fn run_filled(&mut self, doc: &Rc<Document>, d: usize, just: &[usize]) -> Flow {
+        let form = &doc.dialogs[d];
+        let mut bodies = Vec::new();
+        for &i in just {
+            for f in &form.items[i].filled {
+                bodies.push(f.body.clone());
+            }
+        }
+        let just_names: Vec<&str> = just.iter().map(|&i| form.items[i].name.as_str()).collect();
+        for filled in &form.filled {
+            let names: Vec<&str> = if filled.namelist.is_empty() {
+                form.items
+                    .iter()
+                    .filter(|i| i.is_input())
+                    .map(|i| i.name.as_str())
+                    .collect()
+            } else {
+                filled.namelist.iter().map(String::as_str).collect()
+            };
+            if !names.iter().any(|n| just_names.contains(n)) {
+                continue;
+            }
+            let applies = filled.any
+                || names
+                    .iter()
+                    .all(|n| !self.scopes.get(Scope::Dialog, n).is_undefined());
+            if applies {
+                bodies.push(filled.body.clone());
+            }
+        }
+        for body in bodies.iter().rev() {
+            self.push_frame(Frame::body(body, Scope::Anonymous, true))?;
+        }
+        Flow::Continue(())
+    }
+
+    /// Where a link or choice leads: an event, or a document/dialog.
+    fn follow(&mut self, target: &document::Target) -> Flow<Transition> {
+        if target.event.is_some() || target.eventexpr.is_some() {
+            let ev = self.event_of(
+                &target.event,
+                &target.eventexpr,
+                &target.message,
+                &target.messageexpr,
+                "link",
+            )?;
+            return Flow::Continue(Transition::Throw(ev));
+        }
+        let dest = self.target(&target.next, &target.expr, "link")?;
+        let url = self.resolve(&dest)?;
+        Flow::Continue(Transition::Goto(self.fetch_request(url)))
+    }
+
+    /// A recording arrived for `<record>` item `index`.
+    pub(crate) fn on_recorded(&mut self, index: usize, result: RecordResult) -> Flow {
+        if let Some(c) = self.ctx_mut() {
+            c.current_item = Some(index);
+        }
+        self.prompt_bargein = None;
+        let Some((doc, d)) = self.dialog() else {
+            return Flow::Continue(());
+        };
+        let name = doc.dialogs[d].items[index].name.clone();
+        match result {
+            RecordResult::NoInput => Flow::Break(VxmlEvent::bare("noinput").into_throw()),
+            RecordResult::Input(input) => self.on_input(index, input),
+            RecordResult::Error { event, message } => {
+                Flow::Break(VxmlEvent::new(event, message).into_throw())
+            }
+            RecordResult::Hangup(partial) => {
+                self.hung_up = true;
+                if let Some(rec) = partial {
+                    self.store_recording(&name, *rec)?;
+                }
+                Flow::Break(VxmlEvent::bare("connection.disconnect.hangup").into_throw())
+            }
+            rec @ RecordResult::Recorded { .. } => {
+                self.store_recording(&name, rec)?;
+                self.run_filled(&doc, d, &[index])
+            }
+        }
+    }
+
+    fn store_recording(&mut self, name: &str, rec: RecordResult) -> Flow {
+        let RecordResult::Recorded {
+            audio,
+            mime_type,
+            duration,
+            termchar,
+            maxtime,
+        } = rec
+        else {
+            return Flow::Continue(());
+        };
+        let id = self.next_recording;
+        self.next_recording += 1;
+        let size = audio.len();
+        if self.recordings.len() >= MAX_RECORDINGS {
+            self.recordings.pop_front();
+        }
+        self.recordings.push_back((id, audio, mime_type.clone()));
+        let value = self.object_of(&[
+            ("$vxrecording".into(), JsValue::from(id)),
+            ("size".into(), JsValue::from(size as f64)),
+            (
+                "type".into(),
+                JsValue::from(boa_engine::JsString::from(mime_type.as_str())),
+            ),
+            ("duration".into(), JsValue::from(duration.as_millis() as f64)),
+        ])?;
+        self.scopes
+            .set(Scope::Dialog, name, value)
+            .map_err(|e| semantic(name, e))
+            .into_flow()?;
+        let termchar = match termchar {
+            Some(c) => JsValue::from(boa_engine::JsString::from(c.to_string().as_str())),
+            None => JsValue::null(),
+        };
+        let shadow = self.object_of(&[
+            ("duration".into(), JsValue::from(duration.as_millis() as f64)),
+            ("size".into(), JsValue::from(size as f64)),
+            ("termchar".into(), termchar),
+            ("maxtime".into(), JsValue::from(maxtime)),
+        ])?;
+        self.scopes
+            .set(Scope::Dialog, &format!("{name}$"), shadow)
+            .map_err(|e| semantic(name, e))
+            .into_flow()
+    }
+
+    /// The audio of a recording object, if `value` is one.
+    pub(crate) fn recording_of(&mut self, value: &JsValue) -> Option<(Arc<[u8]>, String)> {
+        let obj = value.as_object()?;
+        let id = self.scopes.get_property(&obj, "$vxrecording").as_number()? as u32;
+        self.recordings
+            .iter()
+            .find(|(i, _, _)| *i == id)
+            .map(|(_, a, m)| (a.clone(), m.clone()))
+    }
+
+    /// A transfer for `<transfer>` item `index` ended.
+    pub(crate) fn on_transferred(&mut self, index: usize, result: TransferResult) -> Flow {
+        if let Some(c) = self.ctx_mut() {
+            c.current_item = Some(index);
+        }
+        let Some((doc, d)) = self.dialog() else {
+            return Flow::Continue(());
+        };
+        let name = doc.dialogs[d].items[index].name.clone();
+        match result {
+            TransferResult::Error { event, message } => {
+                Flow::Break(VxmlEvent::new(event, message).into_throw())
+            }
+            TransferResult::Ended {
+                outcome,
+                duration,
+                input,
+            } => {
+                match outcome {
+                    TransferOutcome::Transferred => {
+                        self.hung_up = true;
+                        return Flow::Break(
+                            VxmlEvent::bare("connection.disconnect.transfer").into_throw(),
+                        );
+                    }
+                    TransferOutcome::Hangup => {
+                        self.hung_up = true;
+                        return Flow::Break(
+                            VxmlEvent::bare("connection.disconnect.hangup").into_throw(),
+                        );
+                    }
+                    _ => {}
+                }
+                self.scopes
+                    .set(
+                        Scope::Dialog,
+                        &name,
+                        JsValue::from(boa_engine::JsString::from(outcome.as_str())),
+                    )
+                    .map_err(|e| semantic(&name, e))
+                    .into_flow()?;
+                let mut shadow = vec![(
+                    "duration".to_owned(),
+                    JsValue::from(duration.as_secs_f64()),
+                )];
+                if let Some(InputResult::Match {
+                    utterance,
+                    mode,
+                    semantics,
+                    ..
+                }) = &input
+                {
+                    let interp = crate::semantics::to_js(semantics, &mut self.scopes)
+                        .map_err(|e| semantic("grammar tags", e))
+                        .into_flow()?;
+                    shadow.push((
+                        "utterance".into(),
+                        JsValue::from(boa_engine::JsString::from(utterance.as_str())),
+                    ));
+                    shadow.push((
+                        "inputmode".into(),
+                        JsValue::from(boa_engine::JsString::from(mode.as_str())),
+                    ));
+                    shadow.push(("interpretation".into(), interp));
+                }
+                let shadow = self.object_of(&shadow)?;
+                self.scopes
+                    .set(Scope::Dialog, &format!("{name}$"), shadow)
+                    .map_err(|e| semantic(&name, e))
+                    .into_flow()?;
+                self.run_filled(&doc, d, &[index])
+            }
+        }
     }
 }
 
-fn exit_info(reason: &str) -> ExitInfo {
-    ExitInfo {
+/// The grammars of a menu choice or field option: its own, or made from its `dtmf` and text.
+fn choice_grammars(choice: &Choice) -> Flow<Vec<GrammarRef>> {
+    let mut out = choice.grammars.clone();
+    if let Some(keys) = &choice.dtmf
+        && let Some(g) = phrase_grammar("dtmf", keys, false)
+    {
+        out.push(g);
+    }
+    if choice.grammars.is_empty()
+        && !choice.text.is_empty()
+        && let Some(g) = phrase_grammar("voice", &choice.text, choice.accept_approximate)
+    {
+        out.push(g);
+    }
+    Flow::Continue(out)
+}
+
+fn link_grammars(link: &document::Link) -> Flow<Vec<GrammarRef>> {
+    let mut out = link.grammars.clone();
+    if let Some(keys) = &link.dtmf
+        && let Some(g) = phrase_grammar("dtmf", keys, false)
+    {
+        out.push(g);
+    }
+    Flow::Continue(out)
+}
+
+/// A document-scoped dialog's grammars: a form's own, or a menu's choices.
+fn dialog_grammars(dialog: &Dialog) -> Flow<Vec<GrammarRef>> {
+    let mut out = dialog.grammars.clone();
+    for item in &dialog.items {
+        if let ItemKind::Menu(menu) = &item.kind {
+            for choice in &menu.choices {
+                out.extend(choice_grammars(choice)?);
+            }
+        }
+    }
+    Flow::Continue(out)
+}
+
+/// A grammar accepting `phrase` (DTMF keys or words); with `approximate`, also any ordered
+/// part of it.
+fn phrase_grammar(mode: &str, phrase: &str, approximate: bool) -> Option<GrammarRef> {
+    let escape = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let words: Vec<String> = if mode == "dtmf" {
+        phrase
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .map(|c| c.to_string())
+            .collect()
+    } else {
+        phrase
+            .split_whitespace()
+            .map(|w| {
+                w.trim_matches(|c: char| !c.is_alphanumeric())
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect()
+    };
+    if words.is_empty() {
+        return None;
+    }
+    let body = if approximate && words.len() > 1 && words.len() <= 12 {
+        let items: String = words
+            .iter()
+            .map(|w| format!("<item repeat=\"0-1\">{}</item>", escape(w)))
+            .collect();
+        // At least one word: the whole optional sequence, minus the empty sentence.
+        format!("<one-of><item>{}</item></one-of>", items)
+    } else {
+        escape(&words.join(" "))
+    };
+    let xml = format!(
+        "<grammar xmlns=\"http://www.w3.org/2001/06/grammar\" version=\"1.0\" mode=\"{mode}\" root=\"r\"><rule id=\"r\">{body}</rule></grammar>"
+    );
+    Grammar::from_srgs_xml(&xml)
+        .ok()
+        .map(|g| GrammarRef::Ready(Arc::new(g)))
+}
+
+pub(crate) fn exit_info(reason: &str) -> crate::action::ExitInfo {
+    crate::action::ExitInfo {
         reason: reason.to_owned(),
         value: None,
     }
 }
 
-/// The exit of the default handler for an uncaught event.
-fn exit_for(ev: &VxmlEvent, disconnecting: bool) -> ExitInfo {
-    let reason = if event::name_matches("connection.disconnect", &ev.name) {
-        if disconnecting {
-            "disconnect"
-        } else {
-            "hangup"
-        }
-        .to_owned()
-    } else {
-        match &ev.message {
-            Some(m) => format!("{}: {m}", ev.name),
-            None => ev.name.clone(),
-        }
-    };
-    ExitInfo {
-        reason,
-        value: None,
-    }
-}
-
-trait IntoFlow<T> {
-    fn into_flow(self) -> Flow<T>;
-}
-
-impl<T> IntoFlow<T> for Result<T, Transition> {
-    fn into_flow(self) -> Flow<T> {
-        match self {
-            Ok(v) => Flow::Continue(v),
-            Err(t) => Flow::Break(t),
-        }
-    }
-}
-
 impl VxmlEvent {
-    fn into_throw(self) -> Transition {
+    pub(crate) fn into_throw(self) -> Transition {
         Transition::Throw(self)
     }
 }

@@ -1,12 +1,18 @@
-//! The [`Interpreter`]: public face of the sans-IO core. The FIA itself is in `fia.rs`.
+//! The [`Interpreter`]: public face of the sans-IO core. The FIA is in `fia.rs`, executable
+//! content in `exec.rs`, events in `events.rs`, document loading in `loader.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
+
+use boa_engine::JsValue;
 
 use crate::action::{Action, ExitInfo, FetchRequest, Method, PlatformEvent, PlayItem};
 use crate::document::Document;
-use crate::scope::{Scope, Scopes, js_string_literal};
+use crate::exec::Frame;
+use crate::grammar::Grammar;
+use crate::scope::{SavedScopes, Scope, Scopes, js_string_literal};
 
 /// Facts about the call, exposed to documents as `session.connection.*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +29,31 @@ pub struct SessionInfo {
     pub redirect: Vec<String>,
 }
 
+/// What a fetch in flight is for.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// A document to go to (`<goto>`, `<submit>`, a link, the first document).
+    Document { fragment: Option<String> },
+    /// The document of a `<subdialog>` item of the current context.
+    Subdialog {
+        item: usize,
+        fragment: Option<String>,
+        params: Vec<(String, JsValue)>,
+    },
+    /// The application root of `leaf`, fetched before the leaf starts.
+    Root {
+        leaf: Rc<Document>,
+        fragment: Option<String>,
+        subdialog: Option<(usize, Vec<(String, JsValue)>)>,
+    },
+    /// `<script src>`: run the body in `scope`, then resume executable content.
+    Script { url: url::Url, scope: Scope },
+    /// `<data>`: assign the parsed body to `name`, then resume.
+    Data { name: Option<String>, scope: Scope },
+    /// An external grammar, cached under `url`; then the FIA iteration runs again.
+    Grammar { url: url::Url },
+}
+
 /// What the interpreter waits for.
 #[derive(Debug)]
 pub(crate) enum State {
@@ -30,27 +61,38 @@ pub(crate) enum State {
     Idle,
     /// The FIA can make progress on the next poll.
     Running,
-    /// A document fetch is out; `fragment` names the form to start.
-    AwaitFetch { fragment: Option<String> },
+    /// A fetch is out.
+    AwaitFetch(Pending),
     /// A collection for form item `item` is out.
     AwaitInput { item: usize },
+    /// A recording for form item `item` is out.
+    AwaitRecord { item: usize },
+    /// A transfer for form item `item` is out.
+    AwaitTransfer { item: usize },
     /// A disconnect is out.
     AwaitDisconnect,
     /// The session is over.
     Done(ExitInfo),
 }
 
-/// A VoiceXML session: one per call. See the crate docs for the run loop.
-pub struct Interpreter {
-    pub(crate) session: SessionInfo,
-    pub(crate) scopes: Scopes,
-    pub(crate) doc: Option<Rc<Document>>,
-    /// Index of the active form in `doc.forms`.
-    pub(crate) form: usize,
-    /// Prompt counters of the active form's items.
-    pub(crate) prompt_counts: Vec<u32>,
-    /// Event counters of the active form, by event name.
-    pub(crate) event_counts: HashMap<String, u32>,
+/// Per form item state of the active dialog.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ItemState {
+    pub(crate) prompt_count: u32,
+    /// Event counters by event name prefix ("error", "error.badfetch", ...).
+    pub(crate) events: HashMap<String, u32>,
+}
+
+/// One execution context: the top-level application, or a subdialog.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) root: Option<Rc<Document>>,
+    pub(crate) doc: Rc<Document>,
+    /// Index of the active dialog in `doc.dialogs`, once one is entered.
+    pub(crate) dialog: Option<usize>,
+    pub(crate) items: Vec<ItemState>,
+    /// Event counters for events outside any form item.
+    pub(crate) dialog_events: HashMap<String, u32>,
     /// Set by `<goto nextitem>`: the item to run next regardless of its guard.
     pub(crate) next_item: Option<usize>,
     /// The item whose execution (or input) is under way; its catches apply first.
@@ -58,6 +100,72 @@ pub struct Interpreter {
     /// The last iteration ended in a `<catch>` without `<reprompt>`: do not queue prompts.
     pub(crate) suppress_prompts: bool,
     pub(crate) reprompted: bool,
+    /// `<param>` values for the subdialog's variables, used while its dialog initialises.
+    pub(crate) params: HashMap<String, JsValue>,
+    /// For a subdialog: the caller's scopes and its `<subdialog>` item.
+    pub(crate) caller: Option<(SavedScopes, usize)>,
+}
+
+impl Ctx {
+    pub(crate) fn new(doc: Rc<Document>, root: Option<Rc<Document>>) -> Self {
+        Self {
+            root,
+            doc,
+            dialog: None,
+            items: Vec::new(),
+            dialog_events: HashMap::new(),
+            next_item: None,
+            current_item: None,
+            suppress_prompts: false,
+            reprompted: false,
+            params: HashMap::new(),
+            caller: None,
+        }
+    }
+}
+
+/// Who owns each grammar of the collection in flight.
+#[derive(Debug, Clone)]
+pub(crate) enum GrammarOwner {
+    /// The form item's own grammar (or a field `<option>` with this value).
+    Item(Option<String>),
+    /// A menu choice, by index.
+    Choice(usize),
+    /// A form-level grammar of the active dialog.
+    Form,
+    /// A document-scoped grammar of another dialog of the document (or of the root).
+    Dialog { root: bool, index: usize },
+    /// A link: where it is, and which.
+    Link(LinkRef),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LinkRef {
+    Item(usize),
+    Dialog(usize),
+    Document(usize),
+    Root(usize),
+}
+
+/// Steps the interpreter may take without the caller's input before we call it a loop.
+pub(crate) const MAX_STEPS: u32 = 200_000;
+/// Documents or dialogs entered without the caller's input before we call it a loop.
+pub(crate) const MAX_TRANSITIONS: u32 = 500;
+/// Executable content nesting (`<if>`, `<foreach>`) at run time.
+pub(crate) const MAX_FRAMES: usize = 256;
+/// Recordings a session keeps in memory at once.
+pub(crate) const MAX_RECORDINGS: usize = 16;
+
+/// A VoiceXML session: one per call. See the crate docs for the run loop.
+pub struct Interpreter {
+    pub(crate) session: SessionInfo,
+    pub(crate) scopes: Scopes,
+    /// Execution contexts, the active one last (more than one inside subdialogs).
+    pub(crate) ctxs: Vec<Ctx>,
+    /// Executable content in progress.
+    pub(crate) frames: Vec<Frame>,
+    /// Grammars of the collection in flight, with their owners.
+    pub(crate) active: Vec<GrammarOwner>,
     /// Last `bargein` attribute of a queued prompt, for the next collection.
     pub(crate) prompt_bargein: Option<bool>,
     pub(crate) hung_up: bool,
@@ -66,8 +174,15 @@ pub struct Interpreter {
     pub(crate) queue: Vec<PlayItem>,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) state: State,
-    /// FIA steps since the last input, to stop documents that never wait for the caller.
+    /// Steps and transitions since the last input, to stop documents that never wait.
     pub(crate) steps: u32,
+    pub(crate) transitions: u32,
+    /// Fetched external grammars and scripts, by URL.
+    pub(crate) grammars: HashMap<url::Url, Arc<Grammar>>,
+    pub(crate) scripts: HashMap<url::Url, Rc<str>>,
+    /// Recordings, by the id their audio object carries.
+    pub(crate) recordings: VecDeque<(u32, Arc<[u8]>, String)>,
+    pub(crate) next_recording: u32,
 }
 
 impl Interpreter {
@@ -91,22 +206,12 @@ impl Interpreter {
         if let Err(e) = scopes.run_internal(&connection) {
             tracing::error!(call_id = %session.call_id, error = %e, "cannot set session.connection");
         }
-        let _ = scopes.set(
-            Scope::Application,
-            "lastresult$",
-            boa_engine::JsValue::undefined(),
-        );
-        Self {
+        let mut interp = Self {
             session,
             scopes,
-            doc: None,
-            form: 0,
-            prompt_counts: Vec::new(),
-            event_counts: HashMap::new(),
-            next_item: None,
-            current_item: None,
-            suppress_prompts: false,
-            reprompted: false,
+            ctxs: Vec::new(),
+            frames: Vec::new(),
+            active: Vec::new(),
             prompt_bargein: None,
             hung_up: false,
             disconnecting: false,
@@ -114,20 +219,22 @@ impl Interpreter {
             actions: VecDeque::new(),
             state: State::Idle,
             steps: 0,
-        }
+            transitions: 0,
+            grammars: HashMap::new(),
+            scripts: HashMap::new(),
+            recordings: VecDeque::new(),
+            next_recording: 1,
+        };
+        interp.reset_application();
+        interp
     }
 
     /// Starts the session at `url`; the first action is the fetch of that document.
     pub fn start(&mut self, url: url::Url) {
         tracing::info!(call_id = %self.session.call_id, %url, "vxml session start");
         let fragment = url.fragment().map(str::to_owned);
-        self.actions.push_back(Action::Fetch(FetchRequest {
-            url,
-            method: Method::Get,
-            body: None,
-            content_type: None,
-        }));
-        self.state = State::AwaitFetch { fragment };
+        self.actions.push_back(Action::Fetch(FetchRequest::get(url)));
+        self.state = State::AwaitFetch(Pending::Document { fragment });
     }
 
     /// What to do next. Call again after each answer; never blocks.
@@ -137,7 +244,7 @@ impl Interpreter {
                 return action;
             }
             match &self.state {
-                State::Running => self.run_fia(),
+                State::Running => self.run(),
                 State::Done(info) => return Action::Exit(info.clone()),
                 _ => return Action::Wait,
             }
@@ -148,10 +255,66 @@ impl Interpreter {
     pub fn handle_event(&mut self, now: Instant, event: PlatformEvent) {
         let _ = now;
         // Only the caller's input proves progress; a fetch loop without input must still end.
-        if matches!(event, PlatformEvent::Input(_) | PlatformEvent::Disconnected) {
+        if matches!(
+            event,
+            PlatformEvent::Input(_)
+                | PlatformEvent::Recorded(_)
+                | PlatformEvent::Transferred(_)
+                | PlatformEvent::Disconnected
+        ) {
             self.steps = 0;
+            self.transitions = 0;
         }
         self.on_event(event);
+    }
+
+    /// A fresh application scope with its `lastresult$`.
+    pub(crate) fn reset_application(&mut self) {
+        self.scopes.reset(Scope::Application);
+        let _ = self
+            .scopes
+            .run_internal("$vxs1[\"lastresult$\"] = (function(){var a=[]; a.confidence=undefined; a.utterance=undefined; a.inputmode=undefined; a.interpretation=undefined; return a;})();");
+    }
+
+    pub(crate) fn ctx(&self) -> Option<&Ctx> {
+        self.ctxs.last()
+    }
+
+    pub(crate) fn ctx_mut(&mut self) -> Option<&mut Ctx> {
+        self.ctxs.last_mut()
+    }
+
+    pub(crate) fn call_id(&self) -> &str {
+        &self.session.call_id
+    }
+
+    /// Hands queued prompts to the driver, ahead of the action about to be pushed.
+    pub(crate) fn flush_queue(&mut self) {
+        if !self.queue.is_empty() {
+            self.actions
+                .push_back(Action::Queue(std::mem::take(&mut self.queue)));
+        }
+    }
+
+    pub(crate) fn finish(&mut self, info: ExitInfo) {
+        tracing::info!(call_id = %self.call_id(), reason = %info.reason, value = ?info.value, "vxml session end");
+        self.frames.clear();
+        self.flush_queue();
+        self.actions.push_back(Action::Exit(info.clone()));
+        self.state = State::Done(info);
+    }
+}
+
+impl FetchRequest {
+    /// A GET of `url`.
+    pub fn get(url: url::Url) -> Self {
+        Self {
+            url,
+            method: Method::Get,
+            body: None,
+            content_type: None,
+            timeout: None,
+        }
     }
 }
 
@@ -160,7 +323,7 @@ impl std::fmt::Debug for Interpreter {
         f.debug_struct("Interpreter")
             .field("call_id", &self.session.call_id)
             .field("state", &self.state)
-            .field("document", &self.doc.as_ref().map(|d| d.url.as_str()))
+            .field("document", &self.ctx().map(|c| c.doc.url.as_str()))
             .finish_non_exhaustive()
     }
 }

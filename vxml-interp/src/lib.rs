@@ -37,15 +37,19 @@
 mod action;
 pub mod collect;
 mod document;
+mod dom;
 mod event;
+mod exec;
 mod fetch;
 mod fia;
 pub mod grammar;
 mod interpreter;
+mod loader;
 pub mod platform;
 mod prompt;
 mod run;
 mod scope;
+mod semantics;
 mod time;
 
 pub use action::{

@@ -1,8 +1,12 @@
 //! Prompt selection (count and cond) and rendering of prompt content to [`PlayItem`]s.
 
+use std::sync::Arc;
+
+use boa_engine::{JsString, JsValue};
+
 use crate::action::PlayItem;
-use crate::document::{Piece, Prompt};
-use crate::scope::{Scopes, ScriptError};
+use crate::document::{Choice, Piece, Prompt};
+use crate::scope::{Scope, Scopes, ScriptError};
 
 /// The prompts to play on the `counter`th visit of a form item (VoiceXML 2.0 §4.1.6): among
 /// those whose `cond` holds, the ones with the highest `count` not above `counter`.
@@ -32,11 +36,14 @@ pub(crate) fn select<'a>(
     Ok(eligible.into_iter().filter(|p| p.count == best).collect())
 }
 
-/// Renders prompt content; audio URLs resolve against `base`.
+/// Renders prompt content; audio URLs resolve against `base`; `<enumerate>` walks `choices`;
+/// `recording` finds the audio of a recording object by its id.
 pub(crate) fn render(
     pieces: &[Piece],
     base: &url::Url,
+    choices: Option<&[Choice]>,
     scopes: &mut Scopes,
+    recording: impl Fn(u32) -> Option<(Arc<[u8]>, String)> + Copy,
 ) -> Result<Vec<PlayItem>, ScriptError> {
     let mut out = Vec::new();
     // Adjacent text and values form one utterance.
@@ -49,6 +56,37 @@ pub(crate) fn render(
                 end_text(&mut out, &mut text);
                 out.push(PlayItem::Break(*time));
             }
+            Piece::Mark { .. } => {}
+            Piece::Enumerate(template) => {
+                let Some(choices) = choices else {
+                    continue;
+                };
+                for choice in choices {
+                    let dtmf = choice.dtmf.clone().unwrap_or_default();
+                    if template.is_empty() {
+                        // The platform's default: the choice text, then its key.
+                        text.push(' ');
+                        text.push_str(&choice.text);
+                        if !dtmf.is_empty() {
+                            text.push_str(&format!(" {dtmf}"));
+                        }
+                        text.push(' ');
+                        continue;
+                    }
+                    scopes.set(
+                        Scope::Anonymous,
+                        "_prompt",
+                        JsValue::from(JsString::from(choice.text.as_str())),
+                    )?;
+                    scopes.set(
+                        Scope::Anonymous,
+                        "_dtmf",
+                        JsValue::from(JsString::from(dtmf.as_str())),
+                    )?;
+                    end_text(&mut out, &mut text);
+                    out.extend(render(template, base, None, scopes, recording)?);
+                }
+            }
             Piece::Audio {
                 src,
                 expr,
@@ -57,10 +95,25 @@ pub(crate) fn render(
                 end_text(&mut out, &mut text);
                 let target = match (src, expr) {
                     (Some(src), _) => Some(src.clone()),
-                    (None, Some(expr)) => Some(scopes.eval_string(expr)?),
+                    (None, Some(expr)) => {
+                        let value = scopes.eval(expr)?;
+                        if let Some(obj) = value.as_object()
+                            && let Some(id) = scopes.get_property(&obj, "$vxrecording").as_number()
+                            && let Some((audio, mime_type)) = recording(id as u32)
+                        {
+                            out.push(PlayItem::Recording { audio, mime_type });
+                            continue;
+                        }
+                        // An expr that yields nothing plays the fallback (VoiceXML 2.1 §4.1.3).
+                        if value.is_undefined() || value.is_null() {
+                            None
+                        } else {
+                            Some(scopes.string_of(&value)?)
+                        }
+                    }
                     (None, None) => None,
                 };
-                let fallback_items = render(fallback, base, scopes)?;
+                let fallback_items = render(fallback, base, choices, scopes, recording)?;
                 let fallback_text = flatten(&fallback_items);
                 match target.and_then(|t| base.join(&t).ok()) {
                     Some(url) => out.push(PlayItem::Audio { url, fallback_text }),
@@ -89,7 +142,7 @@ fn flatten(items: &[PlayItem]) -> Option<String> {
         .filter_map(|item| match item {
             PlayItem::Text(t) => Some(t.as_str()),
             PlayItem::Audio { fallback_text, .. } => fallback_text.as_deref(),
-            PlayItem::Break(_) => None,
+            PlayItem::Break(_) | PlayItem::Recording { .. } => None,
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
@@ -98,8 +151,6 @@ fn flatten(items: &[PlayItem]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scope::Scope;
-    use boa_engine::JsValue;
     use std::time::Duration;
 
     fn prompt(count: u32, cond: Option<&str>, text: &str) -> Prompt {
@@ -153,7 +204,7 @@ mod tests {
                 fallback: vec![Piece::Text("beep".into())],
             },
         ];
-        let items = render(&pieces, &base, &mut scopes).unwrap();
+        let items = render(&pieces, &base, None, &mut scopes, |_| None).unwrap();
         assert_eq!(
             items,
             vec![
@@ -165,6 +216,6 @@ mod tests {
                 },
             ]
         );
-        assert!(render(&[Piece::Value("nope".into())], &base, &mut scopes).is_err());
+        assert!(render(&[Piece::Value("nope".into())], &base, None, &mut scopes, |_| None).is_err());
     }
 }

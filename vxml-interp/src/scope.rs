@@ -6,10 +6,15 @@
 //! the `$vxsN` globals point at the current scope objects and are swapped when a document,
 //! dialog or anonymous scope begins, so a cached script always sees the current chain.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::Rc;
 
+use boa_engine::job::{GenericJob, Job, JobExecutor, PromiseJob};
 use boa_engine::property::PropertyDescriptor;
-use boa_engine::{Context, JsObject, JsString, JsValue, Script, Source, js_string};
+use boa_engine::{
+    Context, JsNativeError, JsObject, JsResult, JsString, JsValue, Script, Source, js_string,
+};
 
 /// The VoiceXML variable scopes, outermost first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +48,128 @@ const PREFIX: &str = "with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4){";
 /// Caps on script work so that a looping document cannot stall its thread.
 const LOOP_LIMIT: u64 = 1_000_000;
 const RECURSION_LIMIT: usize = 256;
+const STACK_LIMIT: usize = 64 * 1024;
 const CACHE_LIMIT: usize = 4096;
+/// Bracket nesting a script may have; boa's parser recurses per level.
+const MAX_NESTING: usize = 100;
+/// The longest script source we hand to boa.
+const MAX_SOURCE: usize = 1 << 20;
+/// Promise jobs run per script evaluation; the rest are dropped (VoiceXML has no event loop).
+const MAX_JOBS: usize = 10_000;
+
+/// A job queue that runs a bounded number of promise jobs and drops timers: a self-re-arming
+/// Promise chain ends with an error instead of holding the thread forever.
+#[derive(Default)]
+struct BoundedJobs {
+    promise: RefCell<VecDeque<PromiseJob>>,
+    generic: RefCell<VecDeque<GenericJob>>,
+}
+
+impl JobExecutor for BoundedJobs {
+    fn enqueue_job(self: Rc<Self>, job: Job, _context: &mut Context) {
+        match job {
+            Job::PromiseJob(p) => {
+                let mut q = self.promise.borrow_mut();
+                if q.len() < MAX_JOBS {
+                    q.push_back(p);
+                }
+            }
+            Job::GenericJob(g) => {
+                let mut q = self.generic.borrow_mut();
+                if q.len() < MAX_JOBS {
+                    q.push_back(g);
+                }
+            }
+            // Timers, async and finalization jobs have no meaning in a VoiceXML session.
+            _ => {}
+        }
+    }
+
+    fn run_jobs(self: Rc<Self>, context: &mut Context) -> JsResult<()> {
+        let mut budget = MAX_JOBS;
+        loop {
+            let next = self.promise.borrow_mut().pop_front();
+            let result = match next {
+                Some(job) => job.call(context),
+                None => match self.generic.borrow_mut().pop_front() {
+                    Some(job) => job.call(context),
+                    None => return Ok(()),
+                },
+            };
+            // A rejected job is the script's business; it must not stop the queue.
+            let _ = result;
+            budget -= 1;
+            if budget == 0 {
+                self.promise.borrow_mut().clear();
+                self.generic.borrow_mut().clear();
+                return Err(JsNativeError::range()
+                    .with_message("too many promise jobs")
+                    .into());
+            }
+        }
+    }
+}
+
+/// The scope objects of an execution context, set aside while a subdialog runs.
+#[derive(Debug, Clone)]
+pub(crate) struct SavedScopes([JsObject; 5]);
+
+/// Refuses sources that would make boa's recursive parser or evaluator go too deep: bracket
+/// nesting beyond [`MAX_NESTING`] (strings and comments skipped) or an absurd length.
+pub(crate) fn check_source(source: &str) -> Result<(), ScriptError> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!("script longer than {MAX_SOURCE} bytes"));
+    }
+    let bytes = source.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Consecutive prefix operators (`!!!!x`, `- - -x`) recurse too.
+    let mut unary_run = 0usize;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'"' | b'\'' | b'`' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != c {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < bytes.len() && !(bytes[i] == b'*' && bytes[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("brackets nested deeper than {MAX_NESTING} levels"));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if matches!(c, b'!' | b'-' | b'+' | b'~') {
+            unary_run += 1;
+            if unary_run > MAX_NESTING {
+                return Err(format!("more than {MAX_NESTING} operators in a row"));
+            }
+        } else if !c.is_ascii_whitespace() {
+            unary_run = 0;
+        }
+        i += 1;
+    }
+    Ok(())
+}
 
 /// A script error, reported as `error.semantic`.
 pub(crate) type ScriptError = String;
@@ -56,11 +182,15 @@ pub(crate) struct Scopes {
 
 impl Scopes {
     pub(crate) fn new() -> Self {
-        let mut ctx = Context::default();
+        let mut ctx = Context::builder()
+            .job_executor(Rc::new(BoundedJobs::default()))
+            .build()
+            .unwrap_or_default();
         ctx.runtime_limits_mut()
             .set_loop_iteration_limit(LOOP_LIMIT);
         ctx.runtime_limits_mut()
             .set_recursion_limit(RECURSION_LIMIT);
+        ctx.runtime_limits_mut().set_stack_size_limit(STACK_LIMIT);
         let objects = std::array::from_fn(|_| JsObject::with_null_proto());
         let mut scopes = Self {
             ctx,
@@ -79,6 +209,34 @@ impl Scopes {
             self.objects[*inner as usize] = JsObject::with_null_proto();
             self.install(*inner);
         }
+    }
+
+    /// Sets the current scope objects aside (a subdialog starts with fresh ones).
+    pub(crate) fn save(&self) -> SavedScopes {
+        SavedScopes(self.objects.clone())
+    }
+
+    /// Brings back scope objects set aside by [`Scopes::save`].
+    pub(crate) fn restore(&mut self, saved: SavedScopes) {
+        self.objects = saved.0;
+        for scope in SCOPES {
+            self.install(scope);
+        }
+    }
+
+    /// Makes the document scope the application scope: the root document is also the leaf.
+    pub(crate) fn alias_document_to_application(&mut self) {
+        self.objects[Scope::Document as usize] = self.objects[Scope::Application as usize].clone();
+        self.objects[Scope::Dialog as usize] = JsObject::with_null_proto();
+        self.objects[Scope::Anonymous as usize] = JsObject::with_null_proto();
+        for scope in [Scope::Document, Scope::Dialog, Scope::Anonymous] {
+            self.install(scope);
+        }
+    }
+
+    /// The boa context, for host code (SISR, DOM) that builds values.
+    pub(crate) fn context(&mut self) -> &mut Context {
+        &mut self.ctx
     }
 
     fn install(&mut self, scope: Scope) {
@@ -106,6 +264,7 @@ impl Scopes {
         if let Some(script) = self.cache.get(source) {
             return Ok(script.clone());
         }
+        check_source(source)?;
         let script = Script::parse(Source::from_bytes(source), None, &mut self.ctx)
             .map_err(|e| e.to_string())?;
         if self.cache.len() >= CACHE_LIMIT {
@@ -118,9 +277,11 @@ impl Scopes {
     fn run(&mut self, source: &str) -> Result<JsValue, ScriptError> {
         let script = self.compiled(source)?;
         let result = script.evaluate(&mut self.ctx).map_err(|e| e.to_string());
-        // Promise jobs are not part of VoiceXML, but run them so none linger.
-        let _ = self.ctx.run_jobs();
-        result
+        // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
+        let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
+        let value = result?;
+        jobs?;
+        Ok(value)
     }
 
     /// Evaluates an expression in the scope chain.
@@ -202,6 +363,84 @@ impl Scopes {
         let _ = self.objects[Scope::Anonymous as usize]
             .delete_property_or_throw(js_string!("$vxassign"), &mut self.ctx);
         result.map(|_| ())
+    }
+
+    /// Whether any scope declares `name` (or, for a path, its base).
+    pub(crate) fn is_declared(&mut self, name: &str) -> bool {
+        let base: String = name
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '$'))
+            .collect();
+        !base.is_empty() && self.owner(&base).is_some()
+    }
+
+    /// Sets `object[name]`.
+    pub(crate) fn set_property(
+        &mut self,
+        object: &JsValue,
+        name: &str,
+        value: JsValue,
+    ) -> Result<(), ScriptError> {
+        let Some(obj) = object.as_object() else {
+            return Err("not an object".into());
+        };
+        obj.create_data_property_or_throw(JsString::from(name), value, &mut self.ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    /// `object[name]` (undefined when absent or on error).
+    pub(crate) fn get_property(&mut self, object: &JsObject, name: &str) -> JsValue {
+        object
+            .get(JsString::from(name), &mut self.ctx)
+            .unwrap_or_default()
+    }
+
+    /// Whether `name in object`.
+    pub(crate) fn has_property(&mut self, object: &JsObject, name: &str) -> bool {
+        object
+            .has_property(JsString::from(name), &mut self.ctx)
+            .unwrap_or(false)
+    }
+
+    /// The elements of an array-like value, snapshot (bounded).
+    pub(crate) fn array_values(&mut self, value: &JsValue) -> Result<Vec<JsValue>, ScriptError> {
+        const MAX_ELEMENTS: u64 = 100_000;
+        let Some(obj) = value.as_object() else {
+            return Err("not an array".into());
+        };
+        let length = obj
+            .get(js_string!("length"), &mut self.ctx)
+            .map_err(|e| e.to_string())?
+            .to_length(&mut self.ctx)
+            .map_err(|e| e.to_string())?;
+        if length > MAX_ELEMENTS {
+            return Err(format!("array longer than {MAX_ELEMENTS} elements"));
+        }
+        (0..length)
+            .map(|i| obj.get(i, &mut self.ctx).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    /// Defines a global helper function once per context (interpreter-internal names only).
+    pub(crate) fn ensure_helper(&mut self, name: &str, source: &str) -> Result<(), ScriptError> {
+        let global = self.ctx.global_object();
+        let defined = global
+            .has_own_property(JsString::from(name), &mut self.ctx)
+            .unwrap_or(false);
+        if defined {
+            return Ok(());
+        }
+        let value = self.run(source)?;
+        let desc = PropertyDescriptor::builder()
+            .value(value)
+            .writable(false)
+            .enumerable(false)
+            .configurable(false);
+        global
+            .define_property_or_throw(JsString::from(name), desc, &mut self.ctx)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// The innermost scope that owns `name`.
