@@ -1,6 +1,7 @@
 //! `parley`: the one binary. Parses the CLI, loads the configuration and starts the roles.
 //! The roles themselves live in the workspace crates; this crate only wires them together.
 
+mod conformance;
 mod config;
 mod logging;
 mod media_server;
@@ -41,6 +42,25 @@ enum Command {
     Vxml {
         #[command(subcommand)]
         command: VxmlCommand,
+    },
+    /// Run a VoiceXML conformance suite: a folder with manifest.tsv (id, category, start,
+    /// features) and one folder per test, as ../shared/conformance/vxml-ir. Each test is
+    /// served over HTTP on a loopback port and run against a simulated caller that follows
+    /// the prompts ("Press '1'", "Say 'Chicago'", "Say nothing", "Hang up now"). Prints
+    /// `PASS id` or `FAIL id: reason` per test and `N passed, N failed`.
+    Conformance {
+        /// The suite folder.
+        dir: PathBuf,
+        /// Run only this test (repeatable).
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Seconds a test may run before it fails.
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        timeout: u64,
+        /// Lines of `id  reason`: the exit status is non-zero when a test fails that is not
+        /// listed, or a listed one passes.
+        #[arg(long, value_name = "FILE")]
+        known_failures: Option<PathBuf>,
     },
 }
 
@@ -95,6 +115,20 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             serve::run(cfg, roles)?;
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Conformance {
+            dir,
+            only,
+            timeout,
+            known_failures,
+        } => {
+            logging::init("error");
+            conformance::run(conformance::Options {
+                dir,
+                only,
+                timeout: std::time::Duration::from_secs(timeout.max(1)),
+                known_failures,
+            })
         }
         Command::Vxml {
             command: VxmlCommand::Run { target, input },

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use vxml_interp::{
     CollectRequest, CollectState, DtmfCollector, FetchRequest, Fetcher, HttpFetcher, InputResult,
-    Method, PlayItem,
+    PlayItem,
 };
 
 use super::prompt_cache::PromptCache;

@@ -681,3 +681,14 @@ pub(crate) mod sisr {
         Err("SISR not available yet".into())
     }
 }
+
+/// Matches a spoken utterance against the voice grammars (temporary: none match).
+pub fn recognize_voice(
+    _grammars: &[std::sync::Arc<Grammar>],
+    utterance: &str,
+) -> crate::action::InputResult {
+    crate::action::InputResult::NoMatch {
+        utterance: utterance.to_owned(),
+        mode: crate::action::InputMode::Voice,
+    }
+}

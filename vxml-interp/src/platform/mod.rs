@@ -6,6 +6,7 @@
 //! `Send` bound on their futures is what we want: an interpreter stays on its thread.
 #![allow(async_fn_in_trait)] // generic use only, see above
 
+pub mod caller;
 pub mod sim;
 pub mod text;
 pub(crate) mod wav;
@@ -57,7 +58,7 @@ pub trait Fetcher {
 
 /// Runs a collection over scripted key lines with [`crate::DtmfCollector`] semantics: the keys
 /// of a line arrive at once, then the timers expire.
-pub(crate) fn collect_line(req: &CollectRequest, line: &str) -> InputResult {
+pub fn collect_line(req: &CollectRequest, line: &str) -> InputResult {
     use crate::collect::{CollectState, DtmfCollector};
     // A virtual clock: the text platforms type instantly and let every timer run out, so any
     // starting instant will do.
