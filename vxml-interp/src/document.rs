@@ -354,6 +354,13 @@ pub(crate) fn parse(url: &url::Url, text: &str) -> PResult<Document> {
             message: format!("elements nested deeper than {MAX_DEPTH} levels"),
         });
     }
+    if let Err((node, message)) = check_attributes(xml.root_element()) {
+        return Err(DocumentError {
+            url: url.to_string(),
+            line: line_of(text, node),
+            message,
+        });
+    }
     let p = Parser { url, text };
     p.document(xml.root_element())
 }
@@ -387,6 +394,83 @@ fn line_of(text: &str, node: Node<'_, '_>) -> u32 {
 
 fn is_catch(name: &str) -> bool {
     matches!(name, "catch" | "noinput" | "nomatch" | "error" | "help")
+}
+
+/// Attribute groups of which an element may carry at most one (VoiceXML 2.1 schema); a
+/// document breaking one is invalid, hence `error.badfetch`.
+const EXCLUSIVE: &[(&str, &[&str])] = &[
+    ("audio", &["src", "expr"]),
+    ("script", &["src", "srcexpr"]),
+    ("grammar", &["src", "srcexpr"]),
+    ("goto", &["next", "expr", "nextitem", "expritem"]),
+    ("submit", &["next", "expr"]),
+    ("throw", &["event", "eventexpr"]),
+    ("throw", &["message", "messageexpr"]),
+    ("subdialog", &["src", "srcexpr"]),
+    ("transfer", &["dest", "destexpr"]),
+    ("transfer", &["aai", "aaiexpr"]),
+    ("choice", &["next", "expr", "event", "eventexpr"]),
+    ("link", &["next", "expr", "event", "eventexpr"]),
+    ("choice", &["message", "messageexpr"]),
+    ("link", &["message", "messageexpr"]),
+    ("data", &["src", "srcexpr"]),
+    ("exit", &["expr", "namelist"]),
+    ("return", &["event", "eventexpr", "namelist"]),
+    ("return", &["message", "messageexpr"]),
+    ("param", &["expr", "value"]),
+    ("mark", &["name", "nameexpr"]),
+];
+
+/// Attribute groups of which an element needs exactly one.
+const REQUIRED_ONE: &[(&str, &[&str])] = &[
+    ("goto", &["next", "expr", "nextitem", "expritem"]),
+    ("subdialog", &["src", "srcexpr"]),
+    ("throw", &["event", "eventexpr"]),
+    ("data", &["src", "srcexpr"]),
+    ("choice", &["next", "expr", "event", "eventexpr"]),
+    ("link", &["next", "expr", "event", "eventexpr"]),
+];
+
+/// Checks every element's attribute groups, without recursion.
+fn check_attributes<'a, 'i>(root: Node<'a, 'i>) -> Result<(), (Node<'a, 'i>, String)> {
+    for node in root.descendants().filter(Node::is_element) {
+        let tag = node.tag_name().name();
+        for (element, group) in EXCLUSIVE {
+            if *element == tag {
+                let present: Vec<&str> =
+                    group.iter().copied().filter(|a| node.has_attribute(*a)).collect();
+                if present.len() > 1 {
+                    return Err((
+                        node,
+                        format!("<{tag}> may have only one of {}", present.join(", ")),
+                    ));
+                }
+            }
+        }
+        for (element, group) in REQUIRED_ONE {
+            if *element == tag && !group.iter().any(|a| node.has_attribute(*a)) {
+                return Err((node, format!("<{tag}> needs one of {}", group.join(", "))));
+            }
+        }
+        let external = node.has_attribute("src") || node.has_attribute("srcexpr");
+        match tag {
+            "script" if external && node.children().any(|c| c.is_text() && !c.text().unwrap_or("").trim().is_empty()) => {
+                return Err((node, "<script> with src and inline code".into()));
+            }
+            "grammar" if external && node.children().any(|c| c.is_element()) => {
+                return Err((node, "<grammar> with src and inline rules".into()));
+            }
+            "grammar"
+                if !external
+                    && !node.children().any(|c| c.is_element())
+                    && node.text().unwrap_or("").trim().is_empty() =>
+            {
+                return Err((node, "<grammar> without src or rules".into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl Parser<'_> {
