@@ -110,6 +110,18 @@ impl JobExecutor for BoundedJobs {
     }
 }
 
+/// Caps on builtins that allocate a big string from a small script.
+const GUARDS: &str = r#"(function(){
+var L = 1048576;
+function wrap(name, tooBig){ var f = String.prototype[name];
+  Object.defineProperty(String.prototype, name, {value: function(){
+    if (tooBig(String(this), arguments)) throw new RangeError('string longer than ' + L + ' characters');
+    return f.apply(this, arguments); }, writable: false, configurable: false, enumerable: false}); }
+wrap('repeat', function(s, a){ return s.length * Number(a[0]) > L; });
+wrap('padStart', function(s, a){ return Number(a[0]) > L; });
+wrap('padEnd', function(s, a){ return Number(a[0]) > L; });
+})()"#;
+
 /// The scope objects of an execution context, set aside while a subdialog runs.
 #[derive(Debug, Clone)]
 pub(crate) struct SavedScopes([JsObject; 5]);
@@ -200,6 +212,8 @@ impl Scopes {
         for scope in SCOPES {
             scopes.install(scope);
         }
+        // Builtins that make a huge string in one call get a cap (1 Mi characters).
+        let _ = scopes.run(GUARDS);
         scopes
     }
 

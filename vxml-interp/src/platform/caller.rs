@@ -184,9 +184,16 @@ impl CallerInput {
     }
 }
 
-/// Without instructions: a blind transfer succeeds; a bridge runs until `maxtime` (if set),
-/// else the far end hangs up after a short talk.
+/// How long the simulated far end rings before it answers.
+const FAR_END_ANSWERS_AFTER: Duration = Duration::from_secs(2);
+
+/// Without instructions: the far end answers after [`FAR_END_ANSWERS_AFTER`] (a shorter
+/// `connecttimeout` is `noanswer`); then a blind transfer succeeds, and a bridge runs until
+/// `maxtime` (if set), else the far end hangs up after a short talk.
 fn default_outcome(req: &TransferRequest) -> TransferOutcome {
+    if req.kind != TransferKind::Blind && req.connect_timeout < FAR_END_ANSWERS_AFTER {
+        return TransferOutcome::NoAnswer;
+    }
     match req.kind {
         TransferKind::Blind | TransferKind::Consultation => TransferOutcome::Transferred,
         TransferKind::Bridge if !req.maxtime.is_zero() => TransferOutcome::MaxtimeDisconnect,
