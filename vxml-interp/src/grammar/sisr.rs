@@ -250,6 +250,14 @@ mod tests {
     }
 
     #[test]
+    fn cdata_scripts() {
+        let g = xml(
+            r#"<rule id="main">go <tag><![CDATA[ out = 1 < 2 && "a" ? "lt" : "ge"; ]]></tag></rule>"#,
+        );
+        assert_eq!(interpret(&g, "go").unwrap(), r#""lt""#);
+    }
+
+    #[test]
     fn literal_tags_become_strings() {
         let g = Grammar::from_srgs_xml(
             r#"<grammar root="main" tag-format="semantics/1.0-literals">

@@ -674,3 +674,99 @@ fn tagged_xml_and_abnf_forms_agree() {
       $pin = 1 2 {first} | 3<1-2> # {second};";
     assert!(same_language(dtmf_xml, dtmf_abnf, "pin") > 0);
 }
+
+#[test]
+fn grammars_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Grammar>();
+}
+
+/// A small deterministic generator (no dependency needed for this).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+}
+
+#[test]
+fn truncated_and_scrambled_grammars_never_panic() {
+    let abnf = "#ABNF 1.0 UTF-8; mode voice; root $a; tag-format <semantics/1.0>;\n\
+                // c\n/* d */ public $a = [é $b<0-2 /0.5/>] ( x | /2/ \"y z\" {out=1;} ) {!{ out.q = 2; }!} $<u.gram#r>;\n\
+                private $b = $NULL | $GARBAGE | $VOID | b!en-US;";
+    let xml = srgs_test_file!("conformance-3.grxml");
+    for text in [abnf, xml] {
+        for (cut, _) in text.char_indices() {
+            let _ = Grammar::from_source(&text[..cut], None);
+        }
+    }
+    let alphabet: Vec<char> = "#ABNF1.0;$a=()[]{}<>|/!\"*-x y\n&é<grammar rule item one-of>"
+        .chars()
+        .collect();
+    let mut rng = Lcg(42);
+    for _ in 0..2_000 {
+        let len = rng.next(60);
+        let mut text = String::from("#ABNF 1.0; $a = ");
+        text.extend((0..len).map(|_| alphabet[rng.next(alphabet.len())]));
+        if let Ok(g) = Grammar::from_abnf(&text) {
+            let _ = g.match_voice("x y x");
+            let _ = g.match_dtmf("12");
+        }
+    }
+    let words = [
+        "one",
+        "hundred",
+        "and",
+        "point",
+        "minus",
+        "dollars",
+        "cents",
+        "january",
+        "fifth",
+        "oh",
+        "am",
+        "p",
+        "m",
+        "thousand",
+        "-",
+        "$",
+        "3:",
+        ":30",
+        "12.",
+        "x",
+        "extension",
+        "a",
+        "twenty",
+        "of",
+        "the",
+        "half",
+        "past",
+        "double",
+        "€",
+        "99999999999999999999999",
+    ];
+    let builtins = [
+        "boolean", "date", "digits", "currency", "number", "phone", "time",
+    ]
+    .map(|b| Grammar::builtin(b).unwrap());
+    for _ in 0..3_000 {
+        let said: Vec<&str> = (0..1 + rng.next(6))
+            .map(|_| words[rng.next(words.len())])
+            .collect();
+        let said = said.join(" ");
+        for g in &builtins {
+            let _ = g.match_voice(&said);
+        }
+        let keys: String = (0..rng.next(10))
+            .map(|_| "0123456789*#".chars().nth(rng.next(12)).unwrap_or('1'))
+            .collect();
+        for g in &builtins {
+            let _ = g.match_dtmf(&keys);
+        }
+    }
+}
