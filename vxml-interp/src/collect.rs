@@ -63,8 +63,14 @@ impl DtmfCollector {
         self.keys.push(key);
         let mut prefix = false;
         let mut best: Option<(bool, usize, Semantics)> = None;
-        for (index, grammar) in self.grammars.iter().enumerate() {
-            match grammar.matches(&self.keys) {
+        // Only grammars that take DTMF; indexes stay those of the request.
+        let dtmf = self
+            .grammars
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.accepts(InputMode::Dtmf));
+        for (index, grammar) in dtmf {
+            match grammar.match_dtmf(&self.keys) {
                 Match::NoMatch => {}
                 Match::Prefix => prefix = true,
                 Match::Complete {
@@ -232,6 +238,21 @@ mod tests {
         assert_eq!(deadline(&c), t0 + Duration::from_secs(1));
         c.handle_timeout(t0 + Duration::from_secs(1));
         assert_eq!(c.poll(), CollectState::Done(yes));
+    }
+
+    #[test]
+    fn grammars_without_dtmf_take_no_part() {
+        let t0 = Instant::now();
+        let mut req = request("builtin:dtmf/digits", None);
+        let spoken = Grammar::builtin("builtin:voice/digits").unwrap();
+        req.grammars.insert(0, Arc::new(spoken));
+        let mut c = DtmfCollector::new(&req, t0);
+        c.handle_digit(t0, '4');
+        c.handle_timeout(t0 + Duration::from_secs(3));
+        assert!(matches!(
+            c.poll(),
+            CollectState::Done(InputResult::Match { grammar: 1, .. })
+        ));
     }
 
     #[test]

@@ -53,14 +53,14 @@ mod semantics;
 mod time;
 
 pub use action::{
-    InputMode, RecordRequest, RecordResult, TransferKind, TransferOutcome, TransferRequest, TransferResult,
-    Action, CollectRequest, ExitInfo, FetchError, FetchRequest, Fetched, InputResult, Method,
-    PlatformEvent, PlayItem,
+    Action, CollectRequest, ExitInfo, FetchError, FetchRequest, Fetched, InputMode, InputResult,
+    Method, PlatformEvent, PlayItem, RecordRequest, RecordResult, TransferKind, TransferOutcome,
+    TransferRequest, TransferResult,
 };
 pub use collect::{CollectState, DtmfCollector};
 pub use event::VxmlEvent;
 pub use fetch::{HttpFetcher, MAX_BODY};
-pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics};
+pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics, recognize_voice};
 pub use interpreter::{Interpreter, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};
 pub use run::run;

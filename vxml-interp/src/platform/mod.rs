@@ -56,10 +56,21 @@ pub trait Fetcher {
     async fn fetch(&self, req: FetchRequest) -> Result<Fetched, FetchError>;
 }
 
-/// Runs a collection over scripted key lines with [`crate::DtmfCollector`] semantics: the keys
-/// of a line arrive at once, then the timers expire.
+/// Runs a collection over a typed line. A line of DTMF keys is collected with
+/// [`crate::DtmfCollector`] semantics (the keys arrive at once, then the timers expire), unless
+/// no grammar takes DTMF and some takes voice; any other line is an utterance for
+/// [`crate::recognize_voice`].
 pub fn collect_line(req: &CollectRequest, line: &str) -> InputResult {
+    use crate::action::InputMode;
     use crate::collect::{CollectState, DtmfCollector};
+    let keys = line
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .all(crate::grammar::is_dtmf_key);
+    let takes = |mode| req.grammars.iter().any(|g| g.accepts(mode));
+    if !keys || (!takes(InputMode::Dtmf) && takes(InputMode::Voice)) {
+        return crate::grammar::recognize_voice(&req.grammars, line);
+    }
     // A virtual clock: the text platforms type instantly and let every timer run out, so any
     // starting instant will do.
     #[allow(clippy::disallowed_methods)] // only an origin for virtual time

@@ -1,4 +1,5 @@
-//! A console platform: prompts printed as lines, DTMF typed as lines (or scripted).
+//! A console platform: prompts printed as lines, DTMF keys or spoken words typed as lines (or
+//! scripted).
 
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
@@ -10,7 +11,7 @@ use crate::action::{
 };
 
 /// Prints prompts to stdout (`[audio] URL`, `[tts] text`, `[break 500ms]`) and reads one line of
-/// keys per collection, from a script or from stdin.
+/// keys (`12#`) or words (`main menu`) per collection, from a script or from stdin.
 #[derive(Debug)]
 pub struct TextPlatform {
     /// `Some`: scripted inputs (exhausted script = silence); `None`: read stdin (EOF = hangup).
@@ -146,10 +147,7 @@ mod tests {
             .build()
             .unwrap();
         let mut next = || rt.block_on(p.collect(req.clone()));
-        assert_eq!(
-            next(),
-            InputResult::dtmf_text("12", "12")
-        );
+        assert_eq!(next(), InputResult::dtmf_text("12", "12"));
         assert_eq!(next(), InputResult::NoInput);
         assert_eq!(
             next(),
@@ -159,6 +157,40 @@ mod tests {
             }
         );
         assert_eq!(next(), InputResult::NoInput);
+    }
+
+    #[test]
+    fn typed_words_are_recognised_as_voice() {
+        use crate::action::InputMode;
+        use crate::grammar::{SemValue, Semantics};
+        let req = CollectRequest {
+            grammars: vec![Arc::new(Grammar::builtin("boolean").unwrap())],
+            timeout: Duration::from_secs(5),
+            interdigit_timeout: Duration::from_secs(3),
+            term_timeout: Duration::ZERO,
+            termchar: None,
+            bargein: true,
+        };
+        let mut p = TextPlatform::scripted(vec!["Yes".into(), "2".into(), "perhaps".into()]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut next = || rt.block_on(p.collect(req.clone()));
+        let answer = |utterance: &str, mode, yes| InputResult::Match {
+            utterance: utterance.into(),
+            mode,
+            grammar: 0,
+            semantics: Semantics::Value(SemValue::Bool(yes)),
+        };
+        assert_eq!(next(), answer("yes", InputMode::Voice, true));
+        assert_eq!(next(), answer("2", InputMode::Dtmf, false));
+        assert_eq!(
+            next(),
+            InputResult::NoMatch {
+                utterance: "perhaps".into(),
+                mode: InputMode::Voice
+            }
+        );
     }
 
     #[test]
