@@ -71,21 +71,25 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<std::process::ExitCode> {
             // too, so that a document's own URL matches how its siblings name it.
             let mut start = test.start.clone();
             if let Some(stem) = start.strip_suffix(".vxml")
-                && opts.dir.join(&test.id).join(format!("{stem}.txml")).is_file()
+                && opts
+                    .dir
+                    .join(&test.id)
+                    .join(format!("{stem}.txml"))
+                    .is_file()
             {
                 start = format!("{stem}.txml");
             }
-            let url = url::Url::parse(&format!(
-                "http://127.0.0.1:{port}/{}/{start}",
-                test.id
-            ))?;
+            let url = url::Url::parse(&format!("http://127.0.0.1:{port}/{}/{start}", test.id))?;
             let verdict = run_test(url, opts.timeout).await;
             match &verdict {
                 Ok(()) => {
                     passed += 1;
                     println!("PASS {}", test.id);
                     if known.contains_key(&test.id) {
-                        surprises.push(format!("{} passes but is listed as a known failure", test.id));
+                        surprises.push(format!(
+                            "{} passes but is listed as a known failure",
+                            test.id
+                        ));
                     }
                 }
                 Err(why) => {
@@ -132,7 +136,11 @@ fn read_manifest(dir: &Path) -> anyhow::Result<Vec<Test>> {
         };
         // Test ids name folders: nothing that could climb out of the suite.
         if id.is_empty() || id.contains('/') || id.contains("..") || start.contains("..") {
-            anyhow::bail!("{}:{}: bad test id or start {line:?}", path.display(), n + 1);
+            anyhow::bail!(
+                "{}:{}: bad test id or start {line:?}",
+                path.display(),
+                n + 1
+            );
         }
         tests.push(Test {
             id: (*id).to_owned(),
@@ -144,8 +152,8 @@ fn read_manifest(dir: &Path) -> anyhow::Result<Vec<Test>> {
 
 /// `id  reason` per line; `#` starts a comment.
 fn read_known(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok(text
         .lines()
         .map(str::trim)

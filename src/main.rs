@@ -1,8 +1,8 @@
 //! `parley`: the one binary. Parses the CLI, loads the configuration and starts the roles.
 //! The roles themselves live in the workspace crates; this crate only wires them together.
 
-mod conformance;
 mod config;
+mod conformance;
 mod logging;
 mod media_server;
 mod serve;
@@ -71,9 +71,11 @@ enum VxmlCommand {
     Run {
         /// The application: an http(s):// or file:// URL, or a path to a .vxml file.
         target: String,
-        /// Scripted DTMF, one value per input the app collects, in order (e.g. --input 1 --input 42#).
-        /// An empty value means no input. With --input, stdin is not read.
-        #[arg(long, short = 'i', value_name = "DIGITS")]
+        /// Scripted caller inputs, one per collection, recording or transfer, in order:
+        /// `dtmf:123#` (or bare keys `123#`), `say:new york`, `silence` (or ""), `hangup`,
+        /// `record:3s`, `transfer:busy|noanswer|network_busy|far_end_disconnect|...`.
+        /// Once they are used up the caller is silent. With --input, stdin is not read.
+        #[arg(long, short = 'i', value_name = "INPUT")]
         input: Vec<String>,
     },
 }
@@ -133,7 +135,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Vxml {
             command: VxmlCommand::Run { target, input },
         } => {
-            logging::init("warn");
+            // The transcript: session start and end, each fetch, events and <log> lines.
+            logging::init("warn,vxml_interp=info");
             vxml_cli::run(&target, input)
         }
     }

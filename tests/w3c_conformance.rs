@@ -35,7 +35,10 @@ fn w3c_suite_passes_but_for_known_failures() {
         "closing line missing: {last:?}"
     );
     assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL ")).count(),
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+            .count(),
         124,
         "one line per test"
     );
@@ -58,14 +61,20 @@ fn harness_exit_status_follows_the_known_failures_file() {
             .arg(&file)
             .output()
             .expect("parley runs");
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (ok, out) = run("fails  says fail\nuncaught  ends on an uncaught event\n");
     assert!(ok, "{out}");
     assert!(out.contains("PASS passes"), "{out}");
     assert!(out.contains("PASS presses"), "{out}");
     assert!(out.contains("FAIL fails: said fail"), "{out}");
-    assert!(out.contains("FAIL uncaught: said pass, then ended with error.semantic"), "{out}");
+    assert!(
+        out.contains("FAIL uncaught: said pass, then ended with error.semantic"),
+        "{out}"
+    );
     assert!(out.contains("PASS hangs"), "{out}");
     assert!(out.ends_with("3 passed, 2 failed\n"), "{out}");
     let (ok, _) = run("");

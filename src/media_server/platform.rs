@@ -316,10 +316,7 @@ impl vxml_interp::Telephony for MediaPlatform {
         }
     }
 
-    async fn transfer(
-        &mut self,
-        req: vxml_interp::TransferRequest,
-    ) -> vxml_interp::TransferResult {
+    async fn transfer(&mut self, req: vxml_interp::TransferRequest) -> vxml_interp::TransferResult {
         vxml_interp::TransferResult::Error {
             event: "error.unsupported.transfer".into(),
             message: format!("the media server cannot transfer to {} yet", req.dest),

@@ -437,8 +437,11 @@ fn check_attributes<'a, 'i>(root: Node<'a, 'i>) -> Result<(), (Node<'a, 'i>, Str
         let tag = node.tag_name().name();
         for (element, group) in EXCLUSIVE {
             if *element == tag {
-                let present: Vec<&str> =
-                    group.iter().copied().filter(|a| node.has_attribute(*a)).collect();
+                let present: Vec<&str> = group
+                    .iter()
+                    .copied()
+                    .filter(|a| node.has_attribute(*a))
+                    .collect();
                 if present.len() > 1 {
                     return Err((
                         node,
@@ -454,7 +457,12 @@ fn check_attributes<'a, 'i>(root: Node<'a, 'i>) -> Result<(), (Node<'a, 'i>, Str
         }
         let external = node.has_attribute("src") || node.has_attribute("srcexpr");
         match tag {
-            "script" if external && node.children().any(|c| c.is_text() && !c.text().unwrap_or("").trim().is_empty()) => {
+            "script"
+                if external
+                    && node
+                        .children()
+                        .any(|c| c.is_text() && !c.text().unwrap_or("").trim().is_empty()) =>
+            {
                 return Err((node, "<script> with src and inline code".into()));
             }
             "grammar" if external && node.children().any(|c| c.is_element()) => {
@@ -554,8 +562,7 @@ impl Parser<'_> {
                 "filled" => form.filled.push(self.filled(child)?),
                 "grammar" => form.grammars.push(self.grammar(child)?),
                 "link" => form.links.push(self.link(child)?),
-                "block" | "field" | "initial" | "record" | "transfer" | "subdialog"
-                | "object" => {
+                "block" | "field" | "initial" | "record" | "transfer" | "subdialog" | "object" => {
                     let index = form.items.len();
                     let item = self.item(child, index)?;
                     if form.items.iter().any(|i: &FormItem| i.name == item.name) {
@@ -653,13 +660,9 @@ impl Parser<'_> {
             });
         }
         if auto_dtmf {
-            let mut next_key = 1;
-            for choice in choices.iter_mut().filter(|c| c.dtmf.is_none()) {
-                if next_key > 9 {
-                    break;
-                }
-                choice.dtmf = Some(next_key.to_string());
-                next_key += 1;
+            // The first nine choices without a key get 1 to 9 (VoiceXML 2.0 §2.2.1).
+            for (key, choice) in (1..=9).zip(choices.iter_mut().filter(|c| c.dtmf.is_none())) {
+                choice.dtmf = Some(key.to_string());
             }
         }
         item.kind = ItemKind::Menu(Menu { choices });
@@ -733,8 +736,7 @@ impl Parser<'_> {
                 destexpr: node.attribute("destexpr").map(str::to_owned),
                 bridge: node.attribute("bridge") == Some("true"),
                 consultation: node.attribute("type") == Some("consultation"),
-                connect_timeout: attr_duration("connecttimeout")
-                    .unwrap_or(Duration::from_secs(30)),
+                connect_timeout: attr_duration("connecttimeout").unwrap_or(Duration::from_secs(30)),
                 maxtime: attr_duration("maxtime").unwrap_or(Duration::ZERO),
                 transfer_audio: node.attribute("transferaudio").map(str::to_owned),
                 aai: node.attribute("aai").map(str::to_owned),
@@ -831,12 +833,12 @@ impl Parser<'_> {
     fn grammar(&self, node: Node<'_, '_>) -> PResult<GrammarRef> {
         let src = node.attribute("src");
         let srcexpr = node.attribute("srcexpr");
-        if let Some(src) = src {
-            if src.starts_with("builtin:") {
-                return Grammar::builtin(src)
-                    .map(|g| GrammarRef::Ready(Arc::new(g)))
-                    .map_err(|e| self.error(node, e.to_string()));
-            }
+        if let Some(src) = src
+            && src.starts_with("builtin:")
+        {
+            return Grammar::builtin(src)
+                .map(|g| GrammarRef::Ready(Arc::new(g)))
+                .map_err(|e| self.error(node, e.to_string()));
         }
         if src.is_some() || srcexpr.is_some() {
             if src.is_some() && srcexpr.is_some() {

@@ -9,7 +9,7 @@
 use boa_engine::JsValue;
 
 use crate::document::too_deep;
-use crate::scope::{ScriptError, Scopes, js_string_literal};
+use crate::scope::{Scopes, ScriptError, js_string_literal};
 
 /// Deepest element nesting accepted in a `<data>` document.
 const MAX_DEPTH: usize = 64;

@@ -225,12 +225,7 @@ mod tests {
     #[tokio::test]
     async fn call_fetchers_refuse_file_urls() {
         let url = url::Url::parse("file:///etc/passwd").unwrap();
-        let req = FetchRequest {
-            url,
-            method: Method::Get,
-            body: None,
-            content_type: None,
-        };
+        let req = FetchRequest::get(url);
         let err = HttpFetcher::without_files().fetch(req).await.unwrap_err();
         assert!(matches!(err, FetchError::UnsupportedScheme { .. }), "{err}");
     }

@@ -18,8 +18,7 @@ use crate::event::VxmlEvent;
 use crate::exec::{Flow, Frame, IntoFlow, Step, Transition, badfetch, semantic};
 use crate::grammar::Grammar;
 use crate::interpreter::{
-    GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending,
-    State,
+    GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending, State,
 };
 use crate::prompt;
 use crate::scope::{Scope, js_string_literal};
@@ -32,8 +31,9 @@ impl Interpreter {
             self.steps += 1;
             if self.steps > MAX_STEPS || self.transitions > MAX_TRANSITIONS {
                 self.finish(crate::action::ExitInfo {
-                    reason: "error.semantic: the application runs without ever waiting for the caller"
-                        .into(),
+                    reason:
+                        "error.semantic: the application runs without ever waiting for the caller"
+                            .into(),
                     value: None,
                 });
                 return;
@@ -410,7 +410,13 @@ impl Interpreter {
             for (i, other) in doc.dialogs.iter().enumerate() {
                 if i != d && other.document_scope {
                     for g in dialog_grammars(other)? {
-                        refs.push((g, GrammarOwner::Dialog { root: false, index: i }));
+                        refs.push((
+                            g,
+                            GrammarOwner::Dialog {
+                                root: false,
+                                index: i,
+                            },
+                        ));
                     }
                 }
             }
@@ -425,7 +431,13 @@ impl Interpreter {
                 for (i, other) in root.dialogs.iter().enumerate() {
                     if other.document_scope {
                         for g in dialog_grammars(other)? {
-                            refs.push((g, GrammarOwner::Dialog { root: true, index: i }));
+                            refs.push((
+                                g,
+                                GrammarOwner::Dialog {
+                                    root: true,
+                                    index: i,
+                                },
+                            ));
                         }
                     }
                 }
@@ -498,7 +510,11 @@ impl Interpreter {
                     .map_err(|e| semantic("grammar tags", e))
                     .into_flow()?;
                 self.set_lastresult(&utterance, mode, interpretation.clone())?;
-                let owner = self.active.get(grammar).cloned().unwrap_or(GrammarOwner::Item(None));
+                let owner = self
+                    .active
+                    .get(grammar)
+                    .cloned()
+                    .unwrap_or(GrammarOwner::Item(None));
                 self.dispatch_match(index, owner, &utterance, mode, interpretation)
             }
         }
@@ -795,7 +811,10 @@ impl Interpreter {
                 "type".into(),
                 JsValue::from(boa_engine::JsString::from(mime_type.as_str())),
             ),
-            ("duration".into(), JsValue::from(duration.as_millis() as f64)),
+            (
+                "duration".into(),
+                JsValue::from(duration.as_millis() as f64),
+            ),
         ])?;
         self.scopes
             .set(Scope::Dialog, name, value)
@@ -806,7 +825,10 @@ impl Interpreter {
             None => JsValue::null(),
         };
         let shadow = self.object_of(&[
-            ("duration".into(), JsValue::from(duration.as_millis() as f64)),
+            (
+                "duration".into(),
+                JsValue::from(duration.as_millis() as f64),
+            ),
             ("size".into(), JsValue::from(size as f64)),
             ("termchar".into(), termchar),
             ("maxtime".into(), JsValue::from(maxtime)),
@@ -868,10 +890,8 @@ impl Interpreter {
                     )
                     .map_err(|e| semantic(&name, e))
                     .into_flow()?;
-                let mut shadow = vec![(
-                    "duration".to_owned(),
-                    JsValue::from(duration.as_secs_f64()),
-                )];
+                let mut shadow =
+                    vec![("duration".to_owned(), JsValue::from(duration.as_secs_f64()))];
                 if let Some(InputResult::Match {
                     utterance,
                     mode,

@@ -233,7 +233,8 @@ impl Interpreter {
     pub fn start(&mut self, url: url::Url) {
         tracing::info!(call_id = %self.session.call_id, %url, "vxml session start");
         let fragment = url.fragment().map(str::to_owned);
-        self.actions.push_back(Action::Fetch(FetchRequest::get(url)));
+        self.actions
+            .push_back(Action::Fetch(FetchRequest::get(url)));
         self.state = State::AwaitFetch(Pending::Document { fragment });
     }
 

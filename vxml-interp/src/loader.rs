@@ -42,9 +42,7 @@ impl Interpreter {
             (PlatformEvent::Fetched(result), State::AwaitFetch(pending)) => {
                 self.on_fetched(result, pending)
             }
-            (PlatformEvent::Input(input), State::AwaitInput { item }) => {
-                self.on_input(item, input)
-            }
+            (PlatformEvent::Input(input), State::AwaitInput { item }) => self.on_input(item, input),
             (PlatformEvent::Recorded(result), State::AwaitRecord { item }) => {
                 self.on_recorded(item, result)
             }
@@ -87,7 +85,8 @@ impl Interpreter {
             Err(e) => {
                 tracing::warn!(call_id = %self.call_id(), error = %e, "fetch failed");
                 // A failed resource abandons the content that needed it.
-                self.frames.retain(|f| matches!(f, Frame::Marker(Marker::EnterDialog(_))));
+                self.frames
+                    .retain(|f| matches!(f, Frame::Marker(Marker::EnterDialog(_))));
                 return Flow::Break(fetch_event(&e).into_throw());
             }
         };
@@ -131,9 +130,10 @@ impl Interpreter {
             }
             Pending::Data { name, scope } => {
                 let text = body_text(&fetched).map_err(Transition::Throw).into_flow()?;
-                let value = crate::dom::parse(text, fetched.content_type.as_deref(), &mut self.scopes)
-                    .map_err(|e| badfetch(format!("{}: {e}", fetched.url)))
-                    .into_flow()?;
+                let value =
+                    crate::dom::parse(text, fetched.content_type.as_deref(), &mut self.scopes)
+                        .map_err(|e| badfetch(format!("{}: {e}", fetched.url)))
+                        .into_flow()?;
                 if let Some(name) = name {
                     if self.scopes.is_declared(&name) {
                         self.scopes
@@ -444,7 +444,7 @@ impl Interpreter {
 
     /// Runs the handler `<catch>` selects for `ev`, or the default handler.
     fn throw(&mut self, ev: VxmlEvent) -> Flow {
-        tracing::debug!(call_id = %self.call_id(), event = %ev.name, message = ?ev.message, "vxml event");
+        tracing::info!(call_id = %self.call_id(), event = %ev.name, message = ?ev.message, "vxml event");
         self.state = State::Running;
         // The content that threw is abandoned; pending initialisation goes on afterwards.
         self.frames
@@ -551,7 +551,11 @@ fn same_document(a: &url::Url, b: &url::Url) -> bool {
 /// The exit of the default handler for an uncaught event.
 fn exit_for(ev: &VxmlEvent, disconnecting: bool) -> ExitInfo {
     if event::name_matches("connection.disconnect", &ev.name) {
-        return exit_info(if disconnecting { "disconnect" } else { "hangup" });
+        return exit_info(if disconnecting {
+            "disconnect"
+        } else {
+            "hangup"
+        });
     }
     ExitInfo {
         reason: match &ev.message {

@@ -216,6 +216,15 @@ mod tests {
                 },
             ]
         );
-        assert!(render(&[Piece::Value("nope".into())], &base, None, &mut scopes, |_| None).is_err());
+        assert!(
+            render(
+                &[Piece::Value("nope".into())],
+                &base,
+                None,
+                &mut scopes,
+                |_| None
+            )
+            .is_err()
+        );
     }
 }

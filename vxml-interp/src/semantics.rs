@@ -4,7 +4,7 @@
 use boa_engine::{JsString, JsValue};
 
 use crate::grammar::{SemValue, Semantics};
-use crate::scope::{ScriptError, Scopes};
+use crate::scope::{Scopes, ScriptError};
 
 /// The interpretation of a match as a JS value.
 pub(crate) fn to_js(semantics: &Semantics, scopes: &mut Scopes) -> Result<JsValue, ScriptError> {

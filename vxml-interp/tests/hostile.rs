@@ -36,12 +36,7 @@ fn run(docs: &Docs, start: &str, rt: &tokio::runtime::Runtime) -> (String, SimPl
         let mut interp = Interpreter::new(common::session());
         tokio::time::timeout(
             Duration::from_secs(20),
-            vxml_interp::run(
-                &mut interp,
-                &mut platform,
-                docs,
-                common::url(start),
-            ),
+            vxml_interp::run(&mut interp, &mut platform, docs, common::url(start)),
         )
         .await
         .expect("the session ends in time")

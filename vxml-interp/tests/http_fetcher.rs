@@ -5,9 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use vxml_interp::platform::sim::SimPlatform;
-use vxml_interp::{
-    FetchError, FetchRequest, Fetcher, HttpFetcher, Interpreter, Method, SessionInfo,
-};
+use vxml_interp::{FetchError, FetchRequest, Fetcher, HttpFetcher, Interpreter, SessionInfo};
 
 const APP: &str = r#"<?xml version="1.0"?>
 <vxml version="2.1" xmlns="http://www.w3.org/2001/vxml">
@@ -86,12 +84,7 @@ async fn fetches_and_maps_404_to_status_error() {
     install_crypto();
     let base = serve(2).await;
     let fetcher = HttpFetcher::new();
-    let get = |path: &str| FetchRequest {
-        url: base.join(path).unwrap(),
-        method: Method::Get,
-        body: None,
-        content_type: None,
-    };
+    let get = |path: &str| FetchRequest::get(base.join(path).unwrap());
     let fetched = tokio::time::timeout(Duration::from_secs(10), fetcher.fetch(get("app")))
         .await
         .unwrap()

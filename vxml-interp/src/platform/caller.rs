@@ -59,7 +59,8 @@ impl CallerInput {
                 .map(Self::Transfer)
                 .ok_or_else(|| format!("unknown transfer outcome {outcome:?}"));
         }
-        dtmf(text)
+        // Bare text: keys if it is all keys, else words.
+        dtmf(text).or_else(|_| Ok(Self::Say(text.to_lowercase())))
     }
 
     /// What the caller does, read off the prompts played since the last input.
@@ -127,10 +128,9 @@ impl CallerInput {
         };
         match self {
             Self::Silence => RecordResult::NoInput,
-            Self::Hangup => RecordResult::Hangup(Some(Box::new(recorded(
-                Duration::from_secs(2),
-                None,
-            )))),
+            Self::Hangup => {
+                RecordResult::Hangup(Some(Box::new(recorded(Duration::from_secs(2), None))))
+            }
             Self::Record(length) => {
                 if *length >= req.maxtime {
                     let mut r = recorded(req.maxtime, None);
@@ -155,7 +155,10 @@ impl CallerInput {
                 };
                 match collect_line(&creq, keys) {
                     m @ InputResult::Match { .. } => RecordResult::Input(m),
-                    _ => recorded(Duration::from_secs(2), keys.chars().next().filter(|_| req.dtmfterm)),
+                    _ => recorded(
+                        Duration::from_secs(2),
+                        keys.chars().next().filter(|_| req.dtmfterm),
+                    ),
                 }
             }
             Self::Say(_) | Self::Transfer(_) => recorded(Duration::from_secs(2), None),
@@ -251,7 +254,10 @@ mod tests {
 
     #[test]
     fn parses_typed_inputs() {
-        assert_eq!(CallerInput::parse("12#"), Ok(CallerInput::Dtmf("12#".into())));
+        assert_eq!(
+            CallerInput::parse("12#"),
+            Ok(CallerInput::Dtmf("12#".into()))
+        );
         assert_eq!(
             CallerInput::parse("dtmf:1 2"),
             Ok(CallerInput::Dtmf("12".into()))
@@ -271,6 +277,10 @@ mod tests {
             Ok(CallerInput::Transfer(TransferOutcome::Busy))
         );
         assert!(CallerInput::parse("dtmf:x").is_err());
+        assert_eq!(
+            CallerInput::parse("main menu"),
+            Ok(CallerInput::Say("main menu".into()))
+        );
         assert!(CallerInput::parse("record:forever").is_err());
     }
 

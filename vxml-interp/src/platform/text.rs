@@ -4,14 +4,17 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 
-use super::{Hangup, Prompter, Recognizer, Telephony, collect_line};
+use super::caller::CallerInput;
+use super::{Hangup, Prompter, Recognizer, Telephony};
 use crate::action::{
-    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferOutcome,
-    TransferRequest, TransferResult,
+    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferRequest,
+    TransferResult,
 };
 
-/// Prints prompts to stdout (`[audio] URL`, `[tts] text`, `[break 500ms]`) and reads one line of
-/// keys (`12#`) or words (`main menu`) per collection, from a script or from stdin.
+/// Prints prompts to stdout (`[audio] URL`, `[tts] text`, `[break 500ms]`) and takes one
+/// caller input per collection, recording or transfer (see [`CallerInput::parse`]: `12#`,
+/// `dtmf:12#`, `say:new york`, `silence`, `hangup`, `record:3s`, `transfer:busy`), from a
+/// script or from stdin.
 #[derive(Debug)]
 pub struct TextPlatform {
     /// `Some`: scripted inputs (exhausted script = silence); `None`: read stdin (EOF = hangup).
@@ -20,8 +23,7 @@ pub struct TextPlatform {
 }
 
 impl TextPlatform {
-    /// Answers collections from `inputs` in order ("12#", or "" for silence); once they are
-    /// used up, every collection is a noinput.
+    /// Answers from `inputs` in order; once they are used up, the caller is silent.
     pub fn scripted(inputs: Vec<String>) -> Self {
         Self {
             script: Some(inputs.into()),
@@ -29,7 +31,7 @@ impl TextPlatform {
         }
     }
 
-    /// Reads one line of keys from stdin per collection; end of input hangs up.
+    /// Reads one input line from stdin each time; end of input hangs up.
     pub fn interactive() -> Self {
         Self {
             script: None,
@@ -44,6 +46,55 @@ impl TextPlatform {
             let _ = writeln!(out, "{}", render(&item));
         }
         let _ = out.flush();
+    }
+
+    /// The caller's next input, printed as it is consumed.
+    fn next_input(&mut self) -> CallerInput {
+        self.print_queue();
+        let line = match &mut self.script {
+            Some(script) => script.pop_front().unwrap_or_default(),
+            None => {
+                // Blocking stdin read: this platform is for the console, one call at a time.
+                let mut line = String::new();
+                match std::io::stdin().lock().read_line(&mut line) {
+                    Ok(0) | Err(_) => "hangup".to_owned(),
+                    Ok(_) => line,
+                }
+            }
+        };
+        let input = match CallerInput::parse(&line) {
+            Ok(input) => input,
+            Err(e) => {
+                println!("[input error] {e}; taken as silence");
+                CallerInput::Silence
+            }
+        };
+        println!("[input] {}", describe(&input));
+        input
+    }
+}
+
+fn describe(input: &CallerInput) -> String {
+    match input {
+        CallerInput::Dtmf(keys) => format!("dtmf {keys}"),
+        CallerInput::Say(words) => format!("say {words:?}"),
+        CallerInput::Silence => "silence".into(),
+        CallerInput::Hangup => "hangup".into(),
+        CallerInput::Record(d) => format!("speaks for {}ms", d.as_millis()),
+        CallerInput::Transfer(o) => format!("far end: {}", o.as_str()),
+    }
+}
+
+fn describe_result(result: &InputResult) -> String {
+    match result {
+        InputResult::Match {
+            utterance, mode, ..
+        } => format!("[match] {} {utterance:?}", mode.as_str()),
+        InputResult::NoMatch { utterance, mode } => {
+            format!("[nomatch] {} {utterance:?}", mode.as_str())
+        }
+        InputResult::NoInput => "[noinput]".into(),
+        InputResult::Hangup => "[hangup]".into(),
     }
 }
 
@@ -75,23 +126,9 @@ impl Prompter for TextPlatform {
 
 impl Recognizer for TextPlatform {
     async fn collect(&mut self, req: CollectRequest) -> InputResult {
-        self.print_queue();
-        let line = match &mut self.script {
-            Some(script) => script.pop_front().unwrap_or_default(),
-            None => {
-                // Blocking stdin read: this platform is for the console, one call at a time.
-                let mut line = String::new();
-                match std::io::stdin().lock().read_line(&mut line) {
-                    Ok(0) | Err(_) => return InputResult::Hangup,
-                    Ok(_) => line,
-                }
-            }
-        };
-        let line = line.trim();
-        if line.is_empty() {
-            return InputResult::NoInput;
-        }
-        collect_line(&req, line)
+        let result = self.next_input().collect(&req);
+        println!("{}", describe_result(&result));
+        result
     }
 }
 
@@ -103,25 +140,32 @@ impl Telephony for TextPlatform {
 
     async fn record(&mut self, req: RecordRequest) -> RecordResult {
         self.print_queue();
-        let length = std::time::Duration::from_secs(2);
-        println!("[record] {}ms", length.as_millis());
-        RecordResult::Recorded {
-            audio: super::wav::tone(length).into(),
-            mime_type: req.mime_type,
-            duration: length,
-            termchar: None,
-            maxtime: false,
+        if req.beep {
+            println!("[beep]");
         }
+        let input = self.next_input();
+        let result = input.record(&req);
+        match &result {
+            RecordResult::Recorded {
+                audio, duration, ..
+            } => println!(
+                "[recorded] {}ms, {} bytes of {}",
+                duration.as_millis(),
+                audio.len(),
+                req.mime_type
+            ),
+            other => println!("[record] {other:?}"),
+        }
+        result
     }
 
     async fn transfer(&mut self, req: TransferRequest) -> TransferResult {
-        self.print_queue();
-        println!("[transfer] {}", req.dest);
-        TransferResult::Ended {
-            outcome: TransferOutcome::FarEndDisconnect,
-            duration: std::time::Duration::from_secs(1),
-            input: None,
+        println!("[transfer] {} ({:?})", req.dest, req.kind);
+        let result = self.next_input().transfer(&req);
+        if let TransferResult::Ended { outcome, .. } = &result {
+            println!("[transfer ended] {}", outcome.as_str());
         }
+        result
     }
 }
 
