@@ -48,6 +48,10 @@ pub struct FetchRequest {
     pub content_type: Option<String>,
     /// The `fetchtimeout` in force, if the document set one.
     pub timeout: Option<Duration>,
+    /// `maxage`: the oldest cached copy the document accepts (`None`: HTTP's own rules).
+    pub max_age: Option<Duration>,
+    /// `maxstale`: how far past its expiry a cached copy may still be used.
+    pub max_stale: Option<Duration>,
 }
 
 /// A fetched resource.

@@ -315,6 +315,8 @@ impl FetchRequest {
             body: None,
             content_type: None,
             timeout: None,
+            max_age: None,
+            max_stale: None,
         }
     }
 }
