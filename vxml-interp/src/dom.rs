@@ -18,7 +18,7 @@ const MAX_NODES: u32 = 200_000;
 
 /// Builds nodes from `[type, name, attrs, children]` arrays (1 element, 3 text, 4 cdata,
 /// 8 comment, 7 pi); the prototypes hold the DOM methods.
-const BUILDER: &str = r#"(function(){
+pub(crate) const BUILDER: &str = r#"(function(){
 function NodeList(a){this._a=a;this.length=a.length;}
 NodeList.prototype.item=function(i){return (i>=0&&i<this._a.length)?this._a[i]:null;};
 function N(){}
@@ -68,7 +68,6 @@ pub(crate) fn parse(
     }
     let mut tree = String::with_capacity(text.len() * 2);
     encode(xml.root_element(), &mut tree);
-    scopes.ensure_helper("$vxdom", BUILDER)?;
     scopes.eval(&format!("$vxdom({tree})"))
 }
 

@@ -449,11 +449,7 @@ impl Interpreter {
 
     /// A plain object with these properties.
     pub(crate) fn object_of(&mut self, fields: &[(String, JsValue)]) -> Flow<JsValue> {
-        let object = self
-            .scopes
-            .eval("({})")
-            .map_err(|e| semantic("object", e))
-            .into_flow()?;
+        let object = self.scopes.new_object();
         for (name, value) in fields {
             self.scopes
                 .set_property(&object, name, value.clone())

@@ -21,7 +21,7 @@ use crate::interpreter::{
     GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending, State,
 };
 use crate::prompt;
-use crate::scope::{Scope, js_string_literal};
+use crate::scope::Scope;
 use crate::time::parse_duration;
 
 impl Interpreter {
@@ -526,20 +526,24 @@ impl Interpreter {
         mode: crate::action::InputMode,
         interpretation: JsValue,
     ) -> Flow {
+        let text = |t: &str| JsValue::from(boa_engine::JsString::from(t));
+        for (name, value) in [
+            ("$vxinterp", interpretation),
+            ("$vxutterance", text(utterance)),
+            ("$vxmode", text(mode.as_str())),
+        ] {
+            self.scopes
+                .set(Scope::Anonymous, name, value)
+                .map_err(|e| semantic("lastresult", e))
+                .into_flow()?;
+        }
         self.scopes
-            .set(Scope::Anonymous, "$vxinterp", interpretation)
-            .map_err(|e| semantic("lastresult", e))
-            .into_flow()?;
-        let script = format!(
-            "(function(){{var u={u}, i=$vxs4.$vxinterp;\
-             var r={{utterance:u, interpretation:i, confidence:1.0, inputmode:{m}}};\
-             var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode={m};\
-             $vxs1[\"lastresult$\"]=a; delete $vxs4.$vxinterp; return r;}})()",
-            u = js_string_literal(utterance),
-            m = js_string_literal(mode.as_str()),
-        );
-        self.scopes
-            .run_internal(&script)
+            .run_internal(
+                "var t=$vxs4, u=t.$vxutterance, i=t.$vxinterp, m=t.$vxmode;\
+                 var r={utterance:u, interpretation:i, confidence:1.0, inputmode:m};\
+                 var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode=m;\
+                 $vxs1[\"lastresult$\"]=a; delete t.$vxinterp; delete t.$vxutterance; delete t.$vxmode;",
+            )
             .map_err(|e| semantic("lastresult", e))
             .into_flow()?;
         Flow::Continue(())

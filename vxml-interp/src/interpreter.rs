@@ -12,7 +12,7 @@ use crate::action::{Action, ExitInfo, FetchRequest, Method, PlatformEvent, PlayI
 use crate::document::Document;
 use crate::exec::Frame;
 use crate::grammar::Grammar;
-use crate::scope::{SavedScopes, Scope, Scopes, js_string_literal};
+use crate::scope::{SavedScopes, Scope, Scopes};
 
 /// Facts about the call, exposed to documents as `session.connection.*`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,21 +189,7 @@ impl Interpreter {
     /// A new session; nothing happens until [`Interpreter::start`].
     pub fn new(session: SessionInfo) -> Self {
         let mut scopes = Scopes::new();
-        let redirect: Vec<String> = session
-            .redirect
-            .iter()
-            .map(|uri| format!("{{uri:{}}}", js_string_literal(uri)))
-            .collect();
-        let connection = format!(
-            "$vxs0.connection = {{local:{{uri:{local}}}, remote:{{uri:{remote}}}, \
-             protocol:{{name:{proto}, version:\"2.0\"}}, redirect:[{redirect}], \
-             aai:undefined, originator:{remote}}};",
-            local = js_string_literal(&session.local_uri),
-            remote = js_string_literal(&session.remote_uri),
-            proto = js_string_literal(&session.protocol_name),
-            redirect = redirect.join(","),
-        );
-        if let Err(e) = scopes.run_internal(&connection) {
+        if let Err(e) = set_connection(&mut scopes, &session) {
             tracing::error!(call_id = %session.call_id, error = %e, "cannot set session.connection");
         }
         let mut interp = Self {
@@ -304,6 +290,44 @@ impl Interpreter {
         self.actions.push_back(Action::Exit(info.clone()));
         self.state = State::Done(info);
     }
+}
+
+/// `session.connection.*`, built as objects (no script to compile per call).
+fn set_connection(scopes: &mut Scopes, session: &SessionInfo) -> Result<(), String> {
+    let text = |t: &str| JsValue::from(boa_engine::JsString::from(t));
+    let object = |scopes: &mut Scopes, fields: &[(&str, JsValue)]| -> Result<JsValue, String> {
+        let o = scopes.new_object();
+        for (name, value) in fields {
+            scopes.set_property(&o, name, value.clone())?;
+        }
+        Ok(o)
+    };
+    let local = object(scopes, &[("uri", text(&session.local_uri))])?;
+    let remote = object(scopes, &[("uri", text(&session.remote_uri))])?;
+    let protocol = object(
+        scopes,
+        &[
+            ("name", text(&session.protocol_name)),
+            ("version", text("2.0")),
+        ],
+    )?;
+    let mut redirects = Vec::new();
+    for uri in &session.redirect {
+        redirects.push(object(scopes, &[("uri", text(uri))])?);
+    }
+    let redirect = scopes.new_array(redirects)?;
+    let connection = object(
+        scopes,
+        &[
+            ("local", local),
+            ("remote", remote),
+            ("protocol", protocol),
+            ("redirect", redirect),
+            ("aai", JsValue::undefined()),
+            ("originator", text(&session.remote_uri)),
+        ],
+    )?;
+    scopes.set(Scope::Session, "connection", connection)
 }
 
 impl FetchRequest {

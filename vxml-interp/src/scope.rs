@@ -1,16 +1,18 @@
-//! ECMAScript scopes on boa: the five VoiceXML scopes as prototype-less objects, chained with
-//! `with` (see `shared/notes/ecmascript-scopes.md`, "what works").
+//! ECMAScript scopes on boa: one `Context` per interpreter thread, five VoiceXML scope objects
+//! per session (`../shared/notes/ecmascript-scopes.md`, "what works" and "hosting").
 //!
-//! Every `cond`/`expr` is compiled once as
-//! `with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4){(EXPR)}` and evaluated many times;
-//! the `$vxsN` globals point at the current scope objects and are swapped when a document,
-//! dialog or anonymous scope begins, so a cached script always sees the current chain.
+//! Every `cond`/`expr` is compiled once per thread as a function of the five scope objects,
+//! `(function($vxs0,..,$vxs4){with($vxs0)..with($vxs4){return (EXPR)}})`, and called with the
+//! session's objects, so one compiled expression serves every call on the thread. Sessions
+//! share no state: the scope objects are theirs alone, the builtins are deep-frozen and the
+//! global object is frozen, so a stray `z = 1` or a patched `Array.prototype` goes nowhere.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 
 use boa_engine::job::{GenericJob, Job, JobExecutor, PromiseJob};
+use boa_engine::object::builtins::JsFunction;
 use boa_engine::property::PropertyDescriptor;
 use boa_engine::{
     Context, JsNativeError, JsObject, JsResult, JsString, JsValue, Script, Source, js_string,
@@ -43,19 +45,56 @@ const SELF_NAMES: [Option<&str>; 5] = [
     None,
 ];
 
-const PREFIX: &str = "with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4){";
+const PARAMS: &str = "$vxs0,$vxs1,$vxs2,$vxs3,$vxs4";
+const WITH: &str = "with($vxs0)with($vxs1)with($vxs2)with($vxs3)with($vxs4)";
 
 /// Caps on script work so that a looping document cannot stall its thread.
 const LOOP_LIMIT: u64 = 1_000_000;
 const RECURSION_LIMIT: usize = 256;
 const STACK_LIMIT: usize = 64 * 1024;
-const CACHE_LIMIT: usize = 4096;
+/// Compiled functions kept per thread.
+const CACHE_LIMIT: usize = 8192;
 /// Bracket nesting a script may have; boa's parser recurses per level.
 const MAX_NESTING: usize = 100;
 /// The longest script source we hand to boa.
 const MAX_SOURCE: usize = 1 << 20;
 /// Promise jobs run per script evaluation; the rest are dropped (VoiceXML has no event loop).
 const MAX_JOBS: usize = 10_000;
+
+/// A script error, reported as `error.semantic`.
+pub(crate) type ScriptError = String;
+
+/// Caps on builtins that allocate a big string from a small script.
+const GUARDS: &str = r#"(function(){
+var L = 1048576;
+function wrap(name, tooBig){ var f = String.prototype[name];
+  Object.defineProperty(String.prototype, name, {value: function(){
+    if (tooBig(String(this), arguments)) throw new RangeError('string longer than ' + L + ' characters');
+    return f.apply(this, arguments); }, writable: false, configurable: false, enumerable: false}); }
+wrap('repeat', function(s, a){ return s.length * Number(a[0]) > L; });
+wrap('padStart', function(s, a){ return Number(a[0]) > L; });
+wrap('padEnd', function(s, a){ return Number(a[0]) > L; });
+})()"#;
+
+/// Deep-freezes every builtin reachable from the global object, then the global object itself.
+const FREEZE: &str = r#"(function(){
+var seen = new Set();
+function freeze(o){
+  if (o === null || (typeof o !== 'object' && typeof o !== 'function') || seen.has(o)) return;
+  seen.add(o);
+  Object.freeze(o);
+  var names = Object.getOwnPropertyNames(o);
+  for (var i = 0; i < names.length; i++) {
+    var d = Object.getOwnPropertyDescriptor(o, names[i]);
+    if (!d) continue;
+    if ('value' in d) freeze(d.value);
+    if (d.get) freeze(d.get);
+    if (d.set) freeze(d.set);
+  }
+  freeze(Object.getPrototypeOf(o));
+}
+freeze(globalThis);
+})()"#;
 
 /// A job queue that runs a bounded number of promise jobs and drops timers: a self-re-arming
 /// Promise chain ends with an error instead of holding the thread forever.
@@ -110,17 +149,137 @@ impl JobExecutor for BoundedJobs {
     }
 }
 
-/// Caps on builtins that allocate a big string from a small script.
-const GUARDS: &str = r#"(function(){
-var L = 1048576;
-function wrap(name, tooBig){ var f = String.prototype[name];
-  Object.defineProperty(String.prototype, name, {value: function(){
-    if (tooBig(String(this), arguments)) throw new RangeError('string longer than ' + L + ' characters');
-    return f.apply(this, arguments); }, writable: false, configurable: false, enumerable: false}); }
-wrap('repeat', function(s, a){ return s.length * Number(a[0]) > L; });
-wrap('padStart', function(s, a){ return Number(a[0]) > L; });
-wrap('padEnd', function(s, a){ return Number(a[0]) > L; });
-})()"#;
+/// The per-thread ECMAScript runtime: the context and the compiled functions.
+struct Runtime {
+    ctx: Context,
+    compiled: HashMap<String, JsFunction>,
+    /// Top-level `var` and `function` names of scripts, by source.
+    declared: HashMap<String, Rc<(Vec<String>, Vec<String>)>>,
+}
+
+thread_local! {
+    static RUNTIME: RefCell<Runtime> = RefCell::new(Runtime::new());
+}
+
+impl Runtime {
+    fn new() -> Self {
+        let mut ctx = Context::builder()
+            .job_executor(Rc::new(BoundedJobs::default()))
+            .build()
+            .unwrap_or_default();
+        ctx.runtime_limits_mut()
+            .set_loop_iteration_limit(LOOP_LIMIT);
+        ctx.runtime_limits_mut()
+            .set_recursion_limit(RECURSION_LIMIT);
+        ctx.runtime_limits_mut().set_stack_size_limit(STACK_LIMIT);
+        let mut rt = Self {
+            ctx,
+            compiled: HashMap::new(),
+            declared: HashMap::new(),
+        };
+        // Helpers first (they become frozen globals), then freeze everything.
+        for (name, source) in [("$vxdom", crate::dom::BUILDER)] {
+            if let Ok(value) = rt.run_global(source) {
+                let desc = PropertyDescriptor::builder()
+                    .value(value)
+                    .writable(false)
+                    .enumerable(false)
+                    .configurable(false);
+                let global = rt.ctx.global_object();
+                let _ = global.define_property_or_throw(JsString::from(name), desc, &mut rt.ctx);
+            }
+        }
+        if let Err(e) = rt.run_global(GUARDS).and_then(|_| rt.run_global(FREEZE)) {
+            tracing::error!(error = %e, "cannot seal the ECMAScript builtins");
+        }
+        rt
+    }
+
+    fn run_global(&mut self, source: &str) -> Result<JsValue, ScriptError> {
+        let script = Script::parse(Source::from_bytes(source), None, &mut self.ctx)
+            .map_err(|e| e.to_string())?;
+        script.evaluate(&mut self.ctx).map_err(|e| e.to_string())
+    }
+
+    /// The function compiled from `source` (a function expression), cached.
+    fn function(&mut self, source: &str) -> Result<JsFunction, ScriptError> {
+        if let Some(f) = self.compiled.get(source) {
+            return Ok(f.clone());
+        }
+        check_source(source)?;
+        let value = self.run_global(source)?;
+        let f = value
+            .as_object()
+            .and_then(JsFunction::from_object)
+            .ok_or_else(|| "internal: not a function".to_owned())?;
+        if self.compiled.len() >= CACHE_LIMIT {
+            self.compiled.clear();
+        }
+        self.compiled.insert(source.to_owned(), f.clone());
+        Ok(f)
+    }
+
+    /// Calls the compiled `source` with the session's scope objects.
+    fn call(&mut self, source: &str, objects: &[JsObject; 5]) -> Result<JsValue, ScriptError> {
+        let f = self.function(source)?;
+        let args: Vec<JsValue> = objects.iter().cloned().map(JsValue::from).collect();
+        let result = f
+            .call(&JsValue::undefined(), &args, &mut self.ctx)
+            .map_err(|e| e.to_string());
+        // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
+        let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
+        let value = result?;
+        jobs?;
+        Ok(value)
+    }
+
+    fn declared_names(
+        &mut self,
+        body: &str,
+    ) -> Result<Rc<(Vec<String>, Vec<String>)>, ScriptError> {
+        if let Some(names) = self.declared.get(body) {
+            return Ok(names.clone());
+        }
+        check_source(body)?;
+        let names = Rc::new(top_level_names(body, &mut self.ctx)?);
+        if self.declared.len() >= CACHE_LIMIT {
+            self.declared.clear();
+        }
+        self.declared.insert(body.to_owned(), names.clone());
+        Ok(names)
+    }
+}
+
+/// Runs `f` with this thread's runtime.
+fn with_runtime<T>(f: impl FnOnce(&mut Runtime) -> T) -> T {
+    RUNTIME.with(|rt| f(&mut rt.borrow_mut()))
+}
+
+/// The top-level `var` and `function` names of a script, from boa's own parser.
+fn top_level_names(
+    body: &str,
+    ctx: &mut Context,
+) -> Result<(Vec<String>, Vec<String>), ScriptError> {
+    use boa_engine::ast::operations::{VarScopedDeclaration, var_scoped_declarations};
+    let mut parser = boa_engine::parser::Parser::new(Source::from_bytes(body));
+    let scope = boa_engine::ast::scope::Scope::new_global();
+    let script = parser
+        .parse_script(&scope, ctx.interner_mut())
+        .map_err(|e| e.to_string())?;
+    let mut vars = Vec::new();
+    let mut functions = Vec::new();
+    for decl in var_scoped_declarations(&script) {
+        let function = !matches!(decl, VarScopedDeclaration::VariableDeclaration(_));
+        for sym in decl.bound_names() {
+            let name = ctx.interner().resolve_expect(sym).to_string();
+            let list = if function { &mut functions } else { &mut vars };
+            if !list.contains(&name) {
+                list.push(name);
+            }
+        }
+    }
+    Ok((vars, functions))
+}
 
 /// The scope objects of an execution context, set aside while a subdialog runs.
 #[derive(Debug, Clone)]
@@ -183,37 +342,19 @@ pub(crate) fn check_source(source: &str) -> Result<(), ScriptError> {
     Ok(())
 }
 
-/// A script error, reported as `error.semantic`.
-pub(crate) type ScriptError = String;
-
+/// One session's five scope objects; evaluation happens in the thread's runtime.
 pub(crate) struct Scopes {
-    ctx: Context,
     objects: [JsObject; 5],
-    cache: HashMap<String, Script>,
 }
 
 impl Scopes {
     pub(crate) fn new() -> Self {
-        let mut ctx = Context::builder()
-            .job_executor(Rc::new(BoundedJobs::default()))
-            .build()
-            .unwrap_or_default();
-        ctx.runtime_limits_mut()
-            .set_loop_iteration_limit(LOOP_LIMIT);
-        ctx.runtime_limits_mut()
-            .set_recursion_limit(RECURSION_LIMIT);
-        ctx.runtime_limits_mut().set_stack_size_limit(STACK_LIMIT);
-        let objects = std::array::from_fn(|_| JsObject::with_null_proto());
         let mut scopes = Self {
-            ctx,
-            objects,
-            cache: HashMap::new(),
+            objects: std::array::from_fn(|_| JsObject::with_null_proto()),
         };
         for scope in SCOPES {
             scopes.install(scope);
         }
-        // Builtins that make a huge string in one call get a cap (1 Mi characters).
-        let _ = scopes.run(GUARDS);
         scopes
     }
 
@@ -233,74 +374,44 @@ impl Scopes {
     /// Brings back scope objects set aside by [`Scopes::save`].
     pub(crate) fn restore(&mut self, saved: SavedScopes) {
         self.objects = saved.0;
-        for scope in SCOPES {
-            self.install(scope);
-        }
     }
 
     /// Makes the document scope the application scope: the root document is also the leaf.
     pub(crate) fn alias_document_to_application(&mut self) {
         self.objects[Scope::Document as usize] = self.objects[Scope::Application as usize].clone();
-        self.objects[Scope::Dialog as usize] = JsObject::with_null_proto();
-        self.objects[Scope::Anonymous as usize] = JsObject::with_null_proto();
-        for scope in [Scope::Document, Scope::Dialog, Scope::Anonymous] {
+        for scope in [Scope::Dialog, Scope::Anonymous] {
+            self.objects[scope as usize] = JsObject::with_null_proto();
             self.install(scope);
         }
     }
 
-    /// The boa context, for host code (SISR, DOM) that builds values.
-    pub(crate) fn context(&mut self) -> &mut Context {
-        &mut self.ctx
+    /// Runs `f` with the thread's boa context, for host code (SISR, DOM) that builds values.
+    /// `f` must not evaluate through `Scopes` (the runtime is borrowed).
+    pub(crate) fn with_context<T>(&mut self, f: impl FnOnce(&mut Context) -> T) -> T {
+        with_runtime(|rt| f(&mut rt.ctx))
     }
 
+    /// Gives a new scope object its self-name (`dialog.dialog === dialog`), read-only so that
+    /// a script cannot replace a scope.
     fn install(&mut self, scope: Scope) {
+        let Some(name) = SELF_NAMES[scope as usize] else {
+            return;
+        };
         let object = self.objects[scope as usize].clone();
-        if let Some(name) = SELF_NAMES[scope as usize] {
-            // Read-only, so that a script cannot replace a scope.
-            let desc = PropertyDescriptor::builder()
-                .value(object.clone())
-                .writable(false)
-                .enumerable(false)
-                .configurable(false);
-            let _ = object.define_property_or_throw(JsString::from(name), desc, &mut self.ctx);
-        }
-        let global = self.ctx.global_object();
         let desc = PropertyDescriptor::builder()
-            .value(object)
+            .value(object.clone())
             .writable(false)
             .enumerable(false)
-            .configurable(true);
-        let key = JsString::from(format!("$vxs{}", scope as usize));
-        let _ = global.define_property_or_throw(key, desc, &mut self.ctx);
-    }
-
-    fn compiled(&mut self, source: &str) -> Result<Script, ScriptError> {
-        if let Some(script) = self.cache.get(source) {
-            return Ok(script.clone());
-        }
-        check_source(source)?;
-        let script = Script::parse(Source::from_bytes(source), None, &mut self.ctx)
-            .map_err(|e| e.to_string())?;
-        if self.cache.len() >= CACHE_LIMIT {
-            self.cache.clear();
-        }
-        self.cache.insert(source.to_owned(), script.clone());
-        Ok(script)
-    }
-
-    fn run(&mut self, source: &str) -> Result<JsValue, ScriptError> {
-        let script = self.compiled(source)?;
-        let result = script.evaluate(&mut self.ctx).map_err(|e| e.to_string());
-        // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
-        let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
-        let value = result?;
-        jobs?;
-        Ok(value)
+            .configurable(false);
+        with_runtime(|rt| {
+            let _ = object.define_property_or_throw(JsString::from(name), desc, &mut rt.ctx);
+        });
     }
 
     /// Evaluates an expression in the scope chain.
     pub(crate) fn eval(&mut self, expr: &str) -> Result<JsValue, ScriptError> {
-        self.run(&format!("{PREFIX}({expr}\n)}}"))
+        let source = format!("(function({PARAMS}){{{WITH}{{return ({expr}\n);}}}})");
+        with_runtime(|rt| rt.call(&source, &self.objects))
     }
 
     /// Evaluates a condition (`ToBoolean`).
@@ -316,10 +427,12 @@ impl Scopes {
 
     /// `ToString` of a value.
     pub(crate) fn string_of(&mut self, value: &JsValue) -> Result<String, ScriptError> {
-        value
-            .to_string(&mut self.ctx)
-            .map(|s| s.to_std_string_escaped())
-            .map_err(|e| e.to_string())
+        with_runtime(|rt| {
+            value
+                .to_string(&mut rt.ctx)
+                .map(|s| s.to_std_string_escaped())
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// Declares a variable in `scope` (`<var>`); an existing one is overwritten.
@@ -342,17 +455,23 @@ impl Scopes {
         name: &str,
         value: JsValue,
     ) -> Result<(), ScriptError> {
-        self.objects[scope as usize]
-            .create_data_property_or_throw(JsString::from(name), value, &mut self.ctx)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let object = &self.objects[scope as usize];
+        with_runtime(|rt| {
+            object
+                .create_data_property_or_throw(JsString::from(name), value, &mut rt.ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// Reads a variable of `scope` (undefined when absent).
     pub(crate) fn get(&mut self, scope: Scope, name: &str) -> JsValue {
-        self.objects[scope as usize]
-            .get(JsString::from(name), &mut self.ctx)
-            .unwrap_or_default()
+        let object = &self.objects[scope as usize];
+        with_runtime(|rt| {
+            object
+                .get(JsString::from(name), &mut rt.ctx)
+                .unwrap_or_default()
+        })
     }
 
     /// `<assign>`: sets the variable in the innermost scope that declares it. A name that no
@@ -365,17 +484,15 @@ impl Scopes {
             return self.set(owner, name, value);
         }
         // A path such as `document.x` or `obj.field`: check the base, then let JS assign.
-        let base: String = name
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '$'))
-            .collect();
-        if base.is_empty() || self.owner(&base).is_none() {
+        if !self.is_declared(name) {
             return Err(format!("{name} is not declared"));
         }
         self.set(Scope::Anonymous, "$vxassign", value)?;
         let result = self.eval(&format!("{name} = $vxs4.$vxassign"));
-        let _ = self.objects[Scope::Anonymous as usize]
-            .delete_property_or_throw(js_string!("$vxassign"), &mut self.ctx);
+        let anonymous = &self.objects[Scope::Anonymous as usize];
+        with_runtime(|rt| {
+            let _ = anonymous.delete_property_or_throw(js_string!("$vxassign"), &mut rt.ctx);
+        });
         result.map(|_| ())
     }
 
@@ -398,23 +515,43 @@ impl Scopes {
         let Some(obj) = object.as_object() else {
             return Err("not an object".into());
         };
-        obj.create_data_property_or_throw(JsString::from(name), value, &mut self.ctx)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        with_runtime(|rt| {
+            obj.create_data_property_or_throw(JsString::from(name), value, &mut rt.ctx)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
     }
 
     /// `object[name]` (undefined when absent or on error).
     pub(crate) fn get_property(&mut self, object: &JsObject, name: &str) -> JsValue {
-        object
-            .get(JsString::from(name), &mut self.ctx)
-            .unwrap_or_default()
+        with_runtime(|rt| {
+            object
+                .get(JsString::from(name), &mut rt.ctx)
+                .unwrap_or_default()
+        })
     }
 
     /// Whether `name in object`.
     pub(crate) fn has_property(&mut self, object: &JsObject, name: &str) -> bool {
-        object
-            .has_property(JsString::from(name), &mut self.ctx)
-            .unwrap_or(false)
+        with_runtime(|rt| {
+            object
+                .has_property(JsString::from(name), &mut rt.ctx)
+                .unwrap_or(false)
+        })
+    }
+
+    /// A new empty object.
+    pub(crate) fn new_object(&mut self) -> JsValue {
+        with_runtime(|rt| JsValue::from(JsObject::with_object_proto(rt.ctx.intrinsics())))
+    }
+
+    /// A new array of `values`.
+    pub(crate) fn new_array(&mut self, values: Vec<JsValue>) -> Result<JsValue, ScriptError> {
+        with_runtime(|rt| {
+            Ok(JsValue::from(
+                boa_engine::object::builtins::JsArray::from_iter(values, &mut rt.ctx),
+            ))
+        })
     }
 
     /// The elements of an array-like value, snapshot (bounded).
@@ -423,54 +560,39 @@ impl Scopes {
         let Some(obj) = value.as_object() else {
             return Err("not an array".into());
         };
-        let length = obj
-            .get(js_string!("length"), &mut self.ctx)
-            .map_err(|e| e.to_string())?
-            .to_length(&mut self.ctx)
-            .map_err(|e| e.to_string())?;
-        if length > MAX_ELEMENTS {
-            return Err(format!("array longer than {MAX_ELEMENTS} elements"));
-        }
-        (0..length)
-            .map(|i| obj.get(i, &mut self.ctx).map_err(|e| e.to_string()))
-            .collect()
-    }
-
-    /// Defines a global helper function once per context (interpreter-internal names only).
-    pub(crate) fn ensure_helper(&mut self, name: &str, source: &str) -> Result<(), ScriptError> {
-        let global = self.ctx.global_object();
-        let defined = global
-            .has_own_property(JsString::from(name), &mut self.ctx)
-            .unwrap_or(false);
-        if defined {
-            return Ok(());
-        }
-        let value = self.run(source)?;
-        let desc = PropertyDescriptor::builder()
-            .value(value)
-            .writable(false)
-            .enumerable(false)
-            .configurable(false);
-        global
-            .define_property_or_throw(JsString::from(name), desc, &mut self.ctx)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        with_runtime(|rt| {
+            let length = obj
+                .get(js_string!("length"), &mut rt.ctx)
+                .map_err(|e| e.to_string())?
+                .to_length(&mut rt.ctx)
+                .map_err(|e| e.to_string())?;
+            if length > MAX_ELEMENTS {
+                return Err(format!("array longer than {MAX_ELEMENTS} elements"));
+            }
+            (0..length)
+                .map(|i| obj.get(i, &mut rt.ctx).map_err(|e| e.to_string()))
+                .collect()
+        })
     }
 
     /// The innermost scope that owns `name`.
     fn owner(&mut self, name: &str) -> Option<Scope> {
         let key = JsString::from(name);
-        SCOPES.iter().rev().copied().find(|scope| {
-            self.objects[*scope as usize]
-                .has_own_property(key.clone(), &mut self.ctx)
-                .unwrap_or(false)
+        let objects = &self.objects;
+        with_runtime(|rt| {
+            SCOPES.iter().rev().copied().find(|scope| {
+                objects[*scope as usize]
+                    .has_own_property(key.clone(), &mut rt.ctx)
+                    .unwrap_or(false)
+            })
         })
     }
 
     /// Runs a `<script>` body with its top-level `var` and `function` names declared in `scope`.
     pub(crate) fn run_script(&mut self, scope: Scope, body: &str) -> Result<(), ScriptError> {
-        let (vars, functions) = top_level_names(body);
-        for name in vars.iter().chain(&functions) {
+        let names = with_runtime(|rt| rt.declared_names(body))?;
+        let (vars, functions) = (&names.0, &names.1);
+        for name in vars.iter().chain(functions) {
             if self.owner_is(scope, name) {
                 continue;
             }
@@ -478,23 +600,33 @@ impl Scopes {
         }
         // Block-level function declarations bind inside the `with` block; copy them out so
         // that they live in the scope like `var`s do.
-        let mut source = format!("{PREFIX}{body}\n;");
-        for f in &functions {
-            source.push_str(&format!("$vxs{}[\"{f}\"] = {f};", scope as usize));
+        let mut source = format!("(function({PARAMS}){{{WITH}{{{body}\n;");
+        for f in functions {
+            source.push_str(&format!(
+                "$vxs{}[{}] = {f};",
+                scope as usize,
+                js_string_literal(f)
+            ));
         }
-        source.push('}');
-        self.run(&source).map(|_| ())
+        source.push_str("}})");
+        with_runtime(|rt| rt.call(&source, &self.objects)).map(|_| ())
     }
 
     fn owner_is(&mut self, scope: Scope, name: &str) -> bool {
-        self.objects[scope as usize]
-            .has_own_property(JsString::from(name), &mut self.ctx)
-            .unwrap_or(false)
+        let object = &self.objects[scope as usize];
+        with_runtime(|rt| {
+            object
+                .has_own_property(JsString::from(name), &mut rt.ctx)
+                .unwrap_or(false)
+        })
     }
 
-    /// Runs trusted interpreter-generated JavaScript at global level (no `with` chain).
+    /// Runs trusted interpreter-generated JavaScript with the scope objects as `$vxs0`..`$vxs4`
+    /// (no `with` chain). Keep the source constant: values travel through scope variables, so
+    /// one compiled function serves every session.
     pub(crate) fn run_internal(&mut self, source: &str) -> Result<JsValue, ScriptError> {
-        self.run(source)
+        let source = format!("(function({PARAMS}){{{source}\n}})");
+        with_runtime(|rt| rt.call(&source, &self.objects))
     }
 }
 
@@ -524,76 +656,6 @@ fn is_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-}
-
-/// The names a script declares at its top level with `var` and `function`. A light scan, not a
-/// parse: it skips strings, comments and nested braces, which covers what VoiceXML scripts do.
-fn top_level_names(body: &str) -> (Vec<String>, Vec<String>) {
-    let mut vars = Vec::new();
-    let mut functions = Vec::new();
-    let chars: Vec<char> = body.chars().collect();
-    let mut depth = 0i32;
-    let mut i = 0;
-    let mut expect: Option<&str> = None; // "var" or "function": the next identifier is a name
-    let mut in_var_list = false;
-    let mut paren = 0i32;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '"' | '\'' | '`' => {
-                i += 1;
-                while i < chars.len() && chars[i] != c {
-                    if chars[i] == '\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            '/' if chars.get(i + 1) == Some(&'/') => {
-                while i < chars.len() && chars[i] != '\n' {
-                    i += 1;
-                }
-            }
-            '/' if chars.get(i + 1) == Some(&'*') => {
-                i += 2;
-                while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            '{' | '[' => depth += 1,
-            '}' | ']' => depth -= 1,
-            '(' => paren += 1,
-            ')' => paren -= 1,
-            ';' if depth == 0 => in_var_list = false,
-            ',' if depth == 0 && paren == 0 && in_var_list => expect = Some("var"),
-            c if c.is_alphabetic() || c == '_' || c == '$' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || matches!(chars[i], '_' | '$'))
-                {
-                    i += 1;
-                }
-                let word: String = chars[start..i].iter().collect();
-                if depth == 0 {
-                    match (expect.take(), word.as_str()) {
-                        (Some("var"), _) => vars.push(word),
-                        (Some(_), _) => functions.push(word),
-                        (None, "var") => {
-                            expect = Some("var");
-                            in_var_list = true;
-                        }
-                        (None, "function") => expect = Some("function"),
-                        _ => {}
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    (vars, functions)
 }
 
 #[cfg(test)]
@@ -654,12 +716,42 @@ mod tests {
     }
 
     #[test]
-    fn name_scan_skips_nested_and_quoted_code() {
+    fn declared_names_come_from_boas_parser() {
+        let mut ctx = Context::default();
         let (vars, functions) = top_level_names(
-            "var a = 1, b = f(1, 2); // var c\n function g() { var inner; } var s = 'var d';",
-        );
-        assert_eq!(vars, vec!["a", "b", "s"]);
+            "var a = 1, b = f(1, 2); // var c\n function g() { var inner; } var s = 'var d'; if (a) { var e; }",
+            &mut ctx,
+        )
+        .unwrap();
+        assert_eq!(vars, vec!["a", "b", "s", "e"]);
         assert_eq!(functions, vec!["g"]);
+        assert!(top_level_names("var (", &mut ctx).is_err());
+    }
+
+    #[test]
+    fn sessions_on_one_thread_share_nothing() {
+        let mut a = Scopes::new();
+        let mut b = Scopes::new();
+        a.declare(Scope::Document, "secret", JsValue::from(42))
+            .unwrap();
+        // Attempts to leak through globals and builtins go nowhere (sloppy mode: silently).
+        let _ = a.run_script(
+            Scope::Document,
+            "z = 1; globalThis.y = 2; Array.prototype.evil = 3; Object.prototype.x = 4; \
+             Math.random = function(){ return 0; }; String.prototype.trim = null;",
+        );
+        assert_eq!(b.eval_string("typeof secret").unwrap(), "undefined");
+        assert_eq!(b.eval_string("typeof z").unwrap(), "undefined");
+        assert_eq!(b.eval_string("typeof y").unwrap(), "undefined");
+        assert_eq!(b.eval_string("typeof [].evil").unwrap(), "undefined");
+        assert_eq!(b.eval_string("typeof ({}).x").unwrap(), "undefined");
+        assert_eq!(b.eval_string("typeof Math.random()").unwrap(), "number");
+        assert_eq!(b.eval_string("' x '.trim()").unwrap(), "x");
+        // The same compiled expression sees each session's own variables.
+        b.declare(Scope::Document, "secret", JsValue::from(7))
+            .unwrap();
+        assert_eq!(a.eval_string("secret").unwrap(), "42");
+        assert_eq!(b.eval_string("secret").unwrap(), "7");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use crate::scope::{Scopes, ScriptError};
 pub(crate) fn to_js(semantics: &Semantics, scopes: &mut Scopes) -> Result<JsValue, ScriptError> {
     match semantics {
         Semantics::Value(v) => value(v, scopes),
-        Semantics::Script(tree) => crate::grammar::sisr::evaluate(tree, scopes.context()),
+        Semantics::Script(tree) => {
+            scopes.with_context(|ctx| crate::grammar::sisr::evaluate(tree, ctx))
+        }
     }
 }
 
@@ -20,7 +22,7 @@ fn value(v: &SemValue, scopes: &mut Scopes) -> Result<JsValue, ScriptError> {
         SemValue::Num(n) => JsValue::from(*n),
         SemValue::Bool(b) => JsValue::from(*b),
         SemValue::Object(fields) => {
-            let object = scopes.eval("({})")?;
+            let object = scopes.new_object();
             for (name, field) in fields {
                 let field = value(field, scopes)?;
                 scopes.set_property(&object, name, field)?;
