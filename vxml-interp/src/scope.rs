@@ -149,12 +149,15 @@ impl JobExecutor for BoundedJobs {
     }
 }
 
+/// A script's top-level `var` names and `function` names.
+type DeclaredNames = (Vec<String>, Vec<String>);
+
 /// The per-thread ECMAScript runtime: the context and the compiled functions.
 struct Runtime {
     ctx: Context,
     compiled: HashMap<String, JsFunction>,
     /// Top-level `var` and `function` names of scripts, by source.
-    declared: HashMap<String, Rc<(Vec<String>, Vec<String>)>>,
+    declared: HashMap<String, Rc<DeclaredNames>>,
 }
 
 thread_local! {
@@ -233,10 +236,7 @@ impl Runtime {
         Ok(value)
     }
 
-    fn declared_names(
-        &mut self,
-        body: &str,
-    ) -> Result<Rc<(Vec<String>, Vec<String>)>, ScriptError> {
+    fn declared_names(&mut self, body: &str) -> Result<Rc<DeclaredNames>, ScriptError> {
         if let Some(names) = self.declared.get(body) {
             return Ok(names.clone());
         }
