@@ -465,8 +465,13 @@ fn check_attributes<'a, 'i>(root: Node<'a, 'i>) -> Result<(), (Node<'a, 'i>, Str
             {
                 return Err((node, "<script> with src and inline code".into()));
             }
-            "grammar" if external && node.children().any(|c| c.is_element()) => {
-                return Err((node, "<grammar> with src and inline rules".into()));
+            "grammar"
+                if external
+                    && node.children().any(|c| {
+                        c.is_element() || (c.is_text() && !c.text().unwrap_or("").trim().is_empty())
+                    }) =>
+            {
+                return Err((node, "<grammar> with src and inline content".into()));
             }
             "grammar"
                 if !external

@@ -56,7 +56,7 @@ const EVALUATOR: &str = r#"(function (ev, maxTags) {
     } else {
       var done = stack.pop();
       var v = done.env.out;
-      if (v === done.init && keys(v).length === 0) v = done.text;
+      if (v === done.init && keys(v).length === 0) v = done.env.$vxvars || done.text;
       if (stack.length === 0) {
         result = v;
       } else {
@@ -92,7 +92,11 @@ pub(crate) fn evaluate(tree: &ParseNode, ctx: &mut Context) -> Result<JsValue, S
             Event::Enter(name, text) => {
                 src.push_str(&format!("[0,{},{}]", js_string(name), js_string(text)));
             }
-            Event::Tag(script) => src.push_str(&format!("[1,{}]", js_string(script))),
+            Event::Tag(script) => {
+                // Each tag is compiled by boa's recursive parser: bound its nesting first.
+                crate::scope::check_source(script).map_err(|e| format!("semantic tag: {e}"))?;
+                src.push_str(&format!("[1,{}]", js_string(script)));
+            }
             Event::Exit => src.push_str("[2]"),
         }
     }

@@ -235,6 +235,24 @@ impl Builder {
         }
         self.node()?;
         self.tagged = true;
+        // The pre-SISR draft named the rule's value `$` (`{$ = "alpha"}`): that is `out`.
+        let draft;
+        let text = match text.strip_prefix('$') {
+            Some(rest)
+                if rest.trim_start().starts_with('=') && !rest.trim_start().starts_with("==") =>
+            {
+                draft = format!("out{rest}");
+                draft.as_str()
+            }
+            _ => text,
+        };
+        // A tag that is one quoted string (`'alpha'`) is the old literal form too: as a script
+        // it would do nothing, so authors of VoiceXML 2.0 grammars meant its value.
+        if self.tag_format == TagFormat::Script
+            && let Some(quoted) = quoted_literal(text)
+        {
+            return Ok(Some(Expansion::Tag(format!("out={};", js_string(quoted)))));
+        }
         let literal = match self.tag_format {
             TagFormat::Literals => true,
             TagFormat::Script => is_legacy_literal(text),
@@ -242,7 +260,7 @@ impl Builder {
         Ok(Some(Expansion::Tag(if literal {
             format!("out={};", js_string(text))
         } else {
-            text.to_owned()
+            with_declared_vars(text)
         })))
     }
 
@@ -274,6 +292,53 @@ impl Builder {
             root,
         ))
     }
+}
+
+/// A script tag that declares top-level `var`s also records them, so that a rule whose `out`
+/// no tag touched takes them as its value: the slot-filling style of VoiceXML 2.0 grammars
+/// (`<tag>var city='chicago';</tag>`). A tag boa cannot parse is left as it is (its error
+/// comes when it runs).
+fn with_declared_vars(text: &str) -> String {
+    use boa_engine::ast::operations::{VarScopedDeclaration, var_scoped_declarations};
+    if crate::scope::check_source(text).is_err() {
+        return text.to_owned();
+    }
+    let mut interner = boa_engine::interner::Interner::default();
+    let mut parser = boa_engine::parser::Parser::new(boa_engine::Source::from_bytes(text));
+    let scope = boa_engine::ast::scope::Scope::new_global();
+    let Ok(script) = parser.parse_script(&scope, &mut interner) else {
+        return text.to_owned();
+    };
+    let mut names = Vec::new();
+    for decl in var_scoped_declarations(&script) {
+        if let VarScopedDeclaration::VariableDeclaration(_) = decl {
+            for sym in decl.bound_names() {
+                let name = interner.resolve_expect(sym).to_string();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    if names.is_empty() {
+        return text.to_owned();
+    }
+    let fields: Vec<String> = names
+        .iter()
+        .map(|n| format!("{}:{n}", js_string(n)))
+        .collect();
+    format!(
+        "{text}\n;$e.$vxvars = Object.assign($e.$vxvars || {{}}, {{{}}});",
+        fields.join(",")
+    )
+}
+
+/// The content of a tag that is a single quoted string without escapes (`'alpha'`, `"x";`).
+fn quoted_literal(text: &str) -> Option<&str> {
+    let text = text.trim().trim_end_matches(';').trim_end();
+    let quote = text.chars().next().filter(|c| matches!(c, '\'' | '"'))?;
+    let inner = text.strip_prefix(quote)?.strip_suffix(quote)?;
+    (!inner.contains(quote) && !inner.contains('\\')).then_some(inner)
 }
 
 /// An old-style literal tag (`<tag>support</tag>`): words only, nothing a script would need.
