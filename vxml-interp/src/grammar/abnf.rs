@@ -13,7 +13,7 @@ pub(crate) fn compile(text: &str) -> Result<(Rules, usize), GrammarError> {
     p.header()?;
     let mut mode = InputMode::Voice;
     let mut root: Option<String> = None;
-    let mut tag_format = TagFormat::Script;
+    let mut tag_format = TagFormat::Legacy;
     // Declarations come first (SRGS §4.1); rules follow, so the builder is made at the first.
     let mut builder: Option<Builder> = None;
     loop {

@@ -83,16 +83,20 @@ impl Rules {
 pub(crate) enum TagFormat {
     /// `semantics/1.0-literals`: a tag is a string.
     Literals,
-    /// `semantics/1.0` (or unspecified): a tag is a script, except a bare word, which older
-    /// grammars used as a literal.
+    /// `semantics/1.0`: a tag is a script, except a bare word, which older grammars used as a
+    /// literal.
     Script,
+    /// No `tag-format`: a script, read with the conventions of VoiceXML 2.0-era grammars too
+    /// (a quoted string is the value, `$ =` is `out =`, `var`s fill slots of an untouched `out`).
+    Legacy,
 }
 
 impl TagFormat {
     pub(crate) fn from_attr(format: Option<&str>) -> Self {
         match format.map(str::trim) {
             Some(f) if f.ends_with("-literals") => Self::Literals,
-            _ => Self::Script,
+            Some(_) => Self::Script,
+            None => Self::Legacy,
         }
     }
 }
@@ -248,19 +252,21 @@ impl Builder {
         };
         // A tag that is one quoted string (`'alpha'`) is the old literal form too: as a script
         // it would do nothing, so authors of VoiceXML 2.0 grammars meant its value.
-        if self.tag_format == TagFormat::Script
+        if self.tag_format == TagFormat::Legacy
             && let Some(quoted) = quoted_literal(text)
         {
             return Ok(Some(Expansion::Tag(format!("out={};", js_string(quoted)))));
         }
         let literal = match self.tag_format {
             TagFormat::Literals => true,
-            TagFormat::Script => is_legacy_literal(text),
+            TagFormat::Script | TagFormat::Legacy => is_legacy_literal(text),
         };
         Ok(Some(Expansion::Tag(if literal {
             format!("out={};", js_string(text))
-        } else {
+        } else if self.tag_format == TagFormat::Legacy {
             with_declared_vars(text)
+        } else {
+            text.to_owned()
         })))
     }
 
