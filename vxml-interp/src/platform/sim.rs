@@ -1,32 +1,38 @@
-//! A platform that records everything in memory, for tests.
+//! A platform that records everything in memory, for tests: a scripted caller
+//! ([`CallerInput`]s in order) and a log of what the application asked for.
 
 use std::collections::VecDeque;
 
-use super::{Hangup, Prompter, Recognizer, Telephony, collect_line};
-use std::time::Duration;
-
+use super::caller::CallerInput;
+use super::{Hangup, Prompter, Recognizer, Telephony};
 use crate::action::{
-    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferOutcome,
-    TransferRequest, TransferResult,
+    CollectRequest, InputResult, PlayItem, RecordRequest, RecordResult, TransferRequest,
+    TransferResult,
 };
 
-/// One scripted caller action.
+/// One scripted caller action (kept for older tests; [`CallerInput`] says more).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SimInput {
     /// Keys typed for one collection ("" for silence = noinput).
     Keys(String),
     /// The caller hangs up at this collection.
     Hangup,
+    /// Any caller input.
+    Caller(CallerInput),
 }
 
-/// Records prompts, collections and disconnects; answers collections from a script.
+/// Records prompts, collections, recordings, transfers and disconnects; answers from a script.
 #[derive(Debug, Default)]
 pub struct SimPlatform {
     /// Everything played, in order.
     pub played: Vec<PlayItem>,
     /// Every collection request, in order.
     pub collects: Vec<CollectRequest>,
-    /// The results handed back, in order.
+    /// Every recording request, in order.
+    pub records: Vec<RecordRequest>,
+    /// Every transfer request, in order.
+    pub transfers: Vec<TransferRequest>,
+    /// The collection results handed back, in order.
     pub results: Vec<InputResult>,
     /// Whether `disconnect` was called.
     pub disconnected: bool,
@@ -49,6 +55,14 @@ impl SimPlatform {
         }
     }
 
+    /// A platform answering with these caller inputs in order.
+    pub fn with_inputs(inputs: impl IntoIterator<Item = CallerInput>) -> Self {
+        Self {
+            inputs: inputs.into_iter().map(SimInput::Caller).collect(),
+            ..Self::default()
+        }
+    }
+
     /// The spoken text (TTS items and audio fallbacks), in order.
     pub fn texts(&self) -> Vec<String> {
         self.played
@@ -59,6 +73,18 @@ impl SimPlatform {
                 PlayItem::Break(_) | PlayItem::Recording { .. } => None,
             })
             .collect()
+    }
+
+    fn next(&mut self) -> CallerInput {
+        self.played.append(&mut self.queued);
+        match self.inputs.pop_front() {
+            None | Some(SimInput::Hangup) => CallerInput::Hangup,
+            Some(SimInput::Keys(keys)) if keys.is_empty() => CallerInput::Silence,
+            Some(SimInput::Keys(keys)) => {
+                CallerInput::parse(&keys).unwrap_or(CallerInput::Dtmf(keys))
+            }
+            Some(SimInput::Caller(input)) => input,
+        }
     }
 }
 
@@ -75,12 +101,7 @@ impl Prompter for SimPlatform {
 
 impl Recognizer for SimPlatform {
     async fn collect(&mut self, req: CollectRequest) -> InputResult {
-        self.played.append(&mut self.queued);
-        let result = match self.inputs.pop_front() {
-            None | Some(SimInput::Hangup) => InputResult::Hangup,
-            Some(SimInput::Keys(keys)) if keys.is_empty() => InputResult::NoInput,
-            Some(SimInput::Keys(keys)) => collect_line(&req, &keys),
-        };
+        let result = self.next().collect(&req);
         self.collects.push(req);
         self.results.push(result.clone());
         result
@@ -94,26 +115,14 @@ impl Telephony for SimPlatform {
     }
 
     async fn record(&mut self, req: RecordRequest) -> RecordResult {
-        self.played.append(&mut self.queued);
-        match self.inputs.pop_front() {
-            None | Some(SimInput::Hangup) => RecordResult::Hangup(None),
-            Some(SimInput::Keys(keys)) if keys.is_empty() => RecordResult::NoInput,
-            Some(SimInput::Keys(keys)) => RecordResult::Recorded {
-                audio: super::wav::silence(Duration::from_secs(1)).into(),
-                mime_type: req.mime_type,
-                duration: Duration::from_secs(1),
-                termchar: keys.chars().next().filter(|_| req.dtmfterm),
-                maxtime: false,
-            },
-        }
+        let result = self.next().record(&req);
+        self.records.push(req);
+        result
     }
 
-    async fn transfer(&mut self, _req: TransferRequest) -> TransferResult {
-        self.played.append(&mut self.queued);
-        TransferResult::Ended {
-            outcome: TransferOutcome::FarEndDisconnect,
-            duration: Duration::from_secs(1),
-            input: None,
-        }
+    async fn transfer(&mut self, req: TransferRequest) -> TransferResult {
+        let result = self.next().transfer(&req);
+        self.transfers.push(req);
+        result
     }
 }

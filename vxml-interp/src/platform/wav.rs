@@ -38,12 +38,6 @@ pub(crate) fn tone(length: Duration) -> Vec<u8> {
     encode(&samples)
 }
 
-/// A recording of `length` of silence.
-pub(crate) fn silence(length: Duration) -> Vec<u8> {
-    let n = (length.as_millis().min(600_000) as usize) * (RATE as usize) / 1000;
-    encode(&vec![0; n])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

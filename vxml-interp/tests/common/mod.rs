@@ -99,3 +99,68 @@ pub(crate) fn block_on(
         .expect("session ends in time")
     })
 }
+
+/// Serves documents from memory as `http://app.test/<name>`, recording requests.
+pub(crate) struct Docs {
+    pub(crate) docs: std::collections::HashMap<String, (String, &'static str)>,
+    pub(crate) requests: RefCell<Vec<FetchRequest>>,
+}
+
+impl Docs {
+    pub(crate) fn new(docs: &[(&str, &str)]) -> Self {
+        Self {
+            docs: docs
+                .iter()
+                .map(|(n, d)| {
+                    (
+                        (*n).to_owned(),
+                        ((*d).to_owned(), "application/voicexml+xml"),
+                    )
+                })
+                .collect(),
+            requests: RefCell::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn with(mut self, name: &str, body: &str, content_type: &'static str) -> Self {
+        self.docs
+            .insert(name.to_owned(), (body.to_owned(), content_type));
+        self
+    }
+
+    /// Runs `start` with `platform`, bounded in time.
+    pub(crate) fn run(&self, start: &str, platform: &mut SimPlatform) -> ExitInfo {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut interp = Interpreter::new(session());
+            tokio::time::timeout(
+                std::time::Duration::from_secs(10),
+                vxml_interp::run(&mut interp, platform, self, url(start)),
+            )
+            .await
+            .expect("session ends in time")
+        })
+    }
+}
+
+impl Fetcher for Docs {
+    async fn fetch(&self, req: FetchRequest) -> Result<Fetched, FetchError> {
+        self.requests.borrow_mut().push(req.clone());
+        let name = req.url.path().trim_start_matches('/');
+        match self.docs.get(name) {
+            Some((body, ct)) => Ok(Fetched {
+                url: req.url.clone(),
+                status: 200,
+                content_type: Some((*ct).to_owned()),
+                body: body.clone().into_bytes(),
+            }),
+            None => Err(FetchError::Status {
+                url: req.url.to_string(),
+                status: 404,
+            }),
+        }
+    }
+}
