@@ -118,7 +118,7 @@ impl MediaPlatform {
                 }
             }
             PlayItem::Text(t) => self.speak(t).await,
-            PlayItem::Recording { audio, .. } => match to_call_audio(audio) {
+            PlayItem::Recording { audio, .. } => match decode_off_thread(audio.to_vec()).await {
                 Ok(pcm) => Some(Arc::from(pcm)),
                 Err(e) => {
                     warn!(error = %e, "recording cannot be played");
@@ -141,7 +141,7 @@ impl MediaPlatform {
         if !(200..300).contains(&fetched.status) {
             anyhow::bail!("HTTP {}", fetched.status);
         }
-        to_call_audio(&fetched.body)
+        decode_off_thread(fetched.body).await
     }
 
     async fn speak(&self, text: &str) -> Option<Arc<[i16]>> {
@@ -187,6 +187,14 @@ impl MediaPlatform {
             _ = sleep => Wake::Timer,
         }
     }
+}
+
+/// Decodes and resamples on tokio's blocking pool: a large or slow WAV must not hold up the
+/// other calls on this interpreter thread.
+async fn decode_off_thread(wav: Vec<u8>) -> anyhow::Result<Vec<i16>> {
+    tokio::task::spawn_blocking(move || to_call_audio(&wav))
+        .await
+        .map_err(|e| anyhow::anyhow!("audio decoding stopped: {e}"))?
 }
 
 /// A WAV file (any rate, PCM or G.711) as the call's 8 kHz mono PCM.
