@@ -95,6 +95,15 @@ impl<T> IntoFlow<T> for Result<T, Transition> {
     }
 }
 
+/// What a fetch is for: each kind has its own `*maxage`/`*maxstale` properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    Document,
+    Script,
+    Data,
+    Grammar,
+}
+
 /// What stepping one frame led to.
 pub(crate) enum Step {
     /// Go on.
@@ -248,7 +257,7 @@ impl Interpreter {
                         .map_err(|e| semantic(&format!("script {url}"), e))
                         .into_flow()?;
                 } else {
-                    let req = self.fetch_request(url.clone());
+                    let req = self.fetch_request(url.clone(), Resource::Script);
                     self.actions.push_back(Action::Fetch(req));
                     self.state = State::AwaitFetch(Pending::Script {
                         url,
@@ -292,7 +301,9 @@ impl Interpreter {
                 }
                 let target = self.target(next, expr, "goto")?;
                 let url = self.resolve(&target)?;
-                return Flow::Break(Transition::Goto(self.fetch_request(url)));
+                return Flow::Break(Transition::Goto(
+                    self.fetch_request(url, Resource::Document),
+                ));
             }
             Exec::Submit {
                 next,
@@ -307,7 +318,13 @@ impl Interpreter {
                     Some(names) => names.clone(),
                     None => self.item_names(),
                 };
-                let req = self.submission(url, &names, *post || *multipart, *multipart)?;
+                let req = self.submission(
+                    url,
+                    Resource::Document,
+                    &names,
+                    *post || *multipart,
+                    *multipart,
+                )?;
                 return Flow::Break(Transition::Goto(req));
             }
             Exec::Clear(names) => self.clear(names)?,
@@ -388,7 +405,7 @@ impl Interpreter {
             } => {
                 let target = self.target(src, srcexpr, "data")?;
                 let url = self.resolve(&target)?;
-                let req = self.submission(url, namelist, *post, false)?;
+                let req = self.submission(url, Resource::Data, namelist, *post, false)?;
                 if let Some(name) = name
                     && !self.scopes.is_declared(name)
                 {
@@ -516,12 +533,22 @@ impl Interpreter {
             .into_flow()
     }
 
-    /// A GET of `url` with the `fetchtimeout` in force.
-    pub(crate) fn fetch_request(&self, url: url::Url) -> FetchRequest {
+    /// A GET of `url` with the `fetchtimeout`, `*maxage` and `*maxstale` properties in force.
+    pub(crate) fn fetch_request(&self, url: url::Url, kind: Resource) -> FetchRequest {
+        let duration = |name: &str| {
+            self.property(name)
+                .and_then(|v| crate::time::parse_duration(&v))
+        };
+        let prefix = match kind {
+            Resource::Document => "document",
+            Resource::Script => "script",
+            Resource::Data => "data",
+            Resource::Grammar => "grammar",
+        };
         let mut req = FetchRequest::get(url);
-        req.timeout = self
-            .property("fetchtimeout")
-            .and_then(|v| crate::time::parse_duration(&v));
+        req.timeout = duration("fetchtimeout");
+        req.max_age = duration(&format!("{prefix}maxage"));
+        req.max_stale = duration(&format!("{prefix}maxstale"));
         req
     }
 
@@ -530,11 +557,12 @@ impl Interpreter {
     pub(crate) fn submission(
         &mut self,
         url: url::Url,
+        kind: Resource,
         names: &[String],
         post: bool,
         multipart: bool,
     ) -> Flow<FetchRequest> {
-        let mut req = self.fetch_request(url);
+        let mut req = self.fetch_request(url, kind);
         let mut pairs = Vec::new();
         let mut files = Vec::new();
         for name in names {

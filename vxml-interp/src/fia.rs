@@ -15,7 +15,7 @@ use crate::action::{
 };
 use crate::document::{self, Choice, Dialog, Document, GrammarRef, ItemKind};
 use crate::event::VxmlEvent;
-use crate::exec::{Flow, Frame, IntoFlow, Step, Transition, badfetch, semantic};
+use crate::exec::{Flow, Frame, IntoFlow, Resource, Step, Transition, badfetch, semantic};
 use crate::grammar::Grammar;
 use crate::interpreter::{
     GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending, State,
@@ -113,7 +113,7 @@ impl Interpreter {
                     params.push((p.name.clone(), value));
                 }
                 let fragment = url.fragment().map(str::to_owned);
-                let req = self.submission(url, &sd.namelist, sd.post, false)?;
+                let req = self.submission(url, Resource::Document, &sd.namelist, sd.post, false)?;
                 self.flush_queue();
                 self.actions.push_back(Action::Fetch(req));
                 self.state = State::AwaitFetch(Pending::Subdialog {
@@ -460,7 +460,7 @@ impl Interpreter {
                     key.set_fragment(None);
                     let rule = url.fragment().map(str::to_owned).or(root);
                     let Some(compiled) = self.grammars.get(&key).cloned() else {
-                        let req = self.fetch_request(key.clone());
+                        let req = self.fetch_request(key.clone(), Resource::Grammar);
                         self.actions.push_back(Action::Fetch(req));
                         self.state = State::AwaitFetch(Pending::Grammar { url: key });
                         return Flow::Continue(None);
@@ -478,6 +478,22 @@ impl Interpreter {
                 }
             }
             owners.push(owner);
+        }
+        // `inputmodes` turns off the grammars of a mode (VoiceXML 2.0 §6.3.6).
+        if let Some(modes) = self.property("inputmodes") {
+            let dtmf = modes.split_whitespace().any(|m| m == "dtmf");
+            let voice = modes.split_whitespace().any(|m| m == "voice");
+            let keep: Vec<bool> = grammars
+                .iter()
+                .map(|g| {
+                    (dtmf && g.accepts(crate::action::InputMode::Dtmf))
+                        || (voice && g.accepts(crate::action::InputMode::Voice))
+                })
+                .collect();
+            let mut k = keep.iter();
+            grammars.retain(|_| *k.next().unwrap_or(&true));
+            let mut k = keep.iter();
+            owners.retain(|_| *k.next().unwrap_or(&true));
         }
         self.active = owners;
         Flow::Continue(Some(grammars))
@@ -606,7 +622,9 @@ impl Interpreter {
                 if root {
                     let mut url = target_doc.url.clone();
                     url.set_fragment(Some(&id));
-                    return Flow::Break(Transition::Goto(self.fetch_request(url)));
+                    return Flow::Break(Transition::Goto(
+                        self.fetch_request(url, Resource::Document),
+                    ));
                 }
                 self.enter_dialog_by_id(&id)?;
                 self.push_frame(Frame::Marker(crate::exec::Marker::FillFromResult(
@@ -757,7 +775,9 @@ impl Interpreter {
         }
         let dest = self.target(&target.next, &target.expr, "link")?;
         let url = self.resolve(&dest)?;
-        Flow::Continue(Transition::Goto(self.fetch_request(url)))
+        Flow::Continue(Transition::Goto(
+            self.fetch_request(url, Resource::Document),
+        ))
     }
 
     /// A recording arrived for `<record>` item `index`.

@@ -10,7 +10,7 @@ use boa_engine::JsValue;
 use crate::action::{Action, ExitInfo, FetchError, FetchRequest, Fetched, PlatformEvent};
 use crate::document::{self, Document};
 use crate::event::{self, DefaultHandler, VxmlEvent};
-use crate::exec::{Flow, Frame, IntoFlow, Marker, Transition, badfetch, semantic};
+use crate::exec::{Flow, Frame, IntoFlow, Marker, Resource, Transition, badfetch, semantic};
 use crate::fia::exit_info;
 use crate::grammar::Grammar;
 use crate::interpreter::{Ctx, Interpreter, ItemState, Pending, State};
@@ -122,6 +122,9 @@ impl Interpreter {
                     .map_err(Transition::Throw)
                     .into_flow()?
                     .to_owned();
+                if self.scripts.len() >= 64 {
+                    self.scripts.clear();
+                }
                 self.scripts.insert(url.clone(), Rc::from(text.as_str()));
                 self.scopes
                     .run_script(scope, &text)
@@ -206,8 +209,9 @@ impl Interpreter {
         {
             return self.start_document(doc, Some(root), false, fragment, subdialog);
         }
-        self.actions
-            .push_back(Action::Fetch(self.fetch_request(root_url)));
+        self.actions.push_back(Action::Fetch(
+            self.fetch_request(root_url, Resource::Document),
+        ));
         self.state = State::AwaitFetch(Pending::Root {
             leaf: doc,
             fragment,
