@@ -125,7 +125,7 @@ impl Interpreter {
             }
             ItemKind::Field { .. } | ItemKind::Initial | ItemKind::Menu(_) => {
                 let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return Flow::Continue(()); // a grammar fetch is out
+                    return self.await_grammar(queue_prompts);
                 };
                 if queue_prompts {
                     self.queue_item_prompts(&doc, d, index)?;
@@ -141,7 +141,7 @@ impl Interpreter {
             }
             ItemKind::Record(attrs) => {
                 let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return Flow::Continue(());
+                    return self.await_grammar(queue_prompts);
                 };
                 if queue_prompts {
                     self.queue_item_prompts(&doc, d, index)?;
@@ -170,7 +170,7 @@ impl Interpreter {
             }
             ItemKind::Transfer(attrs) => {
                 let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return Flow::Continue(());
+                    return self.await_grammar(queue_prompts);
                 };
                 if queue_prompts {
                     self.queue_item_prompts(&doc, d, index)?;
@@ -219,6 +219,15 @@ impl Interpreter {
                 Flow::Continue(())
             }
         }
+    }
+
+    /// A grammar fetch is out: this iteration runs again when it is answered, with the
+    /// prompt decision it had.
+    fn await_grammar(&mut self, queue_prompts: bool) -> Flow {
+        if let Some(c) = self.ctx_mut() {
+            c.suppress_prompts = !queue_prompts;
+        }
+        Flow::Continue(())
     }
 
     /// The transition once the caller is gone and the hangup handler did not leave.

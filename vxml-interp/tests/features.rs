@@ -449,3 +449,42 @@ fn submit_get_namelist_and_fetch_status_events() {
     let requests = docs.requests.borrow();
     assert_eq!(requests[1].url.query(), Some("a=x+y&b=2"));
 }
+
+#[test]
+fn external_grammars_with_fragments_srcexpr_and_cache() {
+    let doc = vxml(
+        r##"<var name="g" expr="'keys.grxml'"/>
+           <form>
+             <property name="inputmodes" value="dtmf"/>
+             <field name="a"><prompt>a</prompt><grammar src="keys.grxml#two"/></field>
+             <field name="b"><prompt>b</prompt><grammar srcexpr="g"/></field>
+             <field name="c"><prompt>c</prompt><grammar src="words.gram"/><grammar src="keys.grxml"/></field>
+             <block><prompt><value expr="a + b + c"/></prompt></block>
+           </form>"##,
+    );
+    let keys = r##"<grammar xmlns="http://www.w3.org/2001/06/grammar" version="1.0" mode="dtmf" root="one">
+        <rule id="one" scope="public">1</rule><rule id="two" scope="public">2</rule></grammar>"##;
+    let words = "#ABNF 1.0; mode voice; root $w; $w = hello | world;";
+    let docs = Docs::new(&[("x.vxml", &doc)])
+        .with("keys.grxml", keys, "application/srgs+xml")
+        .with("words.gram", words, "application/srgs");
+    // c: "hello" is voice, which inputmodes turns off, so the caller's "hello" is a nomatch.
+    let mut p = SimPlatform::with_inputs([
+        dtmf("2"),
+        dtmf("1"),
+        CallerInput::Say("hello".into()),
+        dtmf("1"),
+    ]);
+    assert_eq!(docs.run("x.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["a", "b", "c", "c", "211"]);
+    let grammar_fetches = docs
+        .requests
+        .borrow()
+        .iter()
+        .filter(|r| r.url.path() == "/keys.grxml")
+        .count();
+    assert_eq!(
+        grammar_fetches, 1,
+        "fetched once, its rules picked by fragment"
+    );
+}
