@@ -416,45 +416,11 @@ impl Interpreter {
                     refs.push((g, GrammarOwner::Link(LinkRef::Dialog(i))));
                 }
             }
-            for (i, other) in doc.dialogs.iter().enumerate() {
-                if i != d && other.document_scope {
-                    for g in dialog_grammars(other)? {
-                        refs.push((
-                            g,
-                            GrammarOwner::Dialog {
-                                root: false,
-                                index: i,
-                            },
-                        ));
-                    }
-                }
-            }
-            for (i, link) in doc.links.iter().enumerate() {
-                for g in link_grammars(link)? {
-                    refs.push((g, GrammarOwner::Link(LinkRef::Document(i))));
-                }
-            }
+            push_document_grammars(doc, false, Some(d), &mut refs)?;
             if let Some(root) = &root
                 && !Rc::ptr_eq(root, doc)
             {
-                for (i, other) in root.dialogs.iter().enumerate() {
-                    if other.document_scope {
-                        for g in dialog_grammars(other)? {
-                            refs.push((
-                                g,
-                                GrammarOwner::Dialog {
-                                    root: true,
-                                    index: i,
-                                },
-                            ));
-                        }
-                    }
-                }
-                for (i, link) in root.links.iter().enumerate() {
-                    for g in link_grammars(link)? {
-                        refs.push((g, GrammarOwner::Link(LinkRef::Root(i))));
-                    }
-                }
+                push_document_grammars(root, true, None, &mut refs)?;
             }
         }
         let mut grammars = Vec::with_capacity(refs.len());
@@ -954,6 +920,34 @@ impl Interpreter {
             }
         }
     }
+}
+
+/// The grammars a document makes active everywhere in it: its links and the dialogs with
+/// `scope="document"` (but `skip`, the dialog at hand).
+fn push_document_grammars(
+    doc: &Document,
+    root: bool,
+    skip: Option<usize>,
+    refs: &mut Vec<(GrammarRef, GrammarOwner)>,
+) -> Flow {
+    for (index, other) in doc.dialogs.iter().enumerate() {
+        if Some(index) != skip && other.document_scope {
+            for g in dialog_grammars(other)? {
+                refs.push((g, GrammarOwner::Dialog { root, index }));
+            }
+        }
+    }
+    for (i, link) in doc.links.iter().enumerate() {
+        let at = if root {
+            LinkRef::Root(i)
+        } else {
+            LinkRef::Document(i)
+        };
+        for g in link_grammars(link)? {
+            refs.push((g, GrammarOwner::Link(at)));
+        }
+    }
+    Flow::Continue(())
 }
 
 /// The grammars of a menu choice or field option: its own, or made from its `dtmf` and text.
