@@ -5,7 +5,7 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::Context;
 use media_engine::{MediaEvent, MediaHandle};
@@ -40,26 +40,52 @@ struct PoolInner {
     senders: std::sync::Mutex<Vec<mpsc::UnboundedSender<CallJob>>>,
     threads: std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>,
     next: AtomicUsize,
+    /// Per thread, the last heartbeat in milliseconds since `epoch`.
+    beats: Vec<Arc<AtomicU64>>,
+    epoch: std::time::Instant,
+}
+
+/// How often an interpreter thread beats, and after how long without a beat it counts as
+/// stalled. boa cannot interrupt a script that loops through nested calls or native callbacks
+/// (its limits are per call frame), so a hostile script can hold its thread; new calls then go
+/// to the other threads instead of queueing behind it.
+const BEAT: std::time::Duration = std::time::Duration::from_millis(200);
+const STALLED_AFTER: u64 = 2_000;
+
+fn millis_since(epoch: std::time::Instant) -> u64 {
+    u64::try_from(
+        super::clock::now()
+            .saturating_duration_since(epoch)
+            .as_millis(),
+    )
+    .unwrap_or(u64::MAX)
 }
 
 impl InterpreterPool {
     pub(crate) fn start(threads: usize) -> anyhow::Result<Self> {
         let mut senders = Vec::new();
         let mut handles = Vec::new();
+        let mut beats = Vec::new();
+        let epoch = super::clock::now();
         for i in 0..threads.max(1) {
             let (tx, rx) = mpsc::unbounded_channel();
+            let beat = Arc::new(AtomicU64::new(0));
+            let thread_beat = beat.clone();
             let h = std::thread::Builder::new()
                 .name(format!("parley-vxml-{i}"))
-                .spawn(move || thread_main(rx))
+                .spawn(move || thread_main(rx, thread_beat, epoch))
                 .context("cannot start an interpreter thread")?;
             senders.push(tx);
             handles.push(h);
+            beats.push(beat);
         }
         Ok(Self {
             inner: Arc::new(PoolInner {
                 senders: std::sync::Mutex::new(senders),
                 threads: std::sync::Mutex::new(handles),
                 next: AtomicUsize::new(0),
+                beats,
+                epoch,
             }),
         })
     }
@@ -75,7 +101,29 @@ impl InterpreterPool {
             job.media.close();
             return;
         }
-        let i = self.inner.next.fetch_add(1, Ordering::Relaxed) % senders.len();
+        let n = senders.len();
+        let first = self.inner.next.fetch_add(1, Ordering::Relaxed) % n;
+        let now = millis_since(self.inner.epoch);
+        // The next thread in turn that is not stalled; if all are, the one in turn.
+        let i = (0..n)
+            .map(|k| (first + k) % n)
+            .find(|&t| {
+                let beat = self
+                    .inner
+                    .beats
+                    .get(t)
+                    .map_or(now, |b| b.load(Ordering::Relaxed));
+                let fresh = now.saturating_sub(beat) < STALLED_AFTER;
+                if !fresh {
+                    warn!(
+                        thread = t,
+                        stalled_ms = now.saturating_sub(beat),
+                        "interpreter thread stalled; new calls go elsewhere"
+                    );
+                }
+                fresh
+            })
+            .unwrap_or(first);
         if let Err(mpsc::error::SendError(job)) = senders[i].send(job) {
             job.ua.hangup(&job.session.call_id);
             job.media.close();
@@ -102,7 +150,11 @@ impl InterpreterPool {
     }
 }
 
-fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
+fn thread_main(
+    mut jobs: mpsc::UnboundedReceiver<CallJob>,
+    beat: Arc<AtomicU64>,
+    epoch: std::time::Instant,
+) {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -115,6 +167,15 @@ fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        // The heartbeat runs on this thread's own scheduler, so it stops when a call's task
+        // holds the thread.
+        let heart = tokio::task::spawn_local(async move {
+            let mut tick = tokio::time::interval(BEAT);
+            loop {
+                tick.tick().await;
+                beat.store(millis_since(epoch), Ordering::Relaxed);
+            }
+        });
         let mut running = tokio::task::JoinSet::new();
         while let Some(job) = jobs.recv().await {
             let span = job.span.clone();
@@ -127,6 +188,7 @@ fn thread_main(mut jobs: mpsc::UnboundedReceiver<CallJob>) {
         while let Some(r) = running.join_next().await {
             log_join(r);
         }
+        heart.abort();
     });
 }
 
