@@ -150,6 +150,14 @@ impl InterpreterPool {
     }
 }
 
+/// The next thread in turn from `first` whose last beat is recent; if all are stalled, `first`.
+fn pick_thread(first: usize, n: usize, beats: &[u64], now: u64) -> usize {
+    (0..n)
+        .map(|k| (first + k) % n)
+        .find(|&t| now.saturating_sub(beats.get(t).copied().unwrap_or(now)) < STALLED_AFTER)
+        .unwrap_or(first)
+}
+
 fn thread_main(
     mut jobs: mpsc::UnboundedReceiver<CallJob>,
     beat: Arc<AtomicU64>,
@@ -258,4 +266,20 @@ async fn run_call(job: CallJob) {
     info!(app = %app, "running application");
     let exit = vxml_interp::run(&mut interp, &mut platform, fetcher.as_ref(), app).await;
     info!(reason = %exit.reason, value = ?exit.value, "application ended");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stalled_threads_are_skipped_in_turn() {
+        let now = 10_000;
+        let fresh = now - 100;
+        let stalled = now - STALLED_AFTER - 1;
+        assert_eq!(pick_thread(0, 3, &[fresh, fresh, fresh], now), 0);
+        assert_eq!(pick_thread(1, 3, &[fresh, stalled, fresh], now), 2);
+        assert_eq!(pick_thread(2, 3, &[fresh, stalled, stalled], now), 0);
+        assert_eq!(pick_thread(1, 3, &[stalled, stalled, stalled], now), 1);
+    }
 }
