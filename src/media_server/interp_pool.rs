@@ -104,26 +104,19 @@ impl InterpreterPool {
         let n = senders.len();
         let first = self.inner.next.fetch_add(1, Ordering::Relaxed) % n;
         let now = millis_since(self.inner.epoch);
-        // The next thread in turn that is not stalled; if all are, the one in turn.
-        let i = (0..n)
-            .map(|k| (first + k) % n)
-            .find(|&t| {
-                let beat = self
-                    .inner
-                    .beats
-                    .get(t)
-                    .map_or(now, |b| b.load(Ordering::Relaxed));
-                let fresh = now.saturating_sub(beat) < STALLED_AFTER;
-                if !fresh {
-                    warn!(
-                        thread = t,
-                        stalled_ms = now.saturating_sub(beat),
-                        "interpreter thread stalled; new calls go elsewhere"
-                    );
-                }
-                fresh
-            })
-            .unwrap_or(first);
+        let beats: Vec<u64> = self
+            .inner
+            .beats
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let i = pick_thread(first, n, &beats, now);
+        if i != first {
+            warn!(
+                thread = first,
+                "interpreter thread stalled; the call goes to thread {i}"
+            );
+        }
         if let Err(mpsc::error::SendError(job)) = senders[i].send(job) {
             job.ua.hangup(&job.session.call_id);
             job.media.close();
