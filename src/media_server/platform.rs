@@ -125,6 +125,8 @@ impl MediaPlatform {
                     None
                 }
             },
+            // Marks are points in the queue, not sound.
+            PlayItem::Mark(_) => None,
             PlayItem::Break(d) => {
                 let n = (d.as_millis() as usize).saturating_mul(RATE as usize / 1000);
                 Some(Arc::from(vec![0i16; n.min(RATE as usize * 10)]))

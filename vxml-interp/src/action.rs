@@ -122,6 +122,9 @@ pub enum PlayItem {
     },
     /// Silence.
     Break(Duration),
+    /// An SSML `<mark>`: a named point in the prompts. A platform reaches it when playback
+    /// gets there; the interpreter reports the last mark before input as `markname`.
+    Mark(String),
 }
 
 /// Input collection parameters, resolved from the VoiceXML properties in scope.

@@ -234,9 +234,7 @@ pub(crate) enum Piece {
     Break(Duration),
     /// `<enumerate>`: the template, or empty for the default rendering.
     Enumerate(Vec<Piece>),
-    /// `<mark name|nameexpr>`: a point in the prompt; the text platforms have no timing to
-    /// report, so it renders to nothing.
-    #[allow(dead_code)]
+    /// `<mark name|nameexpr>`: a named point in the prompt.
     Mark {
         name: Option<String>,
         nameexpr: Option<String>,

@@ -304,6 +304,12 @@ impl Interpreter {
         if p.bargein.is_some() {
             self.prompt_bargein = p.bargein;
         }
+        if let Some(mark) = items.iter().rev().find_map(|i| match i {
+            crate::action::PlayItem::Mark(name) => Some(name.clone()),
+            _ => None,
+        }) {
+            self.last_mark = Some(mark);
+        }
         self.queue.extend(items);
         Flow::Continue(())
     }
@@ -518,7 +524,14 @@ impl Interpreter {
         interpretation: JsValue,
     ) -> Flow {
         let text = |t: &str| JsValue::from(boa_engine::JsString::from(t));
+        // The last mark queued before this input: the prompts played up to it (the platforms
+        // report no barge-in position yet, so marktime is 0).
+        let mark = match self.last_mark.take() {
+            Some(m) => text(&m),
+            None => JsValue::undefined(),
+        };
         for (name, value) in [
+            ("$vxmark", mark),
             ("$vxinterp", interpretation),
             ("$vxutterance", text(utterance)),
             ("$vxmode", text(mode.as_str())),
@@ -533,7 +546,8 @@ impl Interpreter {
                 "var t=$vxs4, u=t.$vxutterance, i=t.$vxinterp, m=t.$vxmode;\
                  var r={utterance:u, interpretation:i, confidence:1.0, inputmode:m};\
                  var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode=m;\
-                 $vxs1[\"lastresult$\"]=a; delete t.$vxinterp; delete t.$vxutterance; delete t.$vxmode;",
+                 if (t.$vxmark !== undefined) { r.markname=a.markname=t.$vxmark; r.marktime=a.marktime=0; }\
+                 $vxs1[\"lastresult$\"]=a; delete t.$vxinterp; delete t.$vxutterance; delete t.$vxmode; delete t.$vxmark;",
             )
             .map_err(|e| semantic("lastresult", e))
             .into_flow()?;

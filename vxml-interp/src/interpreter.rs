@@ -183,6 +183,8 @@ pub struct Interpreter {
     /// Recordings, by the id their audio object carries.
     pub(crate) recordings: VecDeque<(u32, Arc<[u8]>, String)>,
     pub(crate) next_recording: u32,
+    /// The last `<mark>` queued, reported with the next input.
+    pub(crate) last_mark: Option<String>,
 }
 
 impl Interpreter {
@@ -210,6 +212,7 @@ impl Interpreter {
             scripts: HashMap::new(),
             recordings: VecDeque::new(),
             next_recording: 1,
+            last_mark: None,
         };
         interp.reset_application();
         interp

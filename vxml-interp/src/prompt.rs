@@ -56,7 +56,15 @@ pub(crate) fn render(
                 end_text(&mut out, &mut text);
                 out.push(PlayItem::Break(*time));
             }
-            Piece::Mark { .. } => {}
+            Piece::Mark { name, nameexpr } => {
+                let name = match (name, nameexpr) {
+                    (Some(n), _) => n.clone(),
+                    (None, Some(expr)) => scopes.eval_string(expr)?,
+                    (None, None) => continue,
+                };
+                end_text(&mut out, &mut text);
+                out.push(PlayItem::Mark(name));
+            }
             Piece::Enumerate(template) => {
                 let Some(choices) = choices else {
                     continue;
@@ -142,7 +150,7 @@ fn flatten(items: &[PlayItem]) -> Option<String> {
         .filter_map(|item| match item {
             PlayItem::Text(t) => Some(t.as_str()),
             PlayItem::Audio { fallback_text, .. } => fallback_text.as_deref(),
-            PlayItem::Break(_) | PlayItem::Recording { .. } => None,
+            PlayItem::Break(_) | PlayItem::Recording { .. } | PlayItem::Mark(_) => None,
         })
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))

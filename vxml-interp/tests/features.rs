@@ -488,3 +488,21 @@ fn external_grammars_with_fragments_srcexpr_and_cache() {
         "fetched once, its rules picked by fragment"
     );
 }
+
+#[test]
+fn marks_are_reported_with_the_next_input() {
+    let doc = vxml(
+        r##"<form><field name="f" type="digits">
+             <prompt>first <mark name="one"/> then <mark nameexpr="'tw' + 'o'"/> the end</prompt>
+             <filled><prompt>mark <value expr="application.lastresult$.markname"/> at <value expr="lastresult$.marktime"/></prompt></filled>
+           </field></form>"##,
+    );
+    let docs = Docs::new(&[("m.vxml", &doc)]);
+    let mut p = SimPlatform::with_inputs([dtmf("5")]);
+    assert_eq!(docs.run("m.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["first", "then", "the end", "mark two at 0"]);
+    assert!(
+        p.played
+            .contains(&vxml_interp::PlayItem::Mark("one".into()))
+    );
+}

@@ -70,7 +70,7 @@ impl SimPlatform {
             .filter_map(|p| match p {
                 PlayItem::Text(t) => Some(t.clone()),
                 PlayItem::Audio { fallback_text, .. } => fallback_text.clone(),
-                PlayItem::Break(_) | PlayItem::Recording { .. } => None,
+                PlayItem::Break(_) | PlayItem::Recording { .. } | PlayItem::Mark(_) => None,
             })
             .collect()
     }

@@ -107,6 +107,7 @@ pub(crate) fn render(item: &PlayItem) -> String {
         },
         PlayItem::Text(text) => format!("[tts] {text}"),
         PlayItem::Break(d) => format!("[break {}ms]", d.as_millis()),
+        PlayItem::Mark(name) => format!("[mark {name}]"),
         PlayItem::Recording { audio, mime_type } => {
             format!("[recording] {} bytes of {mime_type}", audio.len())
         }
