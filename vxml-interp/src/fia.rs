@@ -18,7 +18,8 @@ use crate::event::VxmlEvent;
 use crate::exec::{Flow, Frame, IntoFlow, Resource, Step, Transition, badfetch, semantic};
 use crate::grammar::Grammar;
 use crate::interpreter::{
-    GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_TRANSITIONS, Pending, State,
+    GrammarOwner, Interpreter, LinkRef, MAX_RECORDINGS, MAX_STEPS, MAX_SUBDIALOG_DEPTH,
+    MAX_TRANSITIONS, Pending, State,
 };
 use crate::prompt;
 use crate::scope::Scope;
@@ -94,6 +95,12 @@ impl Interpreter {
                 "<object> is not supported",
             ))),
             ItemKind::Subdialog(sd) => {
+                if self.ctxs.len() >= MAX_SUBDIALOG_DEPTH {
+                    return Flow::Break(semantic(
+                        &item.name,
+                        format!("subdialogs nested deeper than {MAX_SUBDIALOG_DEPTH}"),
+                    ));
+                }
                 if queue_prompts {
                     self.queue_item_prompts(&doc, d, index)?;
                 }

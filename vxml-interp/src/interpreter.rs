@@ -153,6 +153,8 @@ pub(crate) const MAX_STEPS: u32 = 200_000;
 pub(crate) const MAX_TRANSITIONS: u32 = 500;
 /// Executable content nesting (`<if>`, `<foreach>`) at run time.
 pub(crate) const MAX_FRAMES: usize = 256;
+/// Subdialogs called inside each other.
+pub(crate) const MAX_SUBDIALOG_DEPTH: usize = 32;
 /// Recordings a session keeps in memory at once.
 pub(crate) const MAX_RECORDINGS: usize = 16;
 

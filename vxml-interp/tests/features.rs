@@ -506,3 +506,18 @@ fn marks_are_reported_with_the_next_input() {
             .contains(&vxml_interp::PlayItem::Mark("one".into()))
     );
 }
+
+#[test]
+fn recursive_subdialogs_are_bounded() {
+    // Each level waits for a key, so the loop guard alone would not stop it.
+    let doc = vxml(
+        r##"<form><field name="k" type="digits"><prompt>k</prompt></field>
+             <subdialog name="s" src="r.vxml"/></form>
+           <catch event="error.semantic"><prompt>too deep</prompt><exit/></catch>"##,
+    );
+    let docs = Docs::new(&[("r.vxml", &doc)]);
+    let mut p = SimPlatform::with_inputs((0..40).map(|_| dtmf("1")));
+    assert_eq!(docs.run("r.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts().last().map(String::as_str), Some("too deep"));
+    assert_eq!(p.collects.len(), 32);
+}
