@@ -241,8 +241,17 @@ pub(crate) enum Piece {
     },
 }
 
+/// One element of executable content and the line it is on (for error messages).
 #[derive(Debug, Clone)]
-pub(crate) enum Exec {
+pub(crate) struct Exec {
+    /// The document it is in (shared by all its elements).
+    pub(crate) url: Rc<str>,
+    pub(crate) line: u32,
+    pub(crate) op: Op,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
     Var {
         name: String,
         expr: Option<String>,
@@ -329,6 +338,8 @@ const SSML_IGNORED: &[&str] = &["lexicon", "meta", "metadata", "desc"];
 struct Parser<'u> {
     url: &'u url::Url,
     text: &'u str,
+    /// The URL as element executables carry it.
+    url_rc: Rc<str>,
 }
 
 type PResult<T> = Result<T, DocumentError>;
@@ -359,7 +370,11 @@ pub(crate) fn parse(url: &url::Url, text: &str) -> PResult<Document> {
             message,
         });
     }
-    let p = Parser { url, text };
+    let p = Parser {
+        url,
+        text,
+        url_rc: Rc::from(url.as_str()),
+    };
     p.document(xml.root_element())
 }
 
@@ -573,9 +588,13 @@ impl Parser<'_> {
                             self.error(child, format!("duplicate form item name {:?}", item.name))
                         );
                     }
-                    decls.push(Exec::Var {
-                        name: item.name.clone(),
-                        expr: item.expr.clone(),
+                    decls.push(Exec {
+                        url: self.url_rc.clone(),
+                        line: line_of(self.text, child),
+                        op: Op::Var {
+                            name: item.name.clone(),
+                            expr: item.expr.clone(),
+                        },
                     });
                     form.items.push(item);
                 }
@@ -974,30 +993,35 @@ impl Parser<'_> {
                     loose.extend(self.pieces_of(child)?)
                 }
                 _ => {
-                    flush_loose(&mut loose, &mut out);
+                    flush_loose(
+                        &mut loose,
+                        &mut out,
+                        &self.url_rc,
+                        line_of(self.text, child),
+                    );
                     out.push(self.exec(child)?);
                 }
             }
         }
-        flush_loose(&mut loose, &mut out);
+        flush_loose(&mut loose, &mut out, &self.url_rc, line_of(self.text, node));
         Ok(out.into())
     }
 
     fn exec(&self, node: Node<'_, '_>) -> PResult<Exec> {
         let attr = |n: &str| node.attribute(n).map(str::to_owned);
         let name = node.tag_name().name();
-        Ok(match name {
-            "var" => Exec::Var {
+        let op = match name {
+            "var" => Op::Var {
                 name: attr("name").ok_or_else(|| self.error(node, "<var> without name"))?,
                 expr: attr("expr"),
             },
-            "assign" => Exec::Assign {
+            "assign" => Op::Assign {
                 name: attr("name").ok_or_else(|| self.error(node, "<assign> without name"))?,
                 expr: attr("expr").ok_or_else(|| self.error(node, "<assign> without expr"))?,
             },
             "script" => {
                 if node.attribute("src").is_some() || node.attribute("srcexpr").is_some() {
-                    Exec::ScriptSrc {
+                    Op::ScriptSrc {
                         src: attr("src"),
                         srcexpr: attr("srcexpr"),
                     }
@@ -1007,18 +1031,18 @@ impl Parser<'_> {
                         .filter(|c| c.is_text())
                         .filter_map(|c| c.text())
                         .collect();
-                    Exec::Script(text)
+                    Op::Script(text)
                 }
             }
-            "prompt" => Exec::Prompt(self.prompt(node)?),
-            "if" => self.if_chain(node)?,
-            "goto" => Exec::Goto {
+            "prompt" => Op::Prompt(self.prompt(node)?),
+            "if" => self.if_chain(node)?.op,
+            "goto" => Op::Goto {
                 next: attr("next"),
                 expr: attr("expr"),
                 nextitem: attr("nextitem"),
                 expritem: attr("expritem"),
             },
-            "submit" => Exec::Submit {
+            "submit" => Op::Submit {
                 next: attr("next"),
                 expr: attr("expr"),
                 namelist: node.attribute("namelist").map(|n| split_names(Some(n))),
@@ -1027,31 +1051,31 @@ impl Parser<'_> {
                     .is_some_and(|m| m.eq_ignore_ascii_case("post")),
                 multipart: node.attribute("enctype") == Some("multipart/form-data"),
             },
-            "clear" => Exec::Clear(split_names(node.attribute("namelist"))),
-            "reprompt" => Exec::Reprompt,
-            "throw" => Exec::Throw {
+            "clear" => Op::Clear(split_names(node.attribute("namelist"))),
+            "reprompt" => Op::Reprompt,
+            "throw" => Op::Throw {
                 event: attr("event"),
                 eventexpr: attr("eventexpr"),
                 message: attr("message"),
                 messageexpr: attr("messageexpr"),
             },
-            "log" => Exec::Log {
+            "log" => Op::Log {
                 label: attr("label"),
                 expr: attr("expr"),
                 content: self.pieces(node)?,
             },
-            "exit" => Exec::Exit {
+            "exit" => Op::Exit {
                 expr: attr("expr"),
                 namelist: split_names(node.attribute("namelist")),
             },
-            "return" => Exec::Return {
+            "return" => Op::Return {
                 event: attr("event"),
                 eventexpr: attr("eventexpr"),
                 message: attr("message"),
                 messageexpr: attr("messageexpr"),
                 namelist: split_names(node.attribute("namelist")),
             },
-            "data" => Exec::Data {
+            "data" => Op::Data {
                 name: attr("name"),
                 src: attr("src"),
                 srcexpr: attr("srcexpr"),
@@ -1060,12 +1084,12 @@ impl Parser<'_> {
                     .attribute("method")
                     .is_some_and(|m| m.eq_ignore_ascii_case("post")),
             },
-            "foreach" => Exec::Foreach {
+            "foreach" => Op::Foreach {
                 array: attr("array").ok_or_else(|| self.error(node, "<foreach> without array"))?,
                 item: attr("item").ok_or_else(|| self.error(node, "<foreach> without item"))?,
                 body: self.body(node)?,
             },
-            "disconnect" => Exec::Disconnect,
+            "disconnect" => Op::Disconnect,
             "elseif" | "else" => return Err(self.error(node, format!("<{name}> outside <if>"))),
             _ => {
                 return Err(self.unknown(
@@ -1073,6 +1097,11 @@ impl Parser<'_> {
                     node.parent_element().map_or("?", |p| p.tag_name().name()),
                 ));
             }
+        };
+        Ok(Exec {
+            url: self.url_rc.clone(),
+            line: line_of(self.text, node),
+            op,
         })
     }
 
@@ -1102,7 +1131,7 @@ impl Parser<'_> {
             let Some((_, current)) = branches.last_mut() else {
                 break;
             };
-            flush_loose(&mut loose, current);
+            flush_loose(&mut loose, current, &self.url_rc, line_of(self.text, child));
             match name {
                 "elseif" => branches.push((
                     Some(
@@ -1118,14 +1147,18 @@ impl Parser<'_> {
             }
         }
         if let Some((_, current)) = branches.last_mut() {
-            flush_loose(&mut loose, current);
+            flush_loose(&mut loose, current, &self.url_rc, line_of(self.text, node));
         }
-        Ok(Exec::If(
-            branches
-                .into_iter()
-                .map(|(cond, body)| (cond, body.into()))
-                .collect(),
-        ))
+        Ok(Exec {
+            url: self.url_rc.clone(),
+            line: line_of(self.text, node),
+            op: Op::If(
+                branches
+                    .into_iter()
+                    .map(|(cond, body)| (cond, body.into()))
+                    .collect(),
+            ),
+        })
     }
 }
 
@@ -1150,16 +1183,20 @@ fn descendant_text(node: Node<'_, '_>) -> String {
         .join(" ")
 }
 
-fn flush_loose(loose: &mut Vec<Piece>, out: &mut Vec<Exec>) {
+fn flush_loose(loose: &mut Vec<Piece>, out: &mut Vec<Exec>, url: &Rc<str>, line: u32) {
     if is_blank(loose) {
         loose.clear();
     } else {
-        out.push(Exec::Prompt(Prompt {
-            bargein: None,
-            count: 1,
-            cond: None,
-            content: std::mem::take(loose),
-        }));
+        out.push(Exec {
+            url: url.clone(),
+            line,
+            op: Op::Prompt(Prompt {
+                bargein: None,
+                count: 1,
+                cond: None,
+                content: std::mem::take(loose),
+            }),
+        });
     }
 }
 
@@ -1247,7 +1284,7 @@ mod tests {
         assert_eq!(doc.catches[0].events, vec!["error.badfetch"]);
         assert_eq!(form.items[0].prompts[0].count, 2);
         assert_eq!(form.items[0].catches[0].count, 2);
-        let Exec::If(branches) = &form.items[0].filled[0].body[0] else {
+        let Op::If(branches) = &form.items[0].filled[0].body[0].op else {
             panic!("if expected")
         };
         assert_eq!(branches.len(), 2);

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use boa_engine::JsValue;
 
 use crate::action::{Action, ExitInfo, FetchRequest, Method};
-use crate::document::{self, Exec};
+use crate::document::{self, Exec, Op};
 use crate::event::VxmlEvent;
 use crate::interpreter::{Interpreter, MAX_FRAMES, Pending, State};
 use crate::scope::Scope;
@@ -180,7 +180,18 @@ impl Interpreter {
                 };
             }
         };
-        match self.exec(&body[pc], scope) {
+        let e = &body[pc];
+        match self.exec(e, scope) {
+            // Errors the interpreter raises name the element's document and line, so that an
+            // author can find them (an author's own <throw> keeps its message).
+            ControlFlow::Break(Transition::Throw(mut ev))
+                if ev.name.starts_with("error.")
+                    && !matches!(e.op, Op::Throw { .. } | Op::Return { .. }) =>
+            {
+                let message = ev.message.take().unwrap_or_default();
+                ev.message = Some(format!("{}:{}: {message}", e.url, e.line));
+                Step::Transition(Transition::Throw(ev))
+            }
             ControlFlow::Continue(suspended) => {
                 if suspended {
                     Step::Suspended
@@ -219,8 +230,8 @@ impl Interpreter {
 
     /// Runs one element; `Continue(true)` when it issued a fetch and the frames must wait.
     fn exec(&mut self, e: &Exec, var_scope: Scope) -> Flow<bool> {
-        match e {
-            Exec::Var { name, expr } => {
+        match &e.op {
+            Op::Var { name, expr } => {
                 let param = if var_scope == Scope::Dialog {
                     self.ctx_mut().and_then(|c| c.params.remove(name))
                 } else {
@@ -236,19 +247,19 @@ impl Interpreter {
                     .map_err(|e| semantic(name, e))
                     .into_flow()?;
             }
-            Exec::Assign { name, expr } => {
+            Op::Assign { name, expr } => {
                 let value = self.eval(expr)?;
                 self.scopes
                     .assign(name, value)
                     .map_err(|e| semantic(&format!("assign {name}"), e))
                     .into_flow()?;
             }
-            Exec::Script(body) => self
+            Op::Script(body) => self
                 .scopes
                 .run_script(var_scope, body)
                 .map_err(|e| semantic("script", e))
                 .into_flow()?,
-            Exec::ScriptSrc { src, srcexpr } => {
+            Op::ScriptSrc { src, srcexpr } => {
                 let target = self.target(src, srcexpr, "script")?;
                 let url = self.resolve(&target)?;
                 if let Some(body) = self.scripts.get(&url).cloned() {
@@ -266,7 +277,7 @@ impl Interpreter {
                     return Flow::Continue(true);
                 }
             }
-            Exec::Prompt(p) => {
+            Op::Prompt(p) => {
                 if let Some(cond) = &p.cond
                     && !self.eval_bool(cond)?
                 {
@@ -274,7 +285,7 @@ impl Interpreter {
                 }
                 self.queue_prompt(p, None)?;
             }
-            Exec::If(branches) => {
+            Op::If(branches) => {
                 for (cond, body) in branches {
                     let taken = match cond {
                         Some(cond) => self.eval_bool(cond)?,
@@ -286,7 +297,7 @@ impl Interpreter {
                     }
                 }
             }
-            Exec::Goto {
+            Op::Goto {
                 next,
                 expr,
                 nextitem,
@@ -305,7 +316,7 @@ impl Interpreter {
                     self.fetch_request(url, Resource::Document),
                 ));
             }
-            Exec::Submit {
+            Op::Submit {
                 next,
                 expr,
                 namelist,
@@ -327,13 +338,13 @@ impl Interpreter {
                 )?;
                 return Flow::Break(Transition::Goto(req));
             }
-            Exec::Clear(names) => self.clear(names)?,
-            Exec::Reprompt => {
+            Op::Clear(names) => self.clear(names)?,
+            Op::Reprompt => {
                 if let Some(c) = self.ctx_mut() {
                     c.reprompted = true;
                 }
             }
-            Exec::Throw {
+            Op::Throw {
                 event,
                 eventexpr,
                 message,
@@ -342,7 +353,7 @@ impl Interpreter {
                 let ev = self.event_of(event, eventexpr, message, messageexpr, "throw")?;
                 return Flow::Break(Transition::Throw(ev));
             }
-            Exec::Log {
+            Op::Log {
                 label,
                 expr,
                 content,
@@ -360,7 +371,7 @@ impl Interpreter {
                 }
                 tracing::info!(call_id = %self.call_id(), label = label.as_deref().unwrap_or(""), "vxml log: {}", text.trim());
             }
-            Exec::Exit { expr, namelist } => {
+            Op::Exit { expr, namelist } => {
                 let value = match expr {
                     Some(expr) => Some(self.eval_string(expr)?),
                     None if !namelist.is_empty() => {
@@ -378,7 +389,7 @@ impl Interpreter {
                     value,
                 }));
             }
-            Exec::Return {
+            Op::Return {
                 event,
                 eventexpr,
                 message,
@@ -396,7 +407,7 @@ impl Interpreter {
                 let object = self.object_of(&fields)?;
                 return Flow::Break(Transition::Return(Ok(object)));
             }
-            Exec::Data {
+            Op::Data {
                 name,
                 src,
                 srcexpr,
@@ -421,7 +432,7 @@ impl Interpreter {
                 });
                 return Flow::Continue(true);
             }
-            Exec::Foreach { array, item, body } => {
+            Op::Foreach { array, item, body } => {
                 let value = self.eval(array)?;
                 let values = self
                     .scopes
@@ -436,7 +447,7 @@ impl Interpreter {
                     scope: var_scope,
                 })?;
             }
-            Exec::Disconnect => return Flow::Break(Transition::Disconnect),
+            Op::Disconnect => return Flow::Break(Transition::Disconnect),
         }
         Flow::Continue(false)
     }

@@ -521,3 +521,15 @@ fn recursive_subdialogs_are_bounded() {
     assert_eq!(p.texts().last().map(String::as_str), Some("too deep"));
     assert_eq!(p.collects.len(), 32);
 }
+
+#[test]
+fn interpreter_errors_name_the_document_and_line() {
+    let doc = "<?xml version=\"1.0\"?>\n<vxml version=\"2.1\">\n<form>\n<block>\n<prompt>ok</prompt>\n<assign name=\"nope\" expr=\"1\"/>\n</block>\n</form>\n</vxml>";
+    let docs = Docs::new(&[("e.vxml", doc)]);
+    let mut p = SimPlatform::default();
+    let exit = docs.run("e.vxml", &mut p);
+    assert_eq!(
+        exit.reason,
+        "error.semantic: http://app.test/e.vxml:6: assign nope: nope is not declared"
+    );
+}
