@@ -31,6 +31,8 @@ pub(crate) struct DocumentError {
 #[derive(Debug)]
 pub(crate) struct Document {
     pub(crate) url: url::Url,
+    /// What relative URIs in the document resolve against (`xml:base`, else `url`).
+    pub(crate) base: url::Url,
     /// The `application` attribute: the application root document.
     pub(crate) application: Option<String>,
     /// Document-level `<var>`, `<script>` (and `<data>`), in document order.
@@ -528,8 +530,20 @@ impl Parser<'_> {
             None => return Err(self.error(root, "<vxml> without version")),
         }
         let mut decls = Vec::new();
+        // `xml:base` (or the VoiceXML 2.0 `base`) changes what relative URIs resolve against.
+        let base_attr = root
+            .attribute(("http://www.w3.org/XML/1998/namespace", "base"))
+            .or_else(|| root.attribute("base"));
+        let base = match base_attr {
+            Some(b) => self
+                .url
+                .join(b)
+                .map_err(|e| self.error(root, format!("base {b:?}: {e}")))?,
+            None => self.url.clone(),
+        };
         let mut doc = Document {
             url: self.url.clone(),
+            base,
             application: root.attribute("application").map(str::to_owned),
             decls: Rc::new([]),
             catches: Vec::new(),

@@ -225,7 +225,7 @@ impl Interpreter {
     }
 
     pub(crate) fn base_url(&self) -> Option<url::Url> {
-        self.ctx().map(|c| c.doc.url.clone())
+        self.ctx().map(|c| c.doc.base.clone())
     }
 
     /// Runs one element; `Continue(true)` when it issued a fetch and the frames must wait.

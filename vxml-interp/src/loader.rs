@@ -194,7 +194,7 @@ impl Interpreter {
             return self.start_document(doc, None, false, fragment, subdialog);
         };
         let mut root_url = doc
-            .url
+            .base
             .join(app)
             .map_err(|e| badfetch(format!("application {app:?}: {e}")))
             .into_flow()?;

@@ -533,3 +533,13 @@ fn interpreter_errors_name_the_document_and_line() {
         "error.semantic: http://app.test/e.vxml:6: assign nope: nope is not declared"
     );
 }
+
+#[test]
+fn xml_base_changes_what_relative_uris_resolve_against() {
+    let doc = "<?xml version=\"1.0\"?><vxml version=\"2.1\" xml:base=\"http://app.test/lib/\"><form><block><goto next=\"next.vxml\"/></block></form></vxml>";
+    let next = vxml("<form><block><prompt>in lib</prompt></block></form>");
+    let docs = Docs::new(&[("start.vxml", doc), ("lib/next.vxml", &next)]);
+    let mut p = SimPlatform::default();
+    assert_eq!(docs.run("start.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["in lib"]);
+}
