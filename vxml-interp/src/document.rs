@@ -64,6 +64,8 @@ pub(crate) struct Dialog {
     pub(crate) links: Vec<Link>,
     /// Form-level grammars (mixed initiative).
     pub(crate) grammars: Vec<GrammarRef>,
+    /// Those of them with `scope="document"`.
+    pub(crate) document_grammars: Vec<GrammarRef>,
 }
 
 #[derive(Debug)]
@@ -592,7 +594,14 @@ impl Parser<'_> {
                 "var" | "script" | "data" => decls.push(self.exec(child)?),
                 "property" => form.properties.push(self.property(child)?),
                 "filled" => form.filled.push(self.filled(child)?),
-                "grammar" => form.grammars.push(self.grammar(child)?),
+                "grammar" => {
+                    let g = self.grammar(child)?;
+                    // `scope="document"` on one grammar: active in the whole document too.
+                    if child.attribute("scope") == Some("document") {
+                        form.document_grammars.push(g.clone());
+                    }
+                    form.grammars.push(g);
+                }
                 "link" => form.links.push(self.link(child)?),
                 "block" | "field" | "initial" | "record" | "transfer" | "subdialog" | "object" => {
                     let index = form.items.len();
@@ -633,6 +642,7 @@ impl Parser<'_> {
             properties: Vec::new(),
             links: Vec::new(),
             grammars: Vec::new(),
+            document_grammars: Vec::new(),
         }
     }
 

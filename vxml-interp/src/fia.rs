@@ -603,7 +603,7 @@ impl Interpreter {
                 self.fill(&item.name, value, utterance, mode, &interpretation)?;
                 self.run_filled(&doc, d, &[index])
             }
-            GrammarOwner::Form => self.fill_from_form_result(interpretation, utterance, mode),
+            GrammarOwner::Form => self.fill_from_form_result(interpretation, utterance, mode, true),
             GrammarOwner::Dialog { root, index } => {
                 // As if by <goto> to that dialog, which then takes the input.
                 let target_doc = if root {
@@ -680,11 +680,14 @@ impl Interpreter {
 
     /// Mixed initiative: a form-level grammar's result fills every input item whose slot it
     /// names; `<initial>` items are then done.
+    /// `strict`: a result that fills nothing is a `nomatch` (for the dialog at hand; a dialog
+    /// entered through its document-scoped grammar simply starts).
     pub(crate) fn fill_from_form_result(
         &mut self,
         interpretation: JsValue,
         utterance: &str,
         mode: crate::action::InputMode,
+        strict: bool,
     ) -> Flow {
         let Some((doc, d)) = self.dialog() else {
             return Flow::Continue(());
@@ -706,7 +709,11 @@ impl Interpreter {
             }
         }
         if filled.is_empty() {
-            return Flow::Break(VxmlEvent::bare("nomatch").into_throw());
+            return if strict {
+                Flow::Break(VxmlEvent::bare("nomatch").into_throw())
+            } else {
+                Flow::Continue(())
+            };
         }
         for item in &form.items {
             if matches!(item.kind, ItemKind::Initial) {
@@ -952,10 +959,16 @@ fn push_document_grammars(
     refs: &mut Vec<(GrammarRef, GrammarOwner)>,
 ) -> Flow {
     for (index, other) in doc.dialogs.iter().enumerate() {
-        if Some(index) != skip && other.document_scope {
-            for g in dialog_grammars(other)? {
-                refs.push((g, GrammarOwner::Dialog { root, index }));
-            }
+        if Some(index) == skip {
+            continue;
+        }
+        let grammars = if other.document_scope {
+            dialog_grammars(other)?
+        } else {
+            other.document_grammars.clone()
+        };
+        for g in grammars {
+            refs.push((g, GrammarOwner::Dialog { root, index }));
         }
     }
     for (i, link) in doc.links.iter().enumerate() {

@@ -293,7 +293,7 @@ impl Interpreter {
                 }
             },
             Marker::FillFromResult(value) => {
-                self.fill_from_form_result(value, "", crate::action::InputMode::Voice)
+                self.fill_from_form_result(value, "", crate::action::InputMode::Voice, false)
             }
         }
     }

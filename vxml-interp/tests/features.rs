@@ -543,3 +543,19 @@ fn xml_base_changes_what_relative_uris_resolve_against() {
     assert_eq!(docs.run("start.vxml", &mut p).reason, "exit");
     assert_eq!(p.texts(), ["in lib"]);
 }
+
+#[test]
+fn document_scoped_grammars_of_other_dialogs_are_active() {
+    let doc = vxml(
+        r##"<form id="main"><field name="pin" type="digits?length=4"><prompt>pin?</prompt></field>
+             <block><prompt>pin <value expr="pin"/></prompt></block></form>
+           <form id="help">
+             <grammar mode="dtmf" root="h" scope="document"><rule id="h">* 9</rule></grammar>
+             <block><prompt>help desk</prompt></block></form>
+           <menu id="m" scope="document"><choice dtmf="*8" next="#main">main menu</choice></menu>"##,
+    );
+    let docs = Docs::new(&[("d.vxml", &doc)]);
+    let mut p = SimPlatform::with_inputs([dtmf("*9")]);
+    assert_eq!(docs.run("d.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["pin?", "help desk"]);
+}
