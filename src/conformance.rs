@@ -48,62 +48,47 @@ pub(crate) fn run(opts: Options) -> anyhow::Result<std::process::ExitCode> {
             anyhow::bail!("--only {id}: no such test in the manifest");
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the tokio runtime")?;
-    let local = tokio::task::LocalSet::new();
-    let (passed, failed, surprises) = local.block_on(&rt, async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot bind a loopback port")?;
-        let port = listener.local_addr()?.port();
-        let root = opts.dir.clone();
-        let server = tokio::task::spawn_local(serve(listener, root));
-        let mut passed = 0;
-        let mut failed = 0;
-        let mut surprises = Vec::new();
-        for test in &tests {
-            if !opts.only.is_empty() && !opts.only.contains(&test.id) {
-                continue;
-            }
-            // The tests were written as .txml and refer to each other that way: start there
-            // too, so that a document's own URL matches how its siblings name it.
-            let mut start = test.start.clone();
-            if let Some(stem) = start.strip_suffix(".vxml")
-                && opts
-                    .dir
-                    .join(&test.id)
-                    .join(format!("{stem}.txml"))
-                    .is_file()
-            {
-                start = format!("{stem}.txml");
-            }
-            let url = url::Url::parse(&format!("http://127.0.0.1:{port}/{}/{start}", test.id))?;
-            let verdict = run_test(url, opts.timeout).await;
-            match &verdict {
-                Ok(()) => {
-                    passed += 1;
-                    println!("PASS {}", test.id);
-                    if known.contains_key(&test.id) {
-                        surprises.push(format!(
-                            "{} passes but is listed as a known failure",
-                            test.id
-                        ));
-                    }
+    let port = start_server(opts.dir.clone())?;
+    let mut passed = 0;
+    let mut failed = 0;
+    let mut surprises = Vec::new();
+    for test in &tests {
+        if !opts.only.is_empty() && !opts.only.contains(&test.id) {
+            continue;
+        }
+        // The tests were written as .txml and refer to each other that way: start there
+        // too, so that a document's own URL matches how its siblings name it.
+        let mut start = test.start.clone();
+        if let Some(stem) = start.strip_suffix(".vxml")
+            && opts
+                .dir
+                .join(&test.id)
+                .join(format!("{stem}.txml"))
+                .is_file()
+        {
+            start = format!("{stem}.txml");
+        }
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/{}/{start}", test.id))?;
+        match run_isolated(url, opts.timeout) {
+            Ok(()) => {
+                passed += 1;
+                println!("PASS {}", test.id);
+                if known.contains_key(&test.id) {
+                    surprises.push(format!(
+                        "{} passes but is listed as a known failure",
+                        test.id
+                    ));
                 }
-                Err(why) => {
-                    failed += 1;
-                    println!("FAIL {}: {why}", test.id);
-                    if !known.contains_key(&test.id) {
-                        surprises.push(format!("{} fails and is not a known failure", test.id));
-                    }
+            }
+            Err(why) => {
+                failed += 1;
+                println!("FAIL {}: {why}", test.id);
+                if !known.contains_key(&test.id) {
+                    surprises.push(format!("{} fails and is not a known failure", test.id));
                 }
             }
         }
-        server.abort();
-        anyhow::Ok((passed, failed, surprises))
-    })?;
+    }
     println!("{passed} passed, {failed} failed");
     if opts.known_failures.is_some() {
         for s in &surprises {
@@ -163,6 +148,62 @@ fn read_known(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
             (id.to_owned(), reason.trim().to_owned())
         })
         .collect())
+}
+
+/// Serves the suite folder on a loopback port from a thread of its own, for the life of the
+/// process.
+fn start_server(root: PathBuf) -> anyhow::Result<u16> {
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
+    listener.set_nonblocking(true)?;
+    let port = listener.local_addr()?.port();
+    std::thread::Builder::new()
+        .name("conformance-http".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                    serve(listener, root).await;
+                }
+            });
+        })
+        .context("cannot start the HTTP thread")?;
+    Ok(port)
+}
+
+/// Runs one test on a thread of its own, so that a test whose script never yields (boa cannot
+/// be interrupted) fails on time instead of holding up the suite; such a thread is left
+/// behind and ends with the process.
+fn run_isolated(url: url::Url, timeout: Duration) -> Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("conformance-test".into())
+        .spawn(move || {
+            let verdict = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(run_test(url, timeout)),
+                Err(e) => Err(format!("no runtime: {e}")),
+            };
+            let _ = tx.send(verdict);
+        });
+    if let Err(e) = spawned {
+        return Err(format!("cannot start a test thread: {e}"));
+    }
+    match rx.recv_timeout(timeout + Duration::from_secs(2)) {
+        Ok(verdict) => verdict,
+        Err(_) => Err(format!(
+            "no end within {}s (the interpreter is still running a script)",
+            timeout.as_secs()
+        )),
+    }
 }
 
 /// One test: a fresh session, fetcher (cookie jar) and caller.

@@ -59,6 +59,8 @@ fn harness_exit_status_follows_the_known_failures_file() {
             .arg(&suite)
             .arg("--known-failures")
             .arg(&file)
+            .arg("--timeout")
+            .arg("3")
             .output()
             .expect("parley runs");
         (
@@ -66,7 +68,9 @@ fn harness_exit_status_follows_the_known_failures_file() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let (ok, out) = run("fails  says fail\nuncaught  ends on an uncaught event\n");
+    let (ok, out) = run(
+        "fails  says fail\nuncaught  ends on an uncaught event\nspins  a script that never yields\n",
+    );
     assert!(ok, "{out}");
     assert!(out.contains("PASS passes"), "{out}");
     assert!(out.contains("PASS presses"), "{out}");
@@ -76,9 +80,10 @@ fn harness_exit_status_follows_the_known_failures_file() {
         "{out}"
     );
     assert!(out.contains("PASS hangs"), "{out}");
-    assert!(out.ends_with("3 passed, 2 failed\n"), "{out}");
+    assert!(out.contains("FAIL spins: no end within 3s"), "{out}");
+    assert!(out.ends_with("3 passed, 3 failed\n"), "{out}");
     let (ok, _) = run("");
     assert!(!ok, "unlisted failures fail the run");
-    let (ok, _) = run("fails x\nuncaught y\npasses z\n");
+    let (ok, _) = run("fails x\nuncaught y\nspins w\npasses z\n");
     assert!(!ok, "a listed test that passes fails the run");
 }
