@@ -8,6 +8,7 @@
 //!   `LocalSet`, calls as `spawn_local` tasks, because a boa `Context` is `!Send` and must stay on
 //!   the thread that made it. Only plain `Send` data (handles, channels) crosses threads.
 
+mod audio;
 mod clock;
 mod interp_pool;
 mod platform;

@@ -16,11 +16,9 @@ use vxml_interp::{
     PlayItem,
 };
 
+use super::audio::{RATE, decode_off_thread};
 use super::prompt_cache::PromptCache;
 use super::{clock, tts};
-
-/// Call rate of the media session: prompts are resampled to this before playout.
-const RATE: u32 = 8000;
 
 pub(crate) struct MediaPlatform {
     call_id: String,
@@ -189,19 +187,6 @@ impl MediaPlatform {
             _ = sleep => Wake::Timer,
         }
     }
-}
-
-/// Decodes and resamples on tokio's blocking pool: a large or slow WAV must not hold up the
-/// other calls on this interpreter thread.
-async fn decode_off_thread(wav: Vec<u8>) -> anyhow::Result<Vec<i16>> {
-    tokio::task::spawn_blocking(move || to_call_audio(&wav))
-        .await
-        .map_err(|e| anyhow::anyhow!("audio decoding stopped: {e}"))?
-}
-
-/// A WAV file (any rate, PCM or G.711) as the call's 8 kHz mono PCM.
-pub(crate) fn to_call_audio(wav: &[u8]) -> anyhow::Result<Vec<i16>> {
-    Ok(media_engine::decode_wav(wav)?.to_rate(RATE).samples)
 }
 
 impl vxml_interp::Prompter for MediaPlatform {

@@ -30,5 +30,5 @@ pub(crate) async fn synthesize(text: &str) -> anyhow::Result<Vec<i16>> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    super::platform::to_call_audio(&wav.context("flite wrote no audio")?)
+    super::audio::to_call_audio(&wav.context("flite wrote no audio")?)
 }

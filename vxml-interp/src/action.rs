@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::grammar::InputMode;
 use crate::grammar::{Grammar, SemValue, Semantics};
 
 /// What the interpreter needs next; see the crate docs for the run loop.
@@ -142,25 +143,6 @@ pub struct CollectRequest {
     pub termchar: Option<char>,
     /// Whether input may interrupt the queued prompts.
     pub bargein: bool,
-}
-
-/// How the caller gave input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InputMode {
-    /// Keys (RFC 4733 or in-band).
-    Dtmf,
-    /// Speech (on the text platforms: typed words).
-    Voice,
-}
-
-impl InputMode {
-    /// The VoiceXML name (`dtmf` or `voice`), as in `application.lastresult$.inputmode`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Dtmf => "dtmf",
-            Self::Voice => "voice",
-        }
-    }
 }
 
 /// The outcome of a collection.

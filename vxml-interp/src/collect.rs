@@ -8,7 +8,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::action::{CollectRequest, InputMode, InputResult};
-use crate::grammar::{Grammar, Match, Semantics};
+use crate::grammar::{Grammar, Match, Semantics, VoiceMatch};
+
+/// Recognises a (typed) utterance against a collection's grammars: the first grammar that
+/// accepts voice and matches the whole utterance gives the result; a blank one is no input.
+pub fn recognize_voice(grammars: &[Arc<Grammar>], utterance: &str) -> InputResult {
+    match crate::grammar::match_utterance(grammars, utterance) {
+        VoiceMatch::Blank => InputResult::NoInput,
+        VoiceMatch::Matched {
+            utterance,
+            grammar,
+            semantics,
+        } => InputResult::Match {
+            utterance,
+            mode: InputMode::Voice,
+            grammar,
+            semantics,
+        },
+        VoiceMatch::Unmatched { utterance } => InputResult::NoMatch {
+            utterance,
+            mode: InputMode::Voice,
+        },
+    }
+}
 
 /// Where a collection stands.
 #[derive(Debug, Clone, PartialEq)]

@@ -18,7 +18,7 @@ const MAX_NODES: u32 = 200_000;
 
 /// Builds nodes from `[type, name, attrs, children]` arrays (1 element, 3 text, 4 cdata,
 /// 8 comment, 7 pi); the prototypes hold the DOM methods.
-pub(crate) const BUILDER: &str = r#"(function(){
+const BUILDER: &str = r#"(function(){
 function NodeList(a){this._a=a;this.length=a.length;}
 NodeList.prototype.item=function(i){return (i>=0&&i<this._a.length)?this._a[i]:null;};
 function N(){}
@@ -37,7 +37,7 @@ if(t[0]===1){n.nodeName=n.tagName=t[1];n.localName=t[4];n.namespaceURI=t[5];n.no
 else{n.nodeName=t[0]===3?'#text':(t[0]===4?'#cdata-section':(t[0]===8?'#comment':t[1]));n.data=n.nodeValue=t[2];n.length=t[2].length;n.childNodes=new NodeList([]);}
 return n;}
 function link(n){var k=n.childNodes._a;n.firstChild=k.length?k[0]:null;n.lastChild=k.length?k[k.length-1]:null;for(var i=0;i<k.length;i++){k[i].previousSibling=i>0?k[i-1]:null;k[i].nextSibling=i+1<k.length?k[i+1]:null;link(k[i]);}}
-return function(tree){var doc=new N();doc.nodeType=9;doc.nodeName='#document';doc.nodeValue=null;doc.parentNode=null;doc.ownerDocument=null;
+return function(json){var tree=JSON.parse(json);var doc=new N();doc.nodeType=9;doc.nodeName='#document';doc.nodeValue=null;doc.parentNode=null;doc.ownerDocument=null;
 var root=build(tree,doc,doc);doc.childNodes=new NodeList([root]);doc.documentElement=root;link(doc);return doc;};
 })()"#;
 
@@ -68,7 +68,11 @@ pub(crate) fn parse(
     }
     let mut tree = String::with_capacity(text.len() * 2);
     encode(xml.root_element(), &mut tree);
-    scopes.eval(&format!("$vxdom({tree})"))
+    // The builder is compiled once per thread and called with the tree as JSON.
+    scopes.call_helper(
+        BUILDER,
+        &[JsValue::from(boa_engine::JsString::from(tree.as_str()))],
+    )
 }
 
 /// The array form of an element (depth is bounded by the caller).

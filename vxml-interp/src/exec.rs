@@ -3,13 +3,13 @@
 //! on where they stopped, without the driver ever blocking.
 
 use std::ops::ControlFlow;
-use std::rc::Rc;
 
 use boa_engine::JsValue;
 
 use crate::action::{Action, ExitInfo, FetchRequest, Method};
 use crate::document::{self, Exec, Op};
 use crate::event::VxmlEvent;
+pub(crate) use crate::frame::{Frame, Marker};
 use crate::interpreter::{Interpreter, MAX_FRAMES, Pending, State};
 use crate::scope::Scope;
 
@@ -31,48 +31,6 @@ pub(crate) enum Transition {
 }
 
 pub(crate) type Flow<T = ()> = ControlFlow<Transition, T>;
-
-/// Something to do when the frame below it is reached.
-#[derive(Debug, Clone)]
-pub(crate) enum Marker {
-    /// A catch handler ended: the next collection's prompts play only after `<reprompt>`.
-    CatchDone,
-    /// Document variables are initialised: enter the dialog (`None`: the first one).
-    /// Survives events thrown during initialisation.
-    EnterDialog(Option<String>),
-    /// Dialog variables are initialised: fill items from a form-level result that led here.
-    FillFromResult(JsValue),
-}
-
-#[derive(Debug)]
-pub(crate) enum Frame {
-    Body {
-        body: Rc<[Exec]>,
-        pc: usize,
-        scope: Scope,
-        /// Start a fresh anonymous scope before the first element.
-        fresh: bool,
-    },
-    Foreach {
-        values: Vec<JsValue>,
-        index: usize,
-        item: String,
-        body: Rc<[Exec]>,
-        scope: Scope,
-    },
-    Marker(Marker),
-}
-
-impl Frame {
-    pub(crate) fn body(body: &Rc<[Exec]>, scope: Scope, fresh: bool) -> Self {
-        Frame::Body {
-            body: body.clone(),
-            pc: 0,
-            scope,
-            fresh,
-        }
-    }
-}
 
 pub(crate) fn semantic(what: &str, error: impl std::fmt::Display) -> Transition {
     Transition::Throw(VxmlEvent::new("error.semantic", format!("{what}: {error}")))

@@ -10,7 +10,7 @@ use boa_engine::JsValue;
 
 use crate::action::{Action, ExitInfo, FetchRequest, Method, PlatformEvent, PlayItem};
 use crate::document::Document;
-use crate::exec::Frame;
+use crate::frame::Frame;
 use crate::grammar::Grammar;
 use crate::scope::{SavedScopes, Scope, Scopes};
 

@@ -42,6 +42,7 @@ mod event;
 mod exec;
 mod fetch;
 mod fia;
+mod frame;
 pub mod grammar;
 mod interpreter;
 mod loader;
@@ -57,10 +58,10 @@ pub use action::{
     Method, PlatformEvent, PlayItem, RecordRequest, RecordResult, TransferKind, TransferOutcome,
     TransferRequest, TransferResult,
 };
-pub use collect::{CollectState, DtmfCollector};
+pub use collect::{CollectState, DtmfCollector, recognize_voice};
 pub use event::VxmlEvent;
 pub use fetch::{HttpFetcher, MAX_BODY};
-pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics, recognize_voice};
+pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics, VoiceMatch};
 pub use interpreter::{Interpreter, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};
 pub use run::run;

@@ -180,18 +180,6 @@ impl Runtime {
             compiled: HashMap::new(),
             declared: HashMap::new(),
         };
-        // Helpers first (they become frozen globals), then freeze everything.
-        for (name, source) in [("$vxdom", crate::dom::BUILDER)] {
-            if let Ok(value) = rt.run_global(source) {
-                let desc = PropertyDescriptor::builder()
-                    .value(value)
-                    .writable(false)
-                    .enumerable(false)
-                    .configurable(false);
-                let global = rt.ctx.global_object();
-                let _ = global.define_property_or_throw(JsString::from(name), desc, &mut rt.ctx);
-            }
-        }
         if let Err(e) = rt.run_global(GUARDS).and_then(|_| rt.run_global(FREEZE)) {
             tracing::error!(error = %e, "cannot seal the ECMAScript builtins");
         }
@@ -226,8 +214,13 @@ impl Runtime {
     fn call(&mut self, source: &str, objects: &[JsObject; 5]) -> Result<JsValue, ScriptError> {
         let f = self.function(source)?;
         let args: Vec<JsValue> = objects.iter().cloned().map(JsValue::from).collect();
+        self.invoke(&f, &args)
+    }
+
+    /// Calls `f`, then runs the promise jobs it queued (bounded).
+    fn invoke(&mut self, f: &JsFunction, args: &[JsValue]) -> Result<JsValue, ScriptError> {
         let result = f
-            .call(&JsValue::undefined(), &args, &mut self.ctx)
+            .call(&JsValue::undefined(), args, &mut self.ctx)
             .map_err(|e| e.to_string());
         // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
         let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
@@ -618,6 +611,19 @@ impl Scopes {
             object
                 .has_own_property(JsString::from(name), &mut rt.ctx)
                 .unwrap_or(false)
+        })
+    }
+
+    /// Calls the function that trusted `source` evaluates to (compiled once per thread) with
+    /// `args`: host helpers such as the `<data>` DOM builder.
+    pub(crate) fn call_helper(
+        &mut self,
+        source: &str,
+        args: &[JsValue],
+    ) -> Result<JsValue, ScriptError> {
+        with_runtime(|rt| {
+            let f = rt.function(source)?;
+            rt.invoke(&f, args)
         })
     }
 

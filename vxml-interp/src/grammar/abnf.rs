@@ -4,8 +4,8 @@
 //! [`MAX_NESTING`] so that `((((…))))` cannot exhaust the stack.
 
 use super::GrammarError;
+use super::InputMode;
 use super::srgs::{self, Builder, Expansion, MAX_NESTING, Rules, TagFormat, invalid};
-use crate::action::InputMode;
 
 /// Compiles an ABNF grammar document.
 pub(crate) fn compile(text: &str) -> Result<(Rules, usize), GrammarError> {

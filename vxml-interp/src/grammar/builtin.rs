@@ -5,8 +5,12 @@
 //! forms read number words. Values follow Appendix P: boolean gives a boolean, the others a
 //! string (`"20240105"`, `"0330p"`, `"-12.5"`, `"USD5.20"`, `"8005551234x12"`).
 
-use super::srgs::is_dtmf_key;
 use super::{GrammarError, Match, SemValue, Semantics};
+
+/// Whether `c` is a DTMF key.
+pub(crate) fn is_dtmf_key(c: char) -> bool {
+    c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
+}
 
 /// Which builtin, with its parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]

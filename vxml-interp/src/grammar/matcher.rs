@@ -8,10 +8,10 @@
 
 use std::rc::Rc;
 
+use super::InputMode;
 use super::builtin::Builtin;
 use super::srgs::{Expansion, Rules, js_string};
 use super::{Match, ParseNode, SemValue, Semantics};
-use crate::action::InputMode;
 
 /// Matching steps per match, across all branches.
 pub(crate) const MAX_STEPS: usize = 200_000;

@@ -24,11 +24,10 @@ mod srgs;
 
 use std::sync::Arc;
 
-use crate::action::{InputMode, InputResult};
 use builtin::Builtin;
 use srgs::Rules;
 
-pub(crate) use srgs::is_dtmf_key;
+pub(crate) use builtin::is_dtmf_key;
 
 /// A compiled grammar.
 #[derive(Debug, Clone)]
@@ -44,6 +43,25 @@ enum Kind {
         root: usize,
     },
     Builtin(Arc<Builtin>),
+}
+
+/// How the caller gave input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    /// Keys (RFC 4733 or in-band).
+    Dtmf,
+    /// Speech (on the text platforms: typed words).
+    Voice,
+}
+
+impl InputMode {
+    /// The VoiceXML name (`dtmf` or `voice`), as in `application.lastresult$.inputmode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dtmf => "dtmf",
+            Self::Voice => "voice",
+        }
+    }
 }
 
 /// The outcome of matching input against a grammar.
@@ -318,29 +336,45 @@ fn words(utterance: &str) -> Vec<String> {
         .collect()
 }
 
-/// Recognises an utterance against grammars in priority order: the first grammar that accepts
-/// voice and matches the whole utterance gives the result. The utterance is reported
-/// normalised (lowercase words, single spaces); a blank one is no input.
-pub fn recognize_voice(grammars: &[Arc<Grammar>], utterance: &str) -> InputResult {
+/// How an utterance fared against a list of grammars.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoiceMatch {
+    /// Nothing was said.
+    Blank,
+    /// `grammar` (an index into the list) took it.
+    Matched {
+        /// The utterance, normalised (lowercase words, single spaces).
+        utterance: String,
+        /// Index of the grammar that matched.
+        grammar: usize,
+        /// Its semantics.
+        semantics: Semantics,
+    },
+    /// No grammar took it.
+    Unmatched {
+        /// The utterance, normalised.
+        utterance: String,
+    },
+}
+
+/// Matches an utterance against grammars in priority order: the first grammar that accepts
+/// voice and matches the whole utterance wins.
+pub fn match_utterance(grammars: &[Arc<Grammar>], utterance: &str) -> VoiceMatch {
     let words = words(utterance);
     if words.is_empty() {
-        return InputResult::NoInput;
+        return VoiceMatch::Blank;
     }
     let utterance = words.join(" ");
-    for (index, grammar) in grammars.iter().enumerate() {
-        if let Match::Complete { semantics, .. } = grammar.match_words(&words) {
-            return InputResult::Match {
+    for (grammar, g) in grammars.iter().enumerate() {
+        if let Match::Complete { semantics, .. } = g.match_words(&words) {
+            return VoiceMatch::Matched {
                 utterance,
-                mode: InputMode::Voice,
-                grammar: index,
+                grammar,
                 semantics,
             };
         }
     }
-    InputResult::NoMatch {
-        utterance,
-        mode: InputMode::Voice,
-    }
+    VoiceMatch::Unmatched { utterance }
 }
 
 #[cfg(test)]

@@ -13,7 +13,8 @@
 use boa_engine::{Context, JsValue, Source};
 
 use super::ParseNode;
-use super::srgs::{is_dtmf_key, js_string};
+use super::builtin::is_dtmf_key;
+use super::srgs::js_string;
 
 /// Most tags executed in one evaluation.
 pub(crate) const MAX_TAGS: usize = 10_000;

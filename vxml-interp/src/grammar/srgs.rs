@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::GrammarError;
+use super::InputMode;
 use super::builtin::Builtin;
-use crate::action::InputMode;
+use super::builtin::is_dtmf_key;
 
 /// Deepest element (XML) or group (ABNF) nesting accepted, checked before any recursion.
 pub(crate) const MAX_NESTING: usize = 128;
@@ -383,11 +384,6 @@ pub(crate) fn invalid(msg: impl Into<String>) -> GrammarError {
 pub(crate) fn normalise_word(word: &str) -> String {
     word.trim_end_matches([',', '.', '!', '?', ';', ':'])
         .to_lowercase()
-}
-
-/// Whether `c` is a DTMF key.
-pub(crate) fn is_dtmf_key(c: char) -> bool {
-    c.is_ascii_digit() || matches!(c, '*' | '#' | 'A'..='D')
 }
 
 /// Parses `repeat="n"`, `"m-n"` or `"m-"`, clamping a maximum above [`MAX_REPEAT`].

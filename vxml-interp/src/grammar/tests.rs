@@ -336,7 +336,7 @@ fn sources_roots_and_external_refs() {
 }
 
 #[test]
-fn recognize_voice_picks_the_first_matching_grammar() {
+fn match_utterance_picks_the_first_matching_grammar() {
     let grammars = vec![
         Arc::new(Grammar::builtin("builtin:dtmf/digits").unwrap()),
         Arc::new(voice(r#"<rule id="main">main menu</rule>"#)),
@@ -344,35 +344,32 @@ fn recognize_voice_picks_the_first_matching_grammar() {
         Arc::new(Grammar::builtin("digits").unwrap()),
     ];
     assert_eq!(
-        recognize_voice(&grammars, "  Main   MENU "),
-        InputResult::Match {
+        match_utterance(&grammars, "  Main   MENU "),
+        VoiceMatch::Matched {
             utterance: "main menu".into(),
-            mode: InputMode::Voice,
             grammar: 1,
             semantics: Semantics::Value(SemValue::Str("main menu".into())),
         }
     );
     assert_eq!(
-        recognize_voice(&grammars, "one two three"),
-        InputResult::Match {
+        match_utterance(&grammars, "one two three"),
+        VoiceMatch::Matched {
             utterance: "one two three".into(),
-            mode: InputMode::Voice,
             grammar: 3,
             semantics: Semantics::Value(SemValue::Str("123".into())),
         }
     );
     assert!(matches!(
-        recognize_voice(&grammars, "123"),
-        InputResult::Match { grammar: 2, .. }
+        match_utterance(&grammars, "123"),
+        VoiceMatch::Matched { grammar: 2, .. }
     ));
     assert_eq!(
-        recognize_voice(&grammars, "Goodbye"),
-        InputResult::NoMatch {
+        match_utterance(&grammars, "Goodbye"),
+        VoiceMatch::Unmatched {
             utterance: "goodbye".into(),
-            mode: InputMode::Voice
         }
     );
-    assert_eq!(recognize_voice(&grammars, "  "), InputResult::NoInput);
+    assert_eq!(match_utterance(&grammars, "  "), VoiceMatch::Blank);
 }
 
 /// Runs `f`, failing if it takes longer than `limit` (generous: debug builds, shared cores).

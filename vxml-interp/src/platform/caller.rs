@@ -111,7 +111,7 @@ impl CallerInput {
     pub fn collect(&self, req: &CollectRequest) -> InputResult {
         match self {
             Self::Dtmf(keys) => collect_line(req, keys),
-            Self::Say(words) => crate::grammar::recognize_voice(&req.grammars, words),
+            Self::Say(words) => crate::collect::recognize_voice(&req.grammars, words),
             Self::Silence | Self::Record(_) | Self::Transfer(_) => InputResult::NoInput,
             Self::Hangup => InputResult::Hangup,
         }

@@ -69,7 +69,7 @@ pub fn collect_line(req: &CollectRequest, line: &str) -> InputResult {
         .all(crate::grammar::is_dtmf_key);
     let takes = |mode| req.grammars.iter().any(|g| g.accepts(mode));
     if !keys || (!takes(InputMode::Dtmf) && takes(InputMode::Voice)) {
-        return crate::grammar::recognize_voice(&req.grammars, line);
+        return crate::collect::recognize_voice(&req.grammars, line);
     }
     // A virtual clock: the text platforms type instantly and let every timer run out, so any
     // starting instant will do.
