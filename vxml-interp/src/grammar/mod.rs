@@ -5,7 +5,7 @@
 //!   document; [`Grammar::builtin`] makes a builtin; [`Grammar::with_root`] picks another rule.
 //! - [`Grammar::match_dtmf`] tells whether keys are a prefix of, or a complete, sentence (what
 //!   [`crate::DtmfCollector`] needs); [`Grammar::match_voice`] matches a whole utterance, and
-//!   [`recognize_voice`] picks the first of several grammars that does.
+//!   [`match_utterance`] picks the first of several grammars that does.
 //! - A grammar with tags gives its parse tree ([`Semantics::Script`]), whose SISR tags the
 //!   interpreter evaluates in ECMAScript; other grammars give a literal ([`Semantics::Value`]).
 //!
