@@ -436,6 +436,17 @@ impl Interpreter {
                 push_document_grammars(root, true, None, &mut refs)?;
             }
         }
+        // Universal grammars (VoiceXML 2.0 §6.3.6): "help", "cancel", "exit" when enabled.
+        if let Some(universals) = self.property("universals") {
+            for name in ["help", "cancel", "exit"] {
+                let on = universals
+                    .split_whitespace()
+                    .any(|w| w == "all" || w == name);
+                if on && let Some(g) = phrase_grammar("voice", name, false) {
+                    refs.push((g, GrammarOwner::Universal(name)));
+                }
+            }
+        }
         let mut grammars = Vec::with_capacity(refs.len());
         let mut owners = Vec::with_capacity(refs.len());
         for (g, owner) in refs {
@@ -574,8 +585,11 @@ impl Interpreter {
         };
         let form = &doc.dialogs[d];
         match owner {
+            GrammarOwner::Universal(event) => Flow::Break(VxmlEvent::bare(event).into_throw()),
             GrammarOwner::Link(link) => {
-                let c = self.ctx().expect("a dialog is active");
+                let Some(c) = self.ctx() else {
+                    return Flow::Continue(());
+                };
                 let target = match link {
                     LinkRef::Item(i) => form.items[index].links[i].target.clone(),
                     LinkRef::Dialog(i) => form.links[i].target.clone(),

@@ -137,6 +137,8 @@ pub(crate) enum GrammarOwner {
     Dialog { root: bool, index: usize },
     /// A link: where it is, and which.
     Link(LinkRef),
+    /// A universal grammar (`universals` property): the event it throws.
+    Universal(&'static str),
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -264,7 +264,9 @@ fn top_level_names(
     for decl in var_scoped_declarations(&script) {
         let function = !matches!(decl, VarScopedDeclaration::VariableDeclaration(_));
         for sym in decl.bound_names() {
-            let name = ctx.interner().resolve_expect(sym).to_string();
+            let Some(name) = ctx.interner().resolve(sym).map(|n| n.to_string()) else {
+                continue;
+            };
             let list = if function { &mut functions } else { &mut vars };
             if !list.contains(&name) {
                 list.push(name);

@@ -559,3 +559,19 @@ fn document_scoped_grammars_of_other_dialogs_are_active() {
     assert_eq!(docs.run("d.vxml", &mut p).reason, "exit");
     assert_eq!(p.texts(), ["pin?", "help desk"]);
 }
+
+#[test]
+fn universal_grammars_throw_their_events() {
+    let doc = vxml(
+        r##"<property name="universals" value="help exit"/>
+           <form><field name="n" type="digits"><prompt>number?</prompt>
+             <help><prompt>say some digits</prompt></help></field></form>"##,
+    );
+    let docs = Docs::new(&[("u.vxml", &doc)]);
+    let mut p = SimPlatform::with_inputs([
+        CallerInput::Say("help".into()),
+        CallerInput::Say("exit".into()),
+    ]);
+    assert_eq!(docs.run("u.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["number?", "say some digits"]);
+}

@@ -320,7 +320,9 @@ fn with_declared_vars(text: &str) -> String {
     for decl in var_scoped_declarations(&script) {
         if let VarScopedDeclaration::VariableDeclaration(_) = decl {
             for sym in decl.bound_names() {
-                let name = interner.resolve_expect(sym).to_string();
+                let Some(name) = interner.resolve(sym).map(|n| n.to_string()) else {
+                    continue;
+                };
                 if !names.contains(&name) {
                     names.push(name);
                 }
