@@ -221,6 +221,51 @@ impl vxml_interp::Prompter for MediaPlatform {
             }
         }
     }
+
+    async fn while_fetching<F: std::future::Future>(
+        &mut self,
+        audio: &vxml_interp::FetchAudio,
+        fetch: F,
+    ) -> F::Output {
+        tokio::pin!(fetch);
+        // A fast fetch plays nothing.
+        tokio::select! {
+            out = &mut fetch => return out,
+            () = tokio::time::sleep(audio.delay) => {}
+        }
+        let item = PlayItem::Audio {
+            url: audio.url.clone(),
+            fallback_text: None,
+        };
+        // Load the audio while the fetch goes on; play it if it is ready before the fetch ends.
+        let (out, pcm) = {
+            let render = self.render(&item);
+            tokio::pin!(render);
+            tokio::select! {
+                out = &mut fetch => (Some(out), None),
+                pcm = &mut render => (None, pcm),
+            }
+        };
+        match out {
+            Some(out) => out,
+            None => {
+                if let Some(pcm) = pcm.filter(|p| !p.is_empty()) {
+                    let started = tokio::time::Instant::now();
+                    self.next_id += 1;
+                    self.media.play(self.next_id, pcm);
+                    let out = fetch.await;
+                    // Once started, it plays at least `minimum`, so it is not a blip.
+                    let played = started.elapsed();
+                    if played < audio.minimum {
+                        tokio::time::sleep(audio.minimum - played).await;
+                    }
+                    self.media.stop_playout();
+                    return out;
+                }
+                fetch.await
+            }
+        }
+    }
 }
 
 impl vxml_interp::Recognizer for MediaPlatform {

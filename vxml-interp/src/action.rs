@@ -53,6 +53,20 @@ pub struct FetchRequest {
     pub max_age: Option<Duration>,
     /// `maxstale`: how far past its expiry a cached copy may still be used.
     pub max_stale: Option<Duration>,
+    /// `fetchaudio`: what the caller hears while a slow fetch is out.
+    pub fetch_audio: Option<FetchAudio>,
+}
+
+/// Audio to play while a document is fetched (VoiceXML 2.0 §6.1.1): it starts after `delay`
+/// if the fetch is still out, and once started plays at least `minimum`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchAudio {
+    /// The audio.
+    pub url: url::Url,
+    /// `fetchaudiodelay` (default 2 s).
+    pub delay: Duration,
+    /// `fetchaudiominimum` (default 5 s).
+    pub minimum: Duration,
 }
 
 /// A fetched resource.

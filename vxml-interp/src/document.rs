@@ -137,6 +137,7 @@ pub(crate) struct Choice {
 /// Where a `<choice>` or `<link>` leads.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Target {
+    pub(crate) fetchaudio: Option<String>,
     pub(crate) next: Option<String>,
     pub(crate) expr: Option<String>,
     pub(crate) event: Option<String>,
@@ -176,6 +177,7 @@ pub(crate) struct TransferAttrs {
 
 #[derive(Debug, Clone)]
 pub(crate) struct SubdialogAttrs {
+    pub(crate) fetchaudio: Option<String>,
     pub(crate) src: Option<String>,
     pub(crate) srcexpr: Option<String>,
     pub(crate) namelist: Vec<String>,
@@ -251,6 +253,8 @@ pub(crate) struct Exec {
     /// The document it is in (shared by all its elements).
     pub(crate) url: Rc<str>,
     pub(crate) line: u32,
+    /// `fetchaudio` of an element that fetches (`<goto>`, `<submit>`, `<data>`).
+    pub(crate) fetchaudio: Option<String>,
     pub(crate) op: Op,
 }
 
@@ -614,6 +618,7 @@ impl Parser<'_> {
                     decls.push(Exec {
                         url: self.url_rc.clone(),
                         line: line_of(self.text, child),
+                        fetchaudio: None,
                         op: Op::Var {
                             name: item.name.clone(),
                             expr: item.expr.clone(),
@@ -789,6 +794,7 @@ impl Parser<'_> {
                 aaiexpr: node.attribute("aaiexpr").map(str::to_owned),
             }),
             "subdialog" => ItemKind::Subdialog(SubdialogAttrs {
+                fetchaudio: node.attribute("fetchaudio").map(str::to_owned),
                 src: node.attribute("src").map(str::to_owned),
                 srcexpr: node.attribute("srcexpr").map(str::to_owned),
                 namelist: split_names(node.attribute("namelist")),
@@ -1125,6 +1131,7 @@ impl Parser<'_> {
         Ok(Exec {
             url: self.url_rc.clone(),
             line: line_of(self.text, node),
+            fetchaudio: node.attribute("fetchaudio").map(str::to_owned),
             op,
         })
     }
@@ -1176,6 +1183,7 @@ impl Parser<'_> {
         Ok(Exec {
             url: self.url_rc.clone(),
             line: line_of(self.text, node),
+            fetchaudio: None,
             op: Op::If(
                 branches
                     .into_iter()
@@ -1189,6 +1197,7 @@ impl Parser<'_> {
 fn target_of(node: Node<'_, '_>) -> Target {
     let attr = |n: &str| node.attribute(n).map(str::to_owned);
     Target {
+        fetchaudio: attr("fetchaudio"),
         next: attr("next"),
         expr: attr("expr"),
         event: attr("event"),
@@ -1214,6 +1223,7 @@ fn flush_loose(loose: &mut Vec<Piece>, out: &mut Vec<Exec>, url: &Rc<str>, line:
         out.push(Exec {
             url: url.clone(),
             line,
+            fetchaudio: None,
             op: Op::Prompt(Prompt {
                 bargein: None,
                 count: 1,

@@ -19,7 +19,7 @@ pub(crate) enum Transition {
     /// `<goto nextitem>`: run this form item next.
     NextItem(String),
     /// `<goto>`/`<submit>`/link to a dialog of this document or to another document.
-    Goto(FetchRequest),
+    Goto(Box<FetchRequest>),
     /// `<exit>`.
     Exit(ExitInfo),
     /// `<return>` from a subdialog: a namelist object, or an event to throw in the caller.
@@ -270,9 +270,9 @@ impl Interpreter {
                 }
                 let target = self.target(next, expr, "goto")?;
                 let url = self.resolve(&target)?;
-                return Flow::Break(Transition::Goto(
-                    self.fetch_request(url, Resource::Document),
-                ));
+                let mut req = self.fetch_request(url, Resource::Document);
+                self.set_fetch_audio(&mut req, e.fetchaudio.as_deref())?;
+                return Flow::Break(Transition::Goto(Box::new(req)));
             }
             Op::Submit {
                 next,
@@ -294,7 +294,9 @@ impl Interpreter {
                     *post || *multipart,
                     *multipart,
                 )?;
-                return Flow::Break(Transition::Goto(req));
+                let mut req = req;
+                self.set_fetch_audio(&mut req, e.fetchaudio.as_deref())?;
+                return Flow::Break(Transition::Goto(Box::new(req)));
             }
             Op::Clear(names) => self.clear(names)?,
             Op::Reprompt => {
@@ -374,7 +376,8 @@ impl Interpreter {
             } => {
                 let target = self.target(src, srcexpr, "data")?;
                 let url = self.resolve(&target)?;
-                let req = self.submission(url, Resource::Data, namelist, *post, false)?;
+                let mut req = self.submission(url, Resource::Data, namelist, *post, false)?;
+                self.set_fetch_audio(&mut req, e.fetchaudio.as_deref())?;
                 if let Some(name) = name
                     && !self.scopes.is_declared(name)
                 {
@@ -519,6 +522,31 @@ impl Interpreter {
         req.max_age = duration(&format!("{prefix}maxage"));
         req.max_stale = duration(&format!("{prefix}maxstale"));
         req
+    }
+
+    /// Sets what plays while `req` is out: the element's `fetchaudio`, else the property.
+    pub(crate) fn set_fetch_audio(&self, req: &mut FetchRequest, attr: Option<&str>) -> Flow {
+        let Some(audio) = attr
+            .map(str::to_owned)
+            .or_else(|| self.property("fetchaudio"))
+        else {
+            return Flow::Continue(());
+        };
+        if audio.trim().is_empty() {
+            return Flow::Continue(());
+        }
+        let url = self.resolve(&audio)?;
+        let duration = |name: &str, default: u64| {
+            self.property(name)
+                .and_then(|v| crate::time::parse_duration(&v))
+                .unwrap_or(std::time::Duration::from_secs(default))
+        };
+        req.fetch_audio = Some(crate::action::FetchAudio {
+            url,
+            delay: duration("fetchaudiodelay", 2),
+            minimum: duration("fetchaudiominimum", 5),
+        });
+        Flow::Continue(())
     }
 
     /// A request carrying `names` and their values: query string for GET, url-encoded or

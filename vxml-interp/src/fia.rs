@@ -120,7 +120,9 @@ impl Interpreter {
                     params.push((p.name.clone(), value));
                 }
                 let fragment = url.fragment().map(str::to_owned);
-                let req = self.submission(url, Resource::Document, &sd.namelist, sd.post, false)?;
+                let mut req =
+                    self.submission(url, Resource::Document, &sd.namelist, sd.post, false)?;
+                self.set_fetch_audio(&mut req, sd.fetchaudio.as_deref())?;
                 self.flush_queue();
                 self.actions.push_back(Action::Fetch(req));
                 self.state = State::AwaitFetch(Pending::Subdialog {
@@ -632,9 +634,9 @@ impl Interpreter {
                 if root {
                     let mut url = target_doc.url.clone();
                     url.set_fragment(Some(&id));
-                    return Flow::Break(Transition::Goto(
+                    return Flow::Break(Transition::Goto(Box::new(
                         self.fetch_request(url, Resource::Document),
-                    ));
+                    )));
                 }
                 self.enter_dialog_by_id(&id)?;
                 self.push_frame(Frame::Marker(crate::exec::Marker::FillFromResult(
@@ -792,9 +794,9 @@ impl Interpreter {
         }
         let dest = self.target(&target.next, &target.expr, "link")?;
         let url = self.resolve(&dest)?;
-        Flow::Continue(Transition::Goto(
-            self.fetch_request(url, Resource::Document),
-        ))
+        let mut req = self.fetch_request(url, Resource::Document);
+        self.set_fetch_audio(&mut req, target.fetchaudio.as_deref())?;
+        Flow::Continue(Transition::Goto(Box::new(req)))
     }
 
     /// A recording arrived for `<record>` item `index`.

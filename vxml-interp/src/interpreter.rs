@@ -348,6 +348,7 @@ impl FetchRequest {
             timeout: None,
             max_age: None,
             max_stale: None,
+            fetch_audio: None,
         }
     }
 }

@@ -54,9 +54,9 @@ mod semantics;
 mod time;
 
 pub use action::{
-    Action, CollectRequest, ExitInfo, FetchError, FetchRequest, Fetched, InputMode, InputResult,
-    Method, PlatformEvent, PlayItem, RecordRequest, RecordResult, TransferKind, TransferOutcome,
-    TransferRequest, TransferResult,
+    Action, CollectRequest, ExitInfo, FetchAudio, FetchError, FetchRequest, Fetched, InputMode,
+    InputResult, Method, PlatformEvent, PlayItem, RecordRequest, RecordResult, TransferKind,
+    TransferOutcome, TransferRequest, TransferResult,
 };
 pub use collect::{CollectState, DtmfCollector, recognize_voice};
 pub use event::VxmlEvent;

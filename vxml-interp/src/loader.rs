@@ -343,7 +343,7 @@ impl Interpreter {
                         None => badfetch(format!("goto nextitem: no form item {name}")),
                     }
                 }
-                Transition::Goto(req) => match self.goto(req) {
+                Transition::Goto(req) => match self.goto(*req) {
                     ControlFlow::Continue(()) => return,
                     ControlFlow::Break(t) => t,
                 },

@@ -26,7 +26,14 @@ pub async fn run<P: Platform, F: Fetcher>(
     loop {
         match interp.poll_action(now()) {
             Action::Fetch(req) => {
-                let result = fetcher.fetch(req).await;
+                let result = match req.fetch_audio.clone() {
+                    // The queue plays first; then the fetch audio covers the wait.
+                    Some(audio) => {
+                        let _ = platform.flush().await;
+                        platform.while_fetching(&audio, fetcher.fetch(req)).await
+                    }
+                    None => fetcher.fetch(req).await,
+                };
                 interp.handle_event(now(), PlatformEvent::Fetched(result));
             }
             Action::Queue(items) => platform.queue(items),

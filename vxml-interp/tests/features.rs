@@ -575,3 +575,26 @@ fn universal_grammars_throw_their_events() {
     assert_eq!(docs.run("u.vxml", &mut p).reason, "exit");
     assert_eq!(p.texts(), ["number?", "say some digits"]);
 }
+
+#[test]
+fn fetchaudio_from_the_element_or_the_property() {
+    let doc = vxml(
+        r##"<property name="fetchaudiodelay" value="500ms"/>
+           <form><block><prompt>one moment</prompt>
+             <goto next="next.vxml" fetchaudio="hold.wav"/></block></form>"##,
+    );
+    let next = vxml(
+        r##"<property name="fetchaudio" value="music.wav"/>
+           <form><block><submit next="last.vxml"/></block></form>"##,
+    );
+    let last = vxml("<form><block><prompt>done</prompt></block></form>");
+    let docs = Docs::new(&[("f.vxml", &doc), ("next.vxml", &next), ("last.vxml", &last)]);
+    let mut p = SimPlatform::default();
+    assert_eq!(docs.run("f.vxml", &mut p).reason, "exit");
+    assert_eq!(p.texts(), ["one moment", "done"]);
+    let urls: Vec<&str> = p.fetch_audio.iter().map(|a| a.url.path()).collect();
+    assert_eq!(urls, ["/hold.wav", "/music.wav"]);
+    assert_eq!(p.fetch_audio[0].delay, Duration::from_millis(500));
+    assert_eq!(p.fetch_audio[1].delay, Duration::from_secs(2));
+    assert_eq!(p.fetch_audio[1].minimum, Duration::from_secs(5));
+}

@@ -190,6 +190,8 @@ impl HttpFetcher {
             timeout,
             max_age,
             max_stale,
+            // The driver plays it while this fetch is out; the fetcher has no use for it.
+            fetch_audio: _,
         } = req;
         let requested = url.to_string();
         let io = |reason: String| FetchError::Io {

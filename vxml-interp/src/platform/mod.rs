@@ -12,8 +12,8 @@ pub mod text;
 pub(crate) mod wav;
 
 use crate::action::{
-    CollectRequest, FetchError, FetchRequest, Fetched, InputResult, PlayItem, RecordRequest,
-    RecordResult, TransferRequest, TransferResult,
+    CollectRequest, FetchAudio, FetchError, FetchRequest, Fetched, InputResult, PlayItem,
+    RecordRequest, RecordResult, TransferRequest, TransferResult,
 };
 
 /// The caller hung up while prompts were playing.
@@ -27,6 +27,12 @@ pub trait Prompter {
     fn queue(&mut self, items: Vec<PlayItem>);
     /// Plays the queue to its end.
     async fn flush(&mut self) -> Result<(), Hangup>;
+    /// Waits for `fetch` while `audio` plays (`fetchaudio`: after its delay, for at least its
+    /// minimum, stopped when the fetch is done). The default plays nothing.
+    async fn while_fetching<F: Future>(&mut self, audio: &FetchAudio, fetch: F) -> F::Output {
+        let _ = audio;
+        fetch.await
+    }
 }
 
 /// Collects input.

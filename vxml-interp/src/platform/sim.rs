@@ -36,6 +36,8 @@ pub struct SimPlatform {
     pub results: Vec<InputResult>,
     /// Whether `disconnect` was called.
     pub disconnected: bool,
+    /// The `fetchaudio` of each fetch that had one, in order.
+    pub fetch_audio: Vec<crate::action::FetchAudio>,
     /// Remaining scripted inputs; once they are used up the caller hangs up, so that a test
     /// cannot loop on noinput forever.
     pub inputs: VecDeque<SimInput>,
@@ -91,6 +93,15 @@ impl SimPlatform {
 impl Prompter for SimPlatform {
     fn queue(&mut self, items: Vec<PlayItem>) {
         self.queued.extend(items);
+    }
+
+    async fn while_fetching<F: std::future::Future>(
+        &mut self,
+        audio: &crate::action::FetchAudio,
+        fetch: F,
+    ) -> F::Output {
+        self.fetch_audio.push(audio.clone());
+        fetch.await
     }
 
     async fn flush(&mut self) -> Result<(), Hangup> {

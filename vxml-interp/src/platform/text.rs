@@ -119,6 +119,21 @@ impl Prompter for TextPlatform {
         self.queued.extend(items);
     }
 
+    async fn while_fetching<F: std::future::Future>(
+        &mut self,
+        audio: &crate::action::FetchAudio,
+        fetch: F,
+    ) -> F::Output {
+        // The console has no clock to play against: say what would play.
+        println!(
+            "[fetchaudio] {} (after {}ms, at least {}ms)",
+            audio.url,
+            audio.delay.as_millis(),
+            audio.minimum.as_millis()
+        );
+        fetch.await
+    }
+
     async fn flush(&mut self) -> Result<(), Hangup> {
         self.print_queue();
         Ok(())
