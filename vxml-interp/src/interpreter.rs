@@ -173,6 +173,8 @@ pub struct Interpreter {
     /// Last `bargein` attribute of a queued prompt, for the next collection.
     pub(crate) prompt_bargein: Option<bool>,
     pub(crate) hung_up: bool,
+    /// The caller hung up while a fetch was out: throw the event once it is answered.
+    pub(crate) hangup_pending: bool,
     pub(crate) disconnecting: bool,
     /// Prompts queued since the last `Action::Queue`.
     pub(crate) queue: Vec<PlayItem>,
@@ -206,6 +208,7 @@ impl Interpreter {
             active: Vec::new(),
             prompt_bargein: None,
             hung_up: false,
+            hangup_pending: false,
             disconnecting: false,
             queue: Vec::new(),
             actions: VecDeque::new(),
@@ -445,6 +448,28 @@ mod tests {
             panic!("exit")
         };
         assert_eq!(info.reason, "hangup");
+    }
+
+    #[test]
+    fn hangup_during_a_fetch_is_thrown_once_the_document_arrives() {
+        let now = Instant::now();
+        let url = url::Url::parse("http://h/app.vxml").unwrap();
+        let doc = r#"<vxml version="2.1">
+          <catch event="connection.disconnect.hangup"><submit next="saved.vxml"/></catch>
+          <form><field name="f" type="digits"/></form></vxml>"#;
+        let mut interp = Interpreter::new(SessionInfo::default());
+        interp.start(url.clone());
+        let _ = interp.poll_action(now);
+        interp.handle_event(now, PlatformEvent::Hangup);
+        assert!(
+            matches!(interp.poll_action(now), Action::Wait),
+            "the fetch still completes"
+        );
+        interp.handle_event(now, fetched(&url, doc));
+        let Action::Fetch(req) = interp.poll_action(now) else {
+            panic!("the hangup handler runs")
+        };
+        assert_eq!(req.url.path(), "/saved.vxml");
     }
 
     #[test]

@@ -61,7 +61,9 @@ impl Interpreter {
                         Flow::Continue(())
                     }
                     State::AwaitFetch(pending) => {
-                        // A fetch in flight still completes; the hangup is seen at the next input.
+                        // A fetch in flight still completes; the application hears of the
+                        // hangup once it is answered.
+                        self.hangup_pending = true;
                         self.state = State::AwaitFetch(pending);
                         Flow::Continue(())
                     }
@@ -76,6 +78,10 @@ impl Interpreter {
         };
         if let ControlFlow::Break(t) = flow {
             self.apply(t);
+        }
+        if self.hangup_pending && matches!(self.state, State::Running) {
+            self.hangup_pending = false;
+            self.apply(VxmlEvent::bare("connection.disconnect.hangup").into_throw());
         }
     }
 
