@@ -76,7 +76,18 @@ impl CallerInput {
             }
         };
         for (at, _) in lower.match_indices("press ") {
-            if let Some(keys) = quoted(&prompts[at + 6..]) {
+            let rest = &prompts[at + 6..];
+            // "Press '12#'" or "Press 1": quoted keys, else the keys that follow.
+            let keys = quoted(rest).or_else(|| {
+                let token: String = rest
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !matches!(c, '.' | ',' | ';'))
+                    .collect();
+                (!token.is_empty() && token.chars().all(crate::grammar::is_dtmf_key))
+                    .then_some(token)
+            });
+            if let Some(keys) = keys {
                 consider(Some(at), Self::Dtmf(keys));
             }
         }
@@ -289,6 +300,11 @@ mod tests {
         let p = CallerInput::from_prompts;
         assert_eq!(p("Press '1'."), Some(CallerInput::Dtmf("1".into())));
         assert_eq!(p("Press '1' again."), Some(CallerInput::Dtmf("1".into())));
+        assert_eq!(
+            p("For sales, press 2."),
+            Some(CallerInput::Dtmf("2".into()))
+        );
+        assert_eq!(p("press the button"), None);
         assert_eq!(
             p("Say 'Chicago' one more time."),
             Some(CallerInput::Say("chicago".into()))
