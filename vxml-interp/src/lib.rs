@@ -42,6 +42,8 @@ mod event;
 mod exec;
 mod fetch;
 mod fia;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grammar;
 mod interpreter;
 mod loader;
