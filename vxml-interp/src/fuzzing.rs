@@ -30,3 +30,23 @@ pub fn eval_expression(expr: &str) -> Result<String, String> {
 pub fn run_script(body: &str) -> Result<(), String> {
     Scopes::new().run_script(Scope::Document, body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_points_reach_the_parser_and_the_scopes() {
+        assert!(parse_document(
+            r#"<vxml version="2.1"><form><block>hi</block></form></vxml>"#
+        ));
+        assert!(!parse_document("<vxml"));
+        assert_eq!(eval_expression("1 + 1").as_deref(), Ok("2"));
+        assert!(
+            eval_expression("while (true) {}").is_err(),
+            "loops are bounded"
+        );
+        assert!(run_script("var a = 1; function f() { return a; }").is_ok());
+        assert!(run_script("(").is_err());
+    }
+}
