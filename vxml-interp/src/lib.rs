@@ -43,6 +43,8 @@ mod exec;
 mod fetch;
 mod fia;
 mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grammar;
 mod interpreter;
 mod loader;
