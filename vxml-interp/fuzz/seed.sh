@@ -3,11 +3,11 @@
 # the crate's own test fixtures. Idempotent: files are named by the SHA-1 of their content, as
 # libFuzzer names what it adds.
 #
-#   ./seed.sh [CONFORMANCE_DIR]     (default /work/shared/conformance)
+#   ./seed.sh [CONFORMANCE_DIR]     (default ../shared/conformance beside the repository)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-suite=${1:-/work/shared/conformance}
+suite=${1:-$here/../../../shared/conformance}
 ir=$suite/vxml-ir
 fixtures=$here/../tests/data
 
