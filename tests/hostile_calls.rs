@@ -42,6 +42,10 @@ fn documents() -> Vec<(&'static str, String)> {
         ),
         ("/loop.vxml", form("<script>while(true){}</script>")),
         (
+            "/nestedloops.vxml",
+            form("<script>function f(){ var i = 0; while (i &lt; 999999) i++; } for (var j = 0; j &lt; 999999; j++) f();</script>"),
+        ),
+        (
             "/formless.vxml",
             "<?xml version=\"1.0\"?><vxml version=\"2.1\"><catch event=\"error\"><log>caught</log></catch><var name=\"v\" expr=\"nosuchfunction()\"/></vxml>".into(),
         ),
@@ -91,7 +95,14 @@ fn serve() -> u16 {
 fn hostile_documents_end_their_calls_and_the_next_call_completes() {
     let port = serve();
     let names = [
-        "nested", "parens", "promise", "loop", "formless", "goto", "ok",
+        "nested",
+        "parens",
+        "promise",
+        "loop",
+        "nestedloops",
+        "formless",
+        "goto",
+        "ok",
     ];
     let dialplan: String = names
         .iter()

@@ -58,6 +58,12 @@ const CACHE_LIMIT: usize = 8192;
 const MAX_NESTING: usize = 100;
 /// The longest script source we hand to boa.
 const MAX_SOURCE: usize = 1 << 20;
+/// VM instructions a context may run. boa counts them over the context's whole life (there is
+/// no per-call budget), so a thread's runtime is rebuilt whenever fewer than half remain: any
+/// one evaluation then has between [`INSTRUCTION_BUDGET`]/2 and [`INSTRUCTION_BUDGET`]
+/// instructions, which bounds loops through nested calls and native callbacks that the
+/// per-frame loop limit does not. Tens of milliseconds of script in a release build.
+const INSTRUCTION_BUDGET: usize = 20_000_000;
 /// Promise jobs run per script evaluation; the rest are dropped (VoiceXML has no event loop).
 const MAX_JOBS: usize = 10_000;
 
@@ -168,6 +174,7 @@ impl Runtime {
     fn new() -> Self {
         let mut ctx = Context::builder()
             .job_executor(Rc::new(BoundedJobs::default()))
+            .instructions_remaining(INSTRUCTION_BUDGET)
             .build()
             .unwrap_or_default();
         ctx.runtime_limits_mut()
@@ -221,7 +228,7 @@ impl Runtime {
     fn invoke(&mut self, f: &JsFunction, args: &[JsValue]) -> Result<JsValue, ScriptError> {
         let result = f
             .call(&JsValue::undefined(), args, &mut self.ctx)
-            .map_err(|e| e.to_string());
+            .map_err(|e| explain(e.to_string()));
         // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
         let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
         let value = result?;
@@ -245,7 +252,34 @@ impl Runtime {
 
 /// Runs `f` with this thread's runtime.
 fn with_runtime<T>(f: impl FnOnce(&mut Runtime) -> T) -> T {
-    RUNTIME.with(|rt| f(&mut rt.borrow_mut()))
+    RUNTIME.with(|rt| {
+        let mut rt = rt.borrow_mut();
+        if rt.ctx.instructions_remaining() < INSTRUCTION_BUDGET / 2 {
+            // A fresh context (and realm) with a full budget. Sessions keep their scope
+            // objects and values; compiled functions are compiled again as they are needed.
+            tracing::debug!("ECMAScript runtime renewed: instruction budget used up");
+            *rt = Runtime::new();
+        }
+        f(&mut rt)
+    })
+}
+
+/// A context with the interpreter's instruction budget, for unit tests of host code.
+#[cfg(test)]
+pub(crate) fn test_context() -> Context {
+    Context::builder()
+        .instructions_remaining(INSTRUCTION_BUDGET)
+        .build()
+        .unwrap_or_default()
+}
+
+/// boa's message for a spent budget, in an author's words.
+fn explain(message: String) -> String {
+    if message.contains("NoInstructionsRemain") {
+        format!("the script ran too long (more than {INSTRUCTION_BUDGET} steps)")
+    } else {
+        message
+    }
 }
 
 /// The top-level `var` and `function` names of a script, from boa's own parser.
@@ -760,6 +794,34 @@ mod tests {
             .unwrap();
         assert_eq!(a.eval_string("secret").unwrap(), "42");
         assert_eq!(b.eval_string("secret").unwrap(), "7");
+    }
+
+    #[test]
+    fn runaway_scripts_hit_the_instruction_budget_and_others_carry_on() {
+        let mut a = Scopes::new();
+        let mut b = Scopes::new();
+        b.run_script(
+            Scope::Document,
+            "var kept = [1, 2]; function twice(n) { return 2 * n; }",
+        )
+        .unwrap();
+        // Loops in nested calls and in native callbacks: the per-frame loop limit does not
+        // stop these, the instruction budget does.
+        for script in [
+            "function f(){ var i = 0; while (i < 999999) i++; } for (var j = 0; j < 999999; j++) f();",
+            "[1, 2, 3].forEach(function(){ for (var k = 0; k < 1e9; k++) {} });",
+            "try { while (true) {} } catch (e) { while (true) {} }",
+        ] {
+            let err = a.run_script(Scope::Document, script).unwrap_err();
+            assert!(
+                err.contains("ran too long") || err.contains("iteration"),
+                "{script}: {err}"
+            );
+        }
+        // The runtime was renewed; B's values and functions from before still work.
+        assert_eq!(b.eval_string("twice(kept[1])").unwrap(), "4");
+        assert_eq!(b.eval_string("kept.length").unwrap(), "2");
+        assert_eq!(a.eval_string("1 + 1").unwrap(), "2");
     }
 
     #[test]

@@ -81,6 +81,16 @@ fn every_hostile_document_ends_its_session_and_the_next_call_completes() {
             "error.semantic",
         ),
         (
+            "nestedloops.vxml",
+            form("<script>function f(){ var i = 0; while (i &lt; 999999) i++; } for (var j = 0; j &lt; 999999; j++) f();</script>"),
+            "error.semantic",
+        ),
+        (
+            "callback.vxml",
+            form("<script>[1, 2, 3].forEach(function(){ for (var k = 0; k &lt; 1e9; k++) {} });</script>"),
+            "error.semantic",
+        ),
+        (
             "recursion.vxml",
             form("<script>function r(n){ return r(n+1)+1; } r(0);</script>"),
             "error.semantic",

@@ -188,7 +188,7 @@ mod tests {
             } => tree,
             other => return Err(format!("no parse tree: {other:?}")),
         };
-        let mut ctx = Context::default();
+        let mut ctx = crate::scope::test_context();
         let value = evaluate(&tree, &mut ctx)?;
         let json = value
             .to_json(&mut ctx)
@@ -292,14 +292,14 @@ mod tests {
                 children: vec![deep],
             };
         }
-        assert!(evaluate(&deep, &mut Context::default()).is_err());
+        assert!(evaluate(&deep, &mut crate::scope::test_context()).is_err());
         let many = ParseNode::Rule {
             name: "r".into(),
             children: vec![ParseNode::Tag("out = 1;".into()); MAX_TAGS + 1],
         };
-        assert!(evaluate(&many, &mut Context::default()).is_err());
+        assert!(evaluate(&many, &mut crate::scope::test_context()).is_err());
         let bare = ParseNode::Tag("out = 7;".into());
-        let v = evaluate(&bare, &mut Context::default()).unwrap();
+        let v = evaluate(&bare, &mut crate::scope::test_context()).unwrap();
         assert_eq!(v, JsValue::from(7));
     }
 
@@ -319,7 +319,7 @@ mod tests {
         else {
             panic!("no match");
         };
-        let mut ctx = Context::default();
+        let mut ctx = crate::scope::test_context();
         let v = evaluate(&tree, &mut ctx).unwrap();
         assert_eq!(
             v.to_string(&mut ctx).unwrap().to_std_string_escaped(),

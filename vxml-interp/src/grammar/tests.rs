@@ -40,7 +40,7 @@ fn value(m: &Match) -> Option<String> {
 thread_local! {
     /// One ECMAScript context per test thread: making one per evaluation is slow.
     static CONTEXT: std::cell::RefCell<boa_engine::Context> =
-        std::cell::RefCell::new(boa_engine::Context::default());
+        std::cell::RefCell::new(crate::scope::test_context());
 }
 
 fn interp(m: Match) -> Option<(bool, String)> {
