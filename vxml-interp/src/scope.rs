@@ -70,16 +70,22 @@ const MAX_JOBS: usize = 10_000;
 /// A script error, reported as `error.semantic`.
 pub(crate) type ScriptError = String;
 
-/// Caps on builtins that allocate a big string from a small script.
+/// Caps on builtins that allocate a lot from a small script (a string or array of millions of
+/// elements in one call): they throw a RangeError instead.
 const GUARDS: &str = r#"(function(){
-var L = 1048576;
-function wrap(name, tooBig){ var f = String.prototype[name];
-  Object.defineProperty(String.prototype, name, {value: function(){
-    if (tooBig(String(this), arguments)) throw new RangeError('string longer than ' + L + ' characters');
+var L = 1048576, A = 4194304;
+function cap(proto, name, tooBig, what){ var f = proto[name];
+  Object.defineProperty(proto, name, {value: function(){
+    if (tooBig(this, arguments)) throw new RangeError(what);
     return f.apply(this, arguments); }, writable: false, configurable: false, enumerable: false}); }
-wrap('repeat', function(s, a){ return s.length * Number(a[0]) > L; });
-wrap('padStart', function(s, a){ return Number(a[0]) > L; });
-wrap('padEnd', function(s, a){ return Number(a[0]) > L; });
+var longString = 'string longer than ' + L + ' characters';
+var longArray = 'array longer than ' + A + ' elements';
+cap(String.prototype, 'repeat', function(s, a){ return String(s).length * Number(a[0]) > L; }, longString);
+cap(String.prototype, 'padStart', function(s, a){ return Number(a[0]) > L; }, longString);
+cap(String.prototype, 'padEnd', function(s, a){ return Number(a[0]) > L; }, longString);
+cap(Array.prototype, 'fill', function(o){ return Number(o.length) > A; }, longArray);
+cap(Array.prototype, 'join', function(o){ return Number(o.length) > A; }, longArray);
+cap(Array, 'from', function(o, a){ return a[0] != null && Number(a[0].length) > A; }, longArray);
 })()"#;
 
 /// Deep-freezes every builtin reachable from the global object, then the global object itself.
@@ -818,6 +824,20 @@ mod tests {
                 "{script}: {err}"
             );
         }
+        for script in [
+            "new Array(4294967295).fill(0);",
+            "Array(100000000).join('x');",
+            "Array.from({length: 1e9});",
+            "'x'.repeat(1e9);",
+        ] {
+            let err = a.run_script(Scope::Document, script).unwrap_err();
+            assert!(err.contains("RangeError"), "{script}: {err}");
+        }
+        assert_eq!(a.eval_string("[1, 2].join('-')").unwrap(), "1-2");
+        assert_eq!(
+            a.eval_string("new Array(3).fill(7).join('')").unwrap(),
+            "777"
+        );
         // The runtime was renewed; B's values and functions from before still work.
         assert_eq!(b.eval_string("twice(kept[1])").unwrap(), "4");
         assert_eq!(b.eval_string("kept.length").unwrap(), "2");
