@@ -167,7 +167,7 @@ type DeclaredNames = (Vec<String>, Vec<String>);
 /// The per-thread ECMAScript runtime: the context and the compiled functions.
 struct Runtime {
     ctx: Context,
-    compiled: HashMap<String, JsFunction>,
+    compiled: HashMap<String, Result<JsFunction, ScriptError>>,
     /// Top-level `var` and `function` names of scripts, by source.
     declared: HashMap<String, Rc<DeclaredNames>>,
 }
@@ -208,19 +208,21 @@ impl Runtime {
     /// The function compiled from `source` (a function expression), cached.
     fn function(&mut self, source: &str) -> Result<JsFunction, ScriptError> {
         if let Some(f) = self.compiled.get(source) {
-            return Ok(f.clone());
+            return f.clone();
         }
-        check_source(source)?;
-        let value = self.run_global(source)?;
-        let f = value
-            .as_object()
-            .and_then(JsFunction::from_object)
-            .ok_or_else(|| "internal: not a function".to_owned())?;
+        // Failures are kept too: a document looping on a broken expression must not make boa
+        // parse it again at every step.
+        let f = check_source(source).and_then(|()| {
+            self.run_global(source)?
+                .as_object()
+                .and_then(JsFunction::from_object)
+                .ok_or_else(|| "internal: not a function".to_owned())
+        });
         if self.compiled.len() >= CACHE_LIMIT {
             self.compiled.clear();
         }
         self.compiled.insert(source.to_owned(), f.clone());
-        Ok(f)
+        f
     }
 
     /// Calls the compiled `source` with the session's scope objects.
