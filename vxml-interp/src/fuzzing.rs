@@ -1,7 +1,8 @@
 //! Entry points for the cargo-fuzz targets in `vxml-interp/fuzz/`: the crate-private parsers
 //! and the ECMAScript scope machinery, reachable from outside without making them public API.
 //!
-//! Not a stable interface: hidden from the docs, and only the fuzz targets call it. Grammars
+//! Not a stable interface: compiled only under `cfg(fuzzing)` (cargo-fuzz sets it) and for
+//! this crate's own tests, and hidden from the docs. Grammars
 //! need nothing here ([`crate::Grammar::from_srgs_xml`] and [`crate::Grammar::from_abnf`] are
 //! public).
 

@@ -43,6 +43,7 @@ mod exec;
 mod fetch;
 mod fia;
 mod frame;
+#[cfg(any(fuzzing, test))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod grammar;

@@ -86,6 +86,10 @@ cap(String.prototype, 'padEnd', function(s, a){ return Number(a[0]) > L; }, long
 cap(Array.prototype, 'fill', function(o){ return Number(o.length) > A; }, longArray);
 cap(Array.prototype, 'join', function(o){ return Number(o.length) > A; }, longArray);
 cap(Array, 'from', function(o, a){ return a[0] != null && Number(a[0].length) > A; }, longArray);
+cap(Array.prototype, 'concat', function(o, a){
+  var n = Number(o.length) || 0;
+  for (var i = 0; i < a.length && n <= A; i++) n += (a[i] != null && typeof a[i] === 'object') ? (Number(a[i].length) || 0) : 1;
+  return n > A; }, longArray);
 })()"#;
 
 /// Deep-freezes every builtin reachable from the global object, then the global object itself.
@@ -170,6 +174,9 @@ struct Runtime {
     compiled: HashMap<String, Result<JsFunction, ScriptError>>,
     /// Top-level `var` and `function` names of scripts, by source.
     declared: HashMap<String, Rc<DeclaredNames>>,
+    /// A runtime limit stopped a script: boa may have left its VM stack behind, so the next
+    /// evaluation gets a fresh runtime.
+    spoilt: bool,
 }
 
 thread_local! {
@@ -192,6 +199,7 @@ impl Runtime {
             ctx,
             compiled: HashMap::new(),
             declared: HashMap::new(),
+            spoilt: false,
         };
         if let Err(e) = rt.run_global(GUARDS).and_then(|_| rt.run_global(FREEZE)) {
             tracing::error!(error = %e, "cannot seal the ECMAScript builtins");
@@ -236,7 +244,14 @@ impl Runtime {
     fn invoke(&mut self, f: &JsFunction, args: &[JsValue]) -> Result<JsValue, ScriptError> {
         let result = f
             .call(&JsValue::undefined(), args, &mut self.ctx)
-            .map_err(|e| explain(e.to_string()));
+            .map_err(|e| {
+                let message = e.to_string();
+                if message.contains("RuntimeLimitError") || message.contains("NoInstructionsRemain")
+                {
+                    self.spoilt = true;
+                }
+                explain(message)
+            });
         // Promise jobs are not part of VoiceXML, but run them (bounded) so none linger.
         let jobs = self.ctx.run_jobs().map_err(|e| e.to_string());
         let value = result?;
@@ -262,10 +277,10 @@ impl Runtime {
 fn with_runtime<T>(f: impl FnOnce(&mut Runtime) -> T) -> T {
     RUNTIME.with(|rt| {
         let mut rt = rt.borrow_mut();
-        if rt.ctx.instructions_remaining() < INSTRUCTION_BUDGET / 2 {
+        if rt.spoilt || rt.ctx.instructions_remaining() < INSTRUCTION_BUDGET / 2 {
             // A fresh context (and realm) with a full budget. Sessions keep their scope
             // objects and values; compiled functions are compiled again as they are needed.
-            tracing::debug!("ECMAScript runtime renewed: instruction budget used up");
+            tracing::debug!("ECMAScript runtime renewed (instruction budget or a runtime limit)");
             *rt = Runtime::new();
         }
         f(&mut rt)
@@ -830,10 +845,14 @@ mod tests {
             "new Array(4294967295).fill(0);",
             "Array(100000000).join('x');",
             "Array.from({length: 1e9});",
+            "[].concat.apply([], Array(100000).fill(Array(100000).fill(1))).length;",
             "'x'.repeat(1e9);",
         ] {
             let err = a.run_script(Scope::Document, script).unwrap_err();
-            assert!(err.contains("RangeError"), "{script}: {err}");
+            assert!(
+                err.contains("RangeError") || err.contains("RuntimeLimit"),
+                "{script}: {err}"
+            );
         }
         assert_eq!(a.eval_string("[1, 2].join('-')").unwrap(), "1-2");
         assert_eq!(
