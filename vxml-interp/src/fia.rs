@@ -133,15 +133,9 @@ impl Interpreter {
                 Flow::Continue(())
             }
             ItemKind::Field { .. } | ItemKind::Initial | ItemKind::Menu(_) => {
-                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return self.await_grammar(queue_prompts);
+                let Some(grammars) = self.prepare_input(&doc, d, index, queue_prompts)? else {
+                    return Flow::Continue(());
                 };
-                if queue_prompts {
-                    self.queue_item_prompts(&doc, d, index)?;
-                }
-                if self.hung_up {
-                    return Flow::Break(self.after_hangup());
-                }
                 let request = self.collect_request(&doc, d, index, grammars);
                 self.flush_queue();
                 self.actions.push_back(Action::Collect(request));
@@ -149,15 +143,9 @@ impl Interpreter {
                 Flow::Continue(())
             }
             ItemKind::Record(attrs) => {
-                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return self.await_grammar(queue_prompts);
+                let Some(grammars) = self.prepare_input(&doc, d, index, queue_prompts)? else {
+                    return Flow::Continue(());
                 };
-                if queue_prompts {
-                    self.queue_item_prompts(&doc, d, index)?;
-                }
-                if self.hung_up {
-                    return Flow::Break(self.after_hangup());
-                }
                 let collect = self.collect_request(&doc, d, index, grammars);
                 let request = RecordRequest {
                     beep: attrs.beep,
@@ -178,15 +166,9 @@ impl Interpreter {
                 Flow::Continue(())
             }
             ItemKind::Transfer(attrs) => {
-                let Some(grammars) = self.active_grammars(&doc, d, index)? else {
-                    return self.await_grammar(queue_prompts);
+                let Some(grammars) = self.prepare_input(&doc, d, index, queue_prompts)? else {
+                    return Flow::Continue(());
                 };
-                if queue_prompts {
-                    self.queue_item_prompts(&doc, d, index)?;
-                }
-                if self.hung_up {
-                    return Flow::Break(self.after_hangup());
-                }
                 let dest = match (&attrs.dest, &attrs.destexpr) {
                     (Some(d), _) => d.clone(),
                     (None, Some(expr)) => self.eval_string(expr)?,
@@ -230,13 +212,29 @@ impl Interpreter {
         }
     }
 
-    /// A grammar fetch is out: this iteration runs again when it is answered, with the
-    /// prompt decision it had.
-    fn await_grammar(&mut self, queue_prompts: bool) -> Flow {
-        if let Some(c) = self.ctx_mut() {
-            c.suppress_prompts = !queue_prompts;
+    /// What every input item does first: its active grammars (`None` while one is being
+    /// fetched: this iteration then runs again when it arrives, with the prompt decision it
+    /// had), then its prompts; a caller who is gone ends the application here.
+    fn prepare_input(
+        &mut self,
+        doc: &Rc<Document>,
+        d: usize,
+        index: usize,
+        queue_prompts: bool,
+    ) -> Flow<Option<Vec<Arc<Grammar>>>> {
+        let Some(grammars) = self.active_grammars(doc, d, index)? else {
+            if let Some(c) = self.ctx_mut() {
+                c.suppress_prompts = !queue_prompts;
+            }
+            return Flow::Continue(None);
+        };
+        if queue_prompts {
+            self.queue_item_prompts(doc, d, index)?;
         }
-        Flow::Continue(())
+        if self.hung_up {
+            return Flow::Break(self.after_hangup());
+        }
+        Flow::Continue(Some(grammars))
     }
 
     /// The transition once the caller is gone and the hangup handler did not leave.

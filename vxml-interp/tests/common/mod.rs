@@ -80,9 +80,9 @@ pub(crate) fn run_doc(path: &str, keys: &[&str]) -> (ExitInfo, SimPlatform, MapF
     (exit, platform, fetcher)
 }
 
-pub(crate) fn block_on(
+pub(crate) fn block_on<F: Fetcher>(
     platform: &mut SimPlatform,
-    fetcher: &MapFetcher,
+    fetcher: &F,
     url: url::Url,
 ) -> ExitInfo {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -130,19 +130,7 @@ impl Docs {
 
     /// Runs `start` with `platform`, bounded in time.
     pub(crate) fn run(&self, start: &str, platform: &mut SimPlatform) -> ExitInfo {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let mut interp = Interpreter::new(session());
-            tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                vxml_interp::run(&mut interp, platform, self, url(start)),
-            )
-            .await
-            .expect("session ends in time")
-        })
+        block_on(platform, self, url(start))
     }
 }
 
