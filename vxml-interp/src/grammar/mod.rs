@@ -253,6 +253,27 @@ impl Grammar {
         matches!(&self.kind, Kind::Builtin(b) if matches!(b.ty, builtin::Type::Boolean { .. }))
     }
 
+    /// One sentence the grammar accepts (first alternatives, fewest repeats), for a simulated
+    /// caller who must say something it understands; `None` when there is no simple one
+    /// (builtins, external references). Bounded in depth and length.
+    pub fn sample(&self) -> Option<String> {
+        let Kind::Srgs { rules, root } = &self.kind else {
+            return None;
+        };
+        let mut tokens = Vec::new();
+        sample_into(rules, &rules.rules.get(*root)?.body, 0, &mut tokens)?;
+        let sentence = if rules.mode == InputMode::Dtmf {
+            tokens.concat()
+        } else {
+            tokens.join(" ")
+        };
+        let accepted = match rules.mode {
+            InputMode::Dtmf => self.match_dtmf(&sentence),
+            InputMode::Voice => self.match_voice(&sentence),
+        };
+        matches!(accepted, Match::Complete { .. }).then_some(sentence)
+    }
+
     /// Whether this grammar takes input of `mode`.
     pub fn accepts(&self, mode: InputMode) -> bool {
         match &self.kind {
@@ -334,6 +355,48 @@ fn words(utterance: &str) -> Vec<String> {
         .map(srgs::normalise_word)
         .filter(|w| !w.is_empty())
         .collect()
+}
+
+/// Appends the tokens of a shortest-choice sentence of `e` to `out`; `None` if there is none.
+fn sample_into(
+    rules: &srgs::Rules,
+    e: &srgs::Expansion,
+    depth: usize,
+    out: &mut Vec<String>,
+) -> Option<()> {
+    use srgs::Expansion;
+    if depth > 64 || out.len() > 64 {
+        return None;
+    }
+    match e {
+        Expansion::Token(t) => out.push(t.clone()),
+        Expansion::Seq(items) => {
+            for item in items {
+                sample_into(rules, item, depth + 1, out)?;
+            }
+        }
+        Expansion::OneOf(alternatives) => {
+            let mark = out.len();
+            let found = alternatives.iter().any(|alt| {
+                out.truncate(mark);
+                sample_into(rules, alt, depth + 1, out).is_some()
+            });
+            if !found {
+                return None;
+            }
+        }
+        Expansion::Repeat { inner, min, .. } => {
+            for _ in 0..(*min).min(8) {
+                sample_into(rules, inner, depth + 1, out)?;
+            }
+        }
+        Expansion::RuleRef(i) => sample_into(rules, &rules.rules.get(*i)?.body, depth + 1, out)?,
+        Expansion::Tag(_) | Expansion::Null => {}
+        Expansion::External(_) | Expansion::Builtin(_) | Expansion::Void | Expansion::Garbage => {
+            return None;
+        }
+    }
+    Some(())
 }
 
 /// How an utterance fared against a list of grammars.

@@ -767,3 +767,18 @@ fn truncated_and_scrambled_grammars_never_panic() {
         }
     }
 }
+
+#[test]
+fn samples_are_sentences_the_grammar_accepts() {
+    let g = voice(
+        r##"<rule id="main"><ruleref uri="#city"/> <item repeat="0-1">please</item></rule>
+            <rule id="city"><one-of><item>new york</item><item>boston</item></one-of></rule>"##,
+    );
+    assert_eq!(g.sample().as_deref(), Some("new york"));
+    let keys = Grammar::from_srgs_xml(
+        r#"<grammar mode="dtmf" root="r" version="1.0"><rule id="r"><item repeat="2">1</item> #</rule></grammar>"#,
+    )
+    .unwrap();
+    assert_eq!(keys.sample().as_deref(), Some("11#"));
+    assert_eq!(Grammar::builtin("digits").unwrap().sample(), None);
+}

@@ -397,6 +397,35 @@ impl super::Telephony for InstructedCaller {
 
     async fn transfer(&mut self, req: TransferRequest) -> TransferResult {
         let input = self.next_input();
+        // A bridge the caller may end by speaking (the transfer has grammars) and no other
+        // instruction: the caller says something the grammars understand, as the W3C tests
+        // expect ("Originator says 'Chicago' to disconnect the callee").
+        if input == CallerInput::Silence
+            && req.kind == TransferKind::Bridge
+            && let Some(sentence) = req.grammars.iter().find_map(|g| g.sample())
+        {
+            let said = if sentence.chars().all(crate::grammar::is_dtmf_key) {
+                CallerInput::Dtmf(sentence)
+            } else {
+                CallerInput::Say(sentence)
+            };
+            let creq = CollectRequest {
+                grammars: req.grammars.clone(),
+                timeout: Duration::from_secs(5),
+                interdigit_timeout: Duration::from_secs(3),
+                term_timeout: Duration::ZERO,
+                termchar: None,
+                bargein: true,
+            };
+            let heard = said.collect(&creq);
+            if matches!(heard, InputResult::Match { .. }) {
+                return TransferResult::Ended {
+                    outcome: TransferOutcome::NearEndDisconnect,
+                    duration: Duration::from_secs(2),
+                    input: Some(heard),
+                };
+            }
+        }
         input.transfer(&req)
     }
 }
