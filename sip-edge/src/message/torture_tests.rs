@@ -1,11 +1,12 @@
-//! Every message of RFC 4475 (`/work/shared/sip/rfc4475`), read at test time.
+//! Every message of RFC 4475 (`../shared/sip/rfc4475` beside the repository), read at test time.
 //! Expectations follow the README there (paraphrasing RFC 4475 §3).
 
 use bytes::Bytes;
 
 use super::{ParseError, Rejection, SipMessage, parse, parse_head};
 
-const DIR: &str = "/work/shared/sip/rfc4475";
+/// The RFC 4475 folder of the shared material beside the repository.
+pub(crate) const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/sip/rfc4475");
 
 fn load(name: &str) -> Bytes {
     let path = format!("{DIR}/{name}.dat");

@@ -315,7 +315,12 @@ fn local_requests_options_register() {
 fn torture_messages_never_panic_and_get_the_right_answers() {
     let mut h = Harness::new();
     let mut answers = std::collections::HashMap::new();
-    for entry in std::fs::read_dir("/work/shared/sip/rfc4475").unwrap() {
+    for entry in std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/sip/rfc4475"
+    ))
+    .unwrap()
+    {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "dat") {
             continue;
