@@ -14,7 +14,8 @@
 //!   file without secrets can update names and aliases. Import cannot clear a secret. A new
 //!   SIP password sets the user's realm to the import realm and stores both HA1s (MD5 and
 //!   SHA-256); the password itself is never stored. A PIN that matches the stored hash keeps
-//!   the stored hash (so a re-run is `unchanged`).
+//!   the stored hash (so a re-run is `unchanged`). A row without a password keeps the
+//!   stored HA1s and the realm they were made for, even if that differs from the import realm.
 //! - `first_name`, `last_name`, `aliases`, `email`: a missing column keeps what is stored;
 //!   a present column sets the value, so an empty cell clears it.
 //!

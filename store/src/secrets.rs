@@ -62,10 +62,11 @@ pub fn hash_pin(pin: &str) -> String {
         .to_string()
 }
 
-/// Whether `pin` matches the PHC string `phc` made by [`hash_pin`]. A malformed hash, an
+/// Whether `pin` matches the PHC string `phc` made by [`hash_pin`]. A PIN that is not 4–10
+/// digits (checked before any hashing), a malformed hash, an
 /// algorithm other than argon2id, or costs past sane bounds give `false`.
 pub fn verify_pin(pin: &str, phc: &str) -> bool {
-    if phc.len() > MAX_PHC {
+    if !is_valid_pin(pin) || phc.len() > MAX_PHC {
         return false;
     }
     let Ok(hash) = PasswordHash::new(phc) else {
