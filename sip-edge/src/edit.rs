@@ -78,6 +78,12 @@ impl<'a> Editor<'a> {
         self
     }
 
+    /// Adds `name: value` above all others (e.g. a Route toward a Path).
+    pub fn prepend_header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
+        self.entries.insert(0, Entry::New(name.into(), value.into()));
+        self
+    }
+
     /// Removes the topmost element of a list header (Via, Route); returns false if there is none.
     pub fn remove_top(&mut self, name: &str) -> bool {
         self.replace_top(name, None)

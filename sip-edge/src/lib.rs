@@ -9,7 +9,8 @@
 //! - [`edit`] / [`builder`]: re-emit a message with edits (unknown headers byte-exact) and
 //!   build responses and requests.
 //! - [`transaction`]: the four RFC 3261 §17 machines.
-//! - [`proxy`] and [`ua`]: sans-IO cores.
+//! - [`proxy`] (registrar, digest auth, location, forking, voicemail, message waiting) and
+//!   [`ua`]: sans-IO cores; [`auth`]: digest pieces.
 //! - [`spawn_edge`] / [`spawn_ua`]: tokio drivers; the only code that reads the clock.
 //!
 //! # Run loop
@@ -24,15 +25,10 @@
 //! use sip_edge::proxy::{Input, Output, Proxy, ProxyConfig};
 //! use sip_edge::{DialPlan, parse};
 //!
-//! let mut proxy = Proxy::new(ProxyConfig {
-//!     udp: "127.0.0.1:5060".parse().unwrap(),
-//!     advertised_ip: None,
-//!     tcp: None,
-//!     media_server: "127.0.0.1:5070".parse().unwrap(),
-//!     dial_plan: DialPlan::new(),
-//!     timers: Default::default(),
-//!     seed: 1,
-//! });
+//! let mut proxy = Proxy::new(ProxyConfig::new(
+//!     "127.0.0.1:5060".parse().unwrap(),
+//!     "127.0.0.1:5070".parse().unwrap(),
+//! ));
 //! let options = "OPTIONS sip:127.0.0.1:5060 SIP/2.0\r\n\
 //!     Via: SIP/2.0/UDP 127.0.0.1:4000;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\n\
 //!     To: <sip:127.0.0.1>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
@@ -48,6 +44,7 @@
 //! loop {
 //!     match proxy.poll_output() {
 //!         Output::Transmit(t) => sent.push(t),
+//!         Output::Store(_change) => {} // for the driver to persist
 //!         Output::Timeout(_deadline) => break,
 //!         Output::Idle => break,
 //!     }
@@ -73,7 +70,7 @@ pub mod ua;
 /// Time as the cores see it; only the drivers read the clock.
 pub(crate) use std::time::Instant;
 
-pub use driver::{EdgeConfig, EdgeHandle, UaConfig, UaHandle, spawn_edge, spawn_ua};
+pub use driver::{EdgeCommand, EdgeConfig, EdgeHandle, UaConfig, UaHandle, spawn_edge, spawn_ua};
 pub use message::{ParseError, SipMessage, frame_stream, parse};
-pub use proxy::{DialPlan, Route};
+pub use proxy::{Account, DialPlan, Network, Pattern, Route, Voicemail};
 pub use ua::{EndReason, IncomingCall, UaEvent};

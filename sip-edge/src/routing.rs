@@ -83,16 +83,6 @@ pub(crate) fn is_unroutable(addr: SocketAddr) -> bool {
     }
 }
 
-/// True when `uri` names one of `locals` (an unspecified local IP matches any IP on that port).
-pub(crate) fn is_local(uri: &Uri, locals: &[SocketAddr]) -> bool {
-    let Some(dest) = uri_destination(uri) else {
-        return false;
-    };
-    locals
-        .iter()
-        .any(|l| l.port() == dest.port() && (l.ip() == dest.ip() || l.ip().is_unspecified()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,12 +112,6 @@ mod tests {
 
     #[test]
     fn local_and_unroutable() {
-        let locals: [SocketAddr; 1] = ["127.0.0.1:5060".parse().unwrap()];
-        assert!(is_local(&Uri::parse("sip:127.0.0.1;lr").unwrap(), &locals));
-        assert!(!is_local(
-            &Uri::parse("sip:127.0.0.1:5070;lr").unwrap(),
-            &locals
-        ));
         assert!(is_unroutable("255.255.255.255:5060".parse().unwrap()));
         let tcp = Uri::parse("sip:caller@127.0.0.1:4000;transport=TCP").unwrap();
         assert_eq!(uri_transport(&tcp), Transport::Tcp);

@@ -12,14 +12,15 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// Bytes of the HMAC kept in a nonce.
 const MAC_LEN: usize = 16;
-/// Hex length of a nonce: 8-byte timestamp and the truncated MAC.
-const NONCE_LEN: usize = 2 * (8 + MAC_LEN);
+/// Hex length of a nonce: 8-byte timestamp, 8-byte salt and the truncated MAC.
+const NONCE_LEN: usize = 2 * (16 + MAC_LEN);
 /// How far in the future (seconds) a nonce's timestamp may be (clock skew between nodes that
 /// share the secret).
 const MAX_SKEW: u64 = 30;
 
-/// Issues and checks stateless nonces: `hex(timestamp) || hex(HMAC-SHA256(secret,
-/// timestamp || realm)[..16])`, 48 hex characters. Any node holding the same secret can check
+/// Issues and checks stateless nonces: `hex(timestamp || salt) || hex(HMAC-SHA256(secret,
+/// timestamp || salt || realm)[..16])`, 64 hex characters. The salt (a counter) makes two
+/// nonces issued in the same second differ, so each phone's `nc` starts its own count. Any node holding the same secret can check
 /// a nonce another issued; a restart with the same secret keeps outstanding nonces valid.
 #[derive(Clone)]
 pub struct NonceIssuer {
@@ -56,9 +57,10 @@ impl NonceIssuer {
         }
     }
 
-    fn mac(&self, ts: u64) -> [u8; MAC_LEN] {
+    fn mac(&self, ts: u64, salt: u64) -> [u8; MAC_LEN] {
         let mut m = HmacSha256::new_from_slice(&self.secret).expect("HMAC takes any key length");
         m.update(&ts.to_be_bytes());
+        m.update(&salt.to_be_bytes());
         m.update(self.realm.as_bytes());
         let full = m.finalize().into_bytes();
         let mut out = [0u8; MAC_LEN];
@@ -66,10 +68,12 @@ impl NonceIssuer {
         out
     }
 
-    /// A nonce stamped `now_unix` (seconds).
-    pub fn issue(&self, now_unix: u64) -> String {
+    /// A nonce stamped `now_unix` (seconds); `salt` must differ between nonces of one second
+    /// (a counter does).
+    pub fn issue(&self, now_unix: u64, salt: u64) -> String {
         let mut s = hex(&now_unix.to_be_bytes());
-        s.push_str(&hex(&self.mac(now_unix)));
+        s.push_str(&hex(&salt.to_be_bytes()));
+        s.push_str(&hex(&self.mac(now_unix, salt)));
         s
     }
 
@@ -85,7 +89,10 @@ impl NonceIssuer {
         let mut ts = [0u8; 8];
         ts.copy_from_slice(&raw[..8]);
         let ts = u64::from_be_bytes(ts);
-        if !bool::from(self.mac(ts).ct_eq(&raw[8..])) || ts > now_unix.saturating_add(MAX_SKEW) {
+        let mut salt = [0u8; 8];
+        salt.copy_from_slice(&raw[8..16]);
+        let salt = u64::from_be_bytes(salt);
+        if !bool::from(self.mac(ts, salt).ct_eq(&raw[16..])) || ts > now_unix.saturating_add(MAX_SKEW) {
             return NonceState::Invalid;
         }
         if now_unix.saturating_sub(ts) > max_age {

@@ -156,8 +156,8 @@ fn parser_never_panics_on_garbage() {
 fn nonces() {
     let issuer = NonceIssuer::new([7; 32], "parley");
     let now = 1_700_000_000;
-    let n = issuer.issue(now);
-    assert_eq!(n.len(), 48);
+    let n = issuer.issue(now, 1);
+    assert_eq!(n.len(), 64);
     assert_eq!(issuer.check(&n, now, 300), NonceState::Valid);
     assert_eq!(issuer.check(&n, now + 300, 300), NonceState::Valid);
     assert_eq!(issuer.check(&n, now + 301, 300), NonceState::Stale);
@@ -190,7 +190,8 @@ fn nonces() {
     assert_eq!(issuer.check("", now, 300), NonceState::Invalid);
     assert_eq!(issuer.check(&n[..47], now, 300), NonceState::Invalid);
     assert_eq!(issuer.check(&"é".repeat(24), now, 300), NonceState::Invalid);
-    assert_ne!(issuer.issue(now), issuer.issue(now + 1));
+    assert_ne!(issuer.issue(now, 1), issuer.issue(now + 1, 1));
+    assert_ne!(issuer.issue(now, 1), issuer.issue(now, 2), "same second, other salt");
 }
 
 #[test]

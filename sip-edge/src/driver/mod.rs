@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
-pub use edge::{EdgeConfig, EdgeHandle, spawn_edge};
+pub use edge::{EdgeCommand, EdgeConfig, EdgeHandle, spawn_edge};
 pub use ua::{UaConfig, UaHandle, spawn_ua};
 
 use crate::Instant;

@@ -1,37 +1,157 @@
-//! Sans-IO stateful proxy core (RFC 3261 §16) with the dial plan.
+//! Sans-IO PBX proxy core (RFC 3261 §16): registrar, digest authentication, location service,
+//! forking to phones with voicemail on no answer/busy, the dial plan, and the message-summary
+//! notifier for message-waiting lamps.
 //!
-//! INVITEs are handled statefully: a server transaction toward the caller (100 Trying at
-//! once), a client transaction toward the next hop, CANCEL relayed, non-2xx ACKed hop by hop.
-//! Everything else (ACK for 2xx, BYE and other in-dialog requests, 2xx retransmissions) is
-//! loose-routed statelessly; its responses find their way back by Via (received/rport
-//! stamped on the way in).
+//! What is relayed where (the edge is never an open relay):
+//! - Initial requests are accepted only for our domain or addresses, and go only to our users'
+//!   phones, the media server or configured trunks. A pre-loaded Route set that leaves us is
+//!   refused (403). Senders authenticate (digest) unless their address is trusted.
+//! - In-dialog requests are relayed only when they carry a Route we record-routed for that very
+//!   Call-ID (our Record-Route is signed with a keyed hash of it).
+//! - Errors we generate ourselves (400, 403, 404, 407, 482, 483, 503) are sent statelessly: one
+//!   answer per request received, never retransmitted, so a spoofed source gains nothing.
 //!
-//! Run loop: `handle_input(Input::Receive{..} | Input::Timeout(now))`, then drain
-//! `poll_output()` until `Output::Timeout(deadline)` or `Output::Idle`.
+//! Run loop: `handle_input(..)`, then drain `poll_output()` until `Output::Timeout(deadline)`
+//! or `Output::Idle`. Store changes come out as [`Output::Store`] for the driver to persist.
 
+mod authn;
 mod dial_plan;
+mod invite;
+mod location;
+mod mwi;
+mod registrar;
+mod relay;
+mod timer_heap;
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-pub use dial_plan::{DialPlan, Route};
+pub use dial_plan::{DialPlan, Pattern, PatternError, Route};
+pub use location::{Binding, Expiry};
+pub use mwi::Subscription;
 
 use crate::Instant;
-use crate::builder::{cancel_for, response};
-use crate::edit::Editor;
+use crate::builder::response;
 use crate::io::{Received, Transmit, Transport};
-use crate::message::{SipMessage, Uri, escape_param, parse, parse_head};
-use crate::routing::{
-    is_local, is_unroutable, reply_to, stamp_via, uri_destination, uri_transport, via_destination,
-};
-use crate::transaction::{
-    self, Timers, client::Client, client_inv::ClientInv, server_inv::ServerInv,
-};
+use crate::message::{SipMessage, Uri, parse, parse_head};
+use crate::routing::reply_to;
+use crate::transaction::Timers;
+
+use self::authn::Authenticator;
+use self::invite::Invites;
+use self::location::Location;
+use self::mwi::Notifier;
+use self::timer_heap::TimerHeap;
+
+/// A user as the proxy knows it: names it answers to and digest secrets (never passwords).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Canonical user (the extension), e.g. `201`.
+    pub user: String,
+    /// Other names that reach the same user (e.g. `alice`, `2001`).
+    pub aliases: Vec<String>,
+    /// Realm the HA1s were computed for.
+    pub realm: String,
+    /// HA1 = MD5(user:realm:password), lowercase hex.
+    pub ha1_md5: Option<String>,
+    /// HA1 = SHA-256(user:realm:password), lowercase hex.
+    pub ha1_sha256: Option<String>,
+}
+
+/// An IP network (`addr/prefix`) whose requests need no authentication (trunks, gateways).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// Network address.
+    pub addr: IpAddr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Parses `192.0.2.0/24`, `10.1.2.3` (a single host) or `::1`.
+    pub fn parse(s: &str) -> Option<Network> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok().filter(|&p| p <= max)?,
+            None => max,
+        };
+        Some(Network { addr, prefix })
+    }
+
+    /// True when `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(i)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Voicemail for unanswered calls to users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voicemail {
+    /// The deposit application's URL; `mailbox=USER` is added to its query.
+    pub deposit_url: String,
+    /// Ring this long before going to voicemail.
+    pub no_answer: Duration,
+}
+
+/// Table bounds; past them new work gets 503 with Retry-After.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Concurrent INVITE transactions.
+    pub invites: usize,
+    /// Registered contacts in total.
+    pub bindings: usize,
+    /// Contacts per user.
+    pub bindings_per_user: usize,
+    /// Message-summary subscriptions in total.
+    pub subscriptions: usize,
+    /// Subscriptions per mailbox.
+    pub subscriptions_per_mailbox: usize,
+    /// Failed authentications from one user/address before a lockout.
+    pub auth_failures: u32,
+    /// How long a lockout lasts.
+    pub lockout: Duration,
+    /// Timer C: how long a ringing branch may go without a provisional response.
+    pub timer_c: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            invites: 20_000,
+            bindings: 100_000,
+            bindings_per_user: 10,
+            subscriptions: 50_000,
+            subscriptions_per_mailbox: 16,
+            auth_failures: 5,
+            lockout: Duration::from_secs(300),
+            timer_c: Duration::from_secs(180),
+        }
+    }
+}
 
 /// Proxy settings.
 #[derive(Debug, Clone)]
@@ -39,17 +159,60 @@ pub struct ProxyConfig {
     /// Our UDP address (bound).
     pub udp: SocketAddr,
     /// IP to put in Via and Record-Route when `udp` is unspecified (0.0.0.0); 127.0.0.1 if `None`.
-    pub advertised_ip: Option<std::net::IpAddr>,
+    pub advertised_ip: Option<IpAddr>,
     /// Our TCP address, if listening.
     pub tcp: Option<SocketAddr>,
-    /// Where [`Route::VxmlApp`] calls go.
+    /// Every IP of this host (when bound to a wildcard): a URI naming one of them names us.
+    pub local_ips: Vec<IpAddr>,
+    /// The SIP domain (also the digest realm). Empty: the advertised IP.
+    pub domain: String,
+    /// Where VXML calls go.
     pub media_server: SocketAddr,
     /// Number -> route.
     pub dial_plan: DialPlan,
+    /// Users and their digest secrets.
+    pub accounts: Vec<Account>,
+    /// Sources that need no authentication (trunks; the media server is always trusted).
+    pub trusted: Vec<Network>,
+    /// Where unanswered calls to users go.
+    pub voicemail: Option<Voicemail>,
+    /// Registration intervals.
+    pub expiry: Expiry,
+    /// Table bounds.
+    pub limits: Limits,
+    /// Key for nonces and Record-Route signatures (random per process unless configured, so
+    /// a restart invalidates nonces: phones just get a fresh challenge).
+    pub secret: [u8; 32],
+    /// Wall-clock seconds at the instant the core was created (nonces carry time).
+    pub unix_start: u64,
     /// T1/T2/T4.
     pub timers: Timers,
-    /// Seed for branch ids (tests pass a fixed one).
+    /// Seed for branch ids and tags (tests pass a fixed one).
     pub seed: u64,
+}
+
+impl ProxyConfig {
+    /// A configuration with defaults around the addresses (tests and examples).
+    pub fn new(udp: SocketAddr, media_server: SocketAddr) -> ProxyConfig {
+        ProxyConfig {
+            udp,
+            advertised_ip: None,
+            tcp: None,
+            local_ips: Vec::new(),
+            domain: String::new(),
+            media_server,
+            dial_plan: DialPlan::new(),
+            accounts: Vec::new(),
+            trusted: Vec::new(),
+            voicemail: None,
+            expiry: Expiry::default(),
+            limits: Limits::default(),
+            secret: [7; 32],
+            unix_start: 0,
+            timers: Timers::default(),
+            seed: 1,
+        }
+    }
 }
 
 /// Inputs to the proxy.
@@ -59,13 +222,58 @@ pub enum Input {
     Receive(Received),
     /// A deadline passed.
     Timeout(Instant),
+    /// New message counts for a mailbox: NOTIFY its subscribers.
+    MessageSummary {
+        /// Current time.
+        now: Instant,
+        /// The mailbox (user).
+        mailbox: String,
+        /// New (unheard) messages.
+        new: u32,
+        /// Old (saved) messages.
+        old: u32,
+    },
+    /// The user directory changed (e.g. after an import).
+    Accounts(Vec<Account>),
+    /// Bindings and subscriptions read back from storage at start.
+    Restore {
+        /// Current time.
+        now: Instant,
+        /// Saved bindings (lapsed ones are ignored).
+        bindings: Vec<Binding>,
+        /// Saved subscriptions (lapsed ones are ignored).
+        subscriptions: Vec<Subscription>,
+    },
+}
+
+/// A change the driver must persist (group-committed; the core never waits for it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreChange {
+    /// The complete binding set of one AOR (empty: none left).
+    Bindings {
+        /// The address-of-record.
+        aor: String,
+        /// Its bindings now.
+        bindings: Vec<Binding>,
+    },
+    /// A subscription was created or refreshed.
+    Subscription(Subscription),
+    /// A subscription ended.
+    SubscriptionGone {
+        /// Its Call-ID.
+        call_id: String,
+        /// Our tag.
+        local_tag: String,
+    },
 }
 
 /// Outputs of the proxy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send this.
     Transmit(Transmit),
+    /// Persist this.
+    Store(StoreChange),
     /// Call again with `Input::Timeout` at this instant.
     Timeout(Instant),
     /// Nothing pending.
@@ -81,55 +289,42 @@ pub struct ProxyStats {
     pub forwarded_requests: u64,
     /// Responses forwarded.
     pub forwarded_responses: u64,
+    /// Requests refused for relaying outside our targets (403).
+    pub relay_denied: u64,
+    /// Digest failures.
+    pub auth_failures: u64,
+    /// Requests refused for capacity (503).
+    pub overload: u64,
 }
 
-/// State of one proxied INVITE.
-struct InviteCtx {
-    call_id: String,
-    server: ServerInv,
-    reply_to: (Transport, SocketAddr),
-    /// The INVITE as forwarded, and where to.
-    forwarded: Option<(SipMessage, SocketAddr)>,
-    /// The transport toward the next hop.
-    forward_transport: Transport,
-    client: Option<ClientInv>,
-    cancel: Option<Client>,
-    final_sent: bool,
-    server_done: bool,
-    /// To-tag for the answers we generate ourselves (404, 483, 408).
-    local_tag: String,
-    deadline: Option<Instant>,
-}
-
-impl InviteCtx {
-    fn client_branch(&self) -> Option<String> {
-        let (fwd, _) = self.forwarded.as_ref()?;
-        fwd.top_via()?.branch().map(str::to_owned)
-    }
+/// What the timer heap tracks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum TimerKey {
+    Invite(u64),
+    Subscription(u64),
+    Notify(u64),
+    Sweep,
 }
 
 /// The proxy core.
 pub struct Proxy {
     cfg: ProxyConfig,
     advertised: SocketAddr,
+    domain: String,
     rng: StdRng,
-    invites: HashMap<String, InviteCtx>,
-    /// Our client branch -> server key in `invites`.
-    by_client_branch: HashMap<String, String>,
-    queue: VecDeque<Transmit>,
+    epoch: Option<Instant>,
+    users: HashMap<String, Arc<Account>>,
+    location: Location,
+    auth: Authenticator,
+    invites: Invites,
+    notifier: Notifier,
+    timers: TimerHeap<TimerKey>,
+    queue: VecDeque<Output>,
     stats: ProxyStats,
 }
 
-/// Key of a server transaction: top Via branch + sent-by (§17.2.3).
-fn server_key(msg: &SipMessage) -> Option<String> {
-    let via = msg.top_via()?;
-    let branch = via.branch()?;
-    Some(format!(
-        "{branch}|{}:{}",
-        via.host,
-        via.port.unwrap_or(5060)
-    ))
-}
+/// How often lapsed bindings are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
 impl Proxy {
     /// A proxy with no state.
@@ -141,15 +336,29 @@ impl Proxy {
                     .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into()),
             );
         }
-        Proxy {
+        let domain = if cfg.domain.is_empty() {
+            advertised.ip().to_string()
+        } else {
+            cfg.domain.to_ascii_lowercase()
+        };
+        let mut p = Proxy {
             rng: StdRng::seed_from_u64(cfg.seed),
             advertised,
-            cfg,
-            invites: HashMap::new(),
-            by_client_branch: HashMap::new(),
+            location: Location::new(cfg.limits.bindings, cfg.limits.bindings_per_user),
+            auth: Authenticator::new(&cfg, &domain),
+            invites: Invites::default(),
+            notifier: Notifier::new(cfg.limits.subscriptions, cfg.limits.subscriptions_per_mailbox),
+            timers: TimerHeap::default(),
+            domain,
+            epoch: None,
+            users: HashMap::new(),
             queue: VecDeque::new(),
             stats: ProxyStats::default(),
-        }
+            cfg,
+        };
+        let accounts = p.cfg.accounts.clone();
+        p.set_accounts(accounts);
+        p
     }
 
     /// Counters.
@@ -157,14 +366,166 @@ impl Proxy {
         self.stats
     }
 
-    fn locals(&self) -> Vec<SocketAddr> {
-        let mut l = vec![self.cfg.udp, self.advertised];
-        l.extend(self.cfg.tcp);
-        l
+    /// The SIP domain (and digest realm) in use.
+    pub fn domain(&self) -> &str {
+        &self.domain
     }
 
-    fn new_branch(&mut self) -> String {
-        format!("z9hG4bKpx{:016x}", self.rng.random::<u64>())
+    /// Registered contacts now held.
+    pub fn binding_count(&self) -> usize {
+        self.location.len()
+    }
+
+    /// Message-summary subscriptions now held.
+    pub fn subscription_count(&self) -> usize {
+        self.notifier.len()
+    }
+
+    /// Feeds one input.
+    pub fn handle_input(&mut self, input: Input) {
+        match input {
+            Input::Receive(r) => {
+                self.tick(r.now);
+                self.handle_receive(r)
+            }
+            Input::Timeout(now) => {
+                self.tick(now);
+                for key in self.timers.pop_due(now) {
+                    match key {
+                        TimerKey::Invite(id) => self.invite_timeout(id, now),
+                        TimerKey::Subscription(id) => self.subscription_timeout(id, now),
+                        TimerKey::Notify(id) => self.notify_timeout(id, now),
+                        TimerKey::Sweep => self.sweep(now),
+                    }
+                }
+            }
+            Input::MessageSummary {
+                now,
+                mailbox,
+                new,
+                old,
+            } => {
+                self.tick(now);
+                self.message_summary(now, &mailbox, new, old);
+            }
+            Input::Accounts(accounts) => self.set_accounts(accounts),
+            Input::Restore {
+                now,
+                bindings,
+                subscriptions,
+            } => {
+                self.tick(now);
+                self.restore(now, bindings, subscriptions);
+            }
+        }
+    }
+
+    /// Next output; drain until `Timeout`/`Idle`.
+    pub fn poll_output(&mut self) -> Output {
+        if let Some(o) = self.queue.pop_front() {
+            return o;
+        }
+        self.timers
+            .next_deadline()
+            .map_or(Output::Idle, Output::Timeout)
+    }
+
+    /// Starts the clock-based housekeeping on the first input.
+    fn tick(&mut self, now: Instant) {
+        if self.epoch.is_none() {
+            self.epoch = Some(now);
+            self.timers.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
+        }
+    }
+
+    /// Wall-clock seconds at `now` (for nonces).
+    fn unix_now(&self, now: Instant) -> u64 {
+        let since = self
+            .epoch
+            .map_or(0, |e| now.saturating_duration_since(e).as_secs());
+        self.cfg.unix_start + since
+    }
+
+    fn set_accounts(&mut self, accounts: Vec<Account>) {
+        self.users.clear();
+        for a in accounts {
+            let a = Arc::new(a);
+            for alias in &a.aliases {
+                self.users
+                    .entry(alias.to_ascii_lowercase())
+                    .or_insert_with(|| a.clone());
+            }
+            // The canonical name wins over another user's alias.
+            self.users.insert(a.user.to_ascii_lowercase(), a);
+        }
+    }
+
+    /// The account a user name or alias belongs to.
+    fn account(&self, name: &str) -> Option<&Arc<Account>> {
+        self.users.get(&name.to_ascii_lowercase())
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        for aor in self.location.sweep(now) {
+            let bindings = self.location.all(&aor).to_vec();
+            self.persist(StoreChange::Bindings { aor, bindings });
+        }
+        self.timers.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
+    }
+
+    fn persist(&mut self, change: StoreChange) {
+        self.queue.push_back(Output::Store(change));
+    }
+
+    fn send(&mut self, transport: Transport, destination: SocketAddr, data: Bytes) {
+        self.queue.push_back(Output::Transmit(Transmit {
+            transport,
+            destination,
+            data,
+        }));
+    }
+
+    /// A stateless response to `req` with a To-tag derived from the request, so that its
+    /// retransmissions get the same answer and the ACK matches.
+    fn reply(&mut self, r: &Received, req: &SipMessage, status: u16, reason: &str) {
+        self.reply_with(r, req, status, reason, &[]);
+    }
+
+    fn reply_with(
+        &mut self,
+        r: &Received,
+        req: &SipMessage,
+        status: u16,
+        reason: &str,
+        headers: &[(&str, String)],
+    ) {
+        let mut b = response(req, status, reason);
+        if status > 100 {
+            b = b.to_tag(&self.stateless_tag(req));
+        }
+        for (n, v) in headers {
+            b = b.header(n, v.clone());
+        }
+        let data = b.build();
+        let dest = reply_to(r.transport, r.source, req);
+        if crate::routing::is_unroutable(dest) {
+            return;
+        }
+        self.send(r.transport, dest, data);
+    }
+
+    fn stateless_tag(&self, req: &SipMessage) -> String {
+        let branch = req.top_via().and_then(|v| v.branch().map(str::to_owned));
+        let call_id = req.call_id().unwrap_or_default();
+        format!(
+            "sl{:012x}",
+            fnv1a(branch.unwrap_or_default().as_bytes()) ^ fnv1a(call_id.as_bytes())
+                & 0xffff_ffff_ffff
+        )
+    }
+
+    fn random_tag(&mut self) -> String {
+        format!("px{:012x}", self.rng.random::<u64>() & 0xffff_ffff_ffff)
     }
 
     /// Our address as seen over `transport` (the TCP listener may use another port).
@@ -175,82 +536,37 @@ impl Proxy {
         }
     }
 
-    fn our_via(&self, branch: &str, transport: Transport) -> String {
-        let name = if transport.is_reliable() {
-            "TCP"
-        } else {
-            "UDP"
-        };
-        format!(
-            "SIP/2.0/{name} {};branch={branch}",
-            self.advertised_for(transport)
-        )
+    /// True when `ip` is one of this host's addresses.
+    fn is_our_ip(&self, ip: IpAddr) -> bool {
+        ip == self.advertised.ip()
+            || (!self.cfg.udp.ip().is_unspecified() && ip == self.cfg.udp.ip())
+            || (self.cfg.udp.ip().is_unspecified() && self.cfg.local_ips.contains(&ip))
     }
 
-    fn record_route(&self, transport: Transport) -> String {
-        let name = if transport.is_reliable() {
-            "tcp"
-        } else {
-            "udp"
-        };
-        format!(
-            "<sip:{};transport={name};lr>",
-            self.advertised_for(transport)
-        )
-    }
-
-    /// Feeds one input.
-    pub fn handle_input(&mut self, input: Input) {
-        match input {
-            Input::Receive(r) => self.handle_receive(r),
-            Input::Timeout(now) => {
-                let due: Vec<String> = self
-                    .invites
-                    .iter()
-                    .filter(|(_, c)| c.deadline.is_some_and(|d| d <= now))
-                    .map(|(k, _)| k.clone())
-                    .collect();
-                for key in due {
-                    if let Some(ctx) = self.invites.get_mut(&key) {
-                        ctx.server.handle_input(transaction::Input::Timeout(now));
-                        if let Some(c) = &mut ctx.client {
-                            c.handle_input(transaction::Input::Timeout(now));
-                        }
-                        if let Some(c) = &mut ctx.cancel {
-                            c.handle_input(transaction::Input::Timeout(now));
-                        }
-                    }
-                    self.pump(&key, now);
-                }
-            }
+    /// True when `uri` names us: our domain, or one of our addresses on a port we listen on.
+    /// A wildcard bind means "every address of this host", never "every address".
+    fn is_us(&self, uri: &Uri) -> bool {
+        let host = uri.host.trim_matches(['[', ']']);
+        let port = uri
+            .port
+            .unwrap_or(if uri.scheme == "sips" { 5061 } else { 5060 });
+        let ports_ok = port == self.cfg.udp.port() || self.cfg.tcp.is_some_and(|t| t.port() == port);
+        if host.eq_ignore_ascii_case(&self.domain) {
+            return uri.port.is_none() || ports_ok;
         }
+        let ip = if host.eq_ignore_ascii_case("localhost") {
+            Some(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        } else {
+            host.parse::<IpAddr>().ok()
+        };
+        ip.is_some_and(|ip| self.is_our_ip(ip)) && ports_ok
     }
 
-    /// Next output; drain until `Timeout`/`Idle`.
-    pub fn poll_output(&mut self) -> Output {
-        if let Some(t) = self.queue.pop_front() {
-            return Output::Transmit(t);
-        }
-        self.invites
-            .values()
-            .filter_map(|c| c.deadline)
-            .min()
-            .map_or(Output::Idle, Output::Timeout)
-    }
-
-    fn send(&mut self, transport: Transport, destination: SocketAddr, data: Bytes) {
-        self.queue.push_back(Transmit {
-            transport,
-            destination,
-            data,
-        });
-    }
-
-    /// A stateless response to `req`.
-    fn reply(&mut self, r: &Received, req: &SipMessage, status: u16, reason: &str) {
-        let data = response(req, status, reason).build();
-        let dest = reply_to(r.transport, r.source, req);
-        self.send(r.transport, dest, data);
+    /// True for requests that need no digest: trusted networks, trunks and the media server.
+    fn is_trusted(&self, source: SocketAddr) -> bool {
+        source == self.cfg.media_server
+            || (source.ip() == self.cfg.media_server.ip() && self.is_our_ip(source.ip()))
+            || self.cfg.trusted.iter().any(|n| n.contains(source.ip()))
     }
 
     fn handle_receive(&mut self, r: Received) {
@@ -290,435 +606,109 @@ impl Proxy {
     fn handle_request(&mut self, r: Received, msg: SipMessage, call_id: String) {
         let method = msg.method().unwrap_or("").to_owned();
         match method.as_str() {
-            "INVITE" => self.handle_invite(r, msg, call_id),
-            "ACK" => {
-                if let Some(key) = server_key(&msg)
-                    && let Some(ctx) = self.invites.get_mut(&key)
-                {
-                    // ACK for our non-2xx: ends the server transaction here.
-                    ctx.server
-                        .handle_input(transaction::Input::Received(r.now, msg));
-                    self.pump(&key, r.now);
-                    return;
-                }
-                self.forward_stateless(&r, &msg, &call_id);
-            }
-            "CANCEL" => self.handle_cancel(r, msg, call_id),
-            "REGISTER" => self.reply(&r, &msg, 501, "Not Implemented"),
-            _ => {
-                let to_us = msg.uri().is_some_and(|u| is_local(&u, &self.locals()));
-                let routed =
-                    msg.header("Route").is_some() || msg.to().is_some_and(|t| t.tag().is_some());
-                if method == "OPTIONS" && to_us && !routed {
-                    let data = response(&msg, 200, "OK")
-                        .header("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS")
-                        .build();
-                    let dest = reply_to(r.transport, r.source, &msg);
-                    self.send(r.transport, dest, data);
-                } else if routed {
-                    self.forward_stateless(&r, &msg, &call_id);
-                } else if msg.max_forwards() == Some(0) {
-                    self.reply(&r, &msg, 483, "Too Many Hops");
-                } else {
-                    self.reply(&r, &msg, 404, "Not Found");
-                }
-            }
+            "ACK" => return self.handle_ack(r, msg, call_id),
+            "CANCEL" => return self.handle_cancel(r, msg, call_id),
+            _ => {}
         }
-    }
-
-    /// Pops our Route(s) from the top; returns the next-hop URI (next Route, else Request-URI).
-    /// `None` unless at least one of ours was on top: we relay only requests of dialogs we
-    /// record-routed, so the edge is not an open relay toward arbitrary hosts.
-    fn loose_route(&self, msg: &SipMessage, edit: &mut Editor<'_>) -> Option<Uri> {
-        let routes = msg.routes().ok()?;
-        let locals = self.locals();
-        let mut rest = routes.iter().peekable();
-        // Double record-routing (RFC 5658, when transports differ) leaves two of ours on top.
-        let mut ours = false;
-        while rest
-            .peek()
-            .is_some_and(|top| Uri::parse(&top.uri).is_ok_and(|u| is_local(&u, &locals)))
-        {
-            edit.remove_top_route();
-            rest.next();
-            ours = true;
+        if self.invites.is_retransmission(&msg) {
+            return self.handle_invite(r, msg, call_id);
         }
-        if !ours {
-            return None;
-        }
-        match rest.next() {
-            Some(next) => Uri::parse(&next.uri).ok(),
-            None => msg.uri(),
-        }
-    }
-
-    /// Common per-hop edits: stamp the caller's Via, push ours, decrement Max-Forwards.
-    fn hop_edits(
-        &self,
-        r: &Received,
-        msg: &SipMessage,
-        edit: &mut Editor<'_>,
-        branch: &str,
-        transport: Transport,
-    ) {
-        if let Some(v) = msg.top_via().and_then(|v| stamp_via(&v, r.source)) {
-            edit.replace_top_via(v.to_string());
-        }
-        edit.prepend_via(self.our_via(branch, transport));
-        let mf = msg.max_forwards().unwrap_or(71);
-        edit.set_max_forwards(mf.saturating_sub(1));
-    }
-
-    fn forward_stateless(&mut self, r: &Received, msg: &SipMessage, call_id: &str) {
-        if msg.max_forwards() == Some(0) {
-            if msg.method() != Some("ACK") {
-                self.reply(r, msg, 483, "Too Many Hops");
-            }
-            return;
-        }
-        let mut edit = Editor::new(msg);
-        let Some(next) = self.loose_route(msg, &mut edit) else {
-            debug!(call_id = %call_id, "in-dialog request without our Route: not relayed");
-            if msg.method() != Some("ACK") {
-                self.reply(r, msg, 403, "Forbidden");
-            }
-            return;
-        };
-        let Some(dest) = uri_destination(&next) else {
-            warn!(call_id = %call_id, host = %next.host, "next hop is not an IP literal");
-            if msg.method() != Some("ACK") {
-                self.reply(r, msg, 502, "Bad Gateway");
-            }
-            return;
-        };
-        // A stateless proxy derives the branch from the incoming one so retransmissions
-        // get the same branch (§16.11).
-        let incoming = msg
-            .top_via()
-            .and_then(|v| v.branch().map(str::to_owned))
-            .unwrap_or_default();
-        let branch = format!(
-            "z9hG4bKsl{:016x}",
-            fnv1a(incoming.as_bytes()) ^ fnv1a(msg.method().unwrap_or("").as_bytes())
-        );
-        let transport = uri_transport(&next);
-        self.hop_edits(r, msg, &mut edit, &branch, transport);
-        debug!(call_id = %call_id, method = msg.method().unwrap_or(""), %dest, ?transport, "forwarding statelessly");
-        self.stats.forwarded_requests += 1;
-        let data = edit.finish();
-        self.send(transport, dest, data);
-    }
-
-    fn handle_invite(&mut self, r: Received, msg: SipMessage, call_id: String) {
-        let Some(key) = server_key(&msg) else {
-            return self.reply(&r, &msg, 400, "Missing Branch");
-        };
-        if let Some(ctx) = self.invites.get_mut(&key) {
-            ctx.server
-                .handle_input(transaction::Input::Received(r.now, msg));
-            return self.pump(&key, r.now);
-        }
-        let mut ctx = InviteCtx {
-            call_id: call_id.clone(),
-            server: ServerInv::new(r.transport.is_reliable(), self.cfg.timers),
-            reply_to: (r.transport, reply_to(r.transport, r.source, &msg)),
-            forwarded: None,
-            forward_transport: Transport::Udp,
-            client: None,
-            cancel: None,
-            final_sent: false,
-            server_done: false,
-            local_tag: format!("px{:08x}", self.rng.random::<u32>()),
-            deadline: None,
-        };
-        let respond = |ctx: &mut InviteCtx, status: u16, reason: &str| {
-            let b = response(&msg, status, reason);
-            // 100 Trying is hop-by-hop and carries no To-tag; our own final answers do.
-            let data = if status == 100 {
-                b.build()
-            } else {
-                b.to_tag(&ctx.local_tag).build()
-            };
-            ctx.server.handle_input(transaction::Input::Respond {
-                now: r.now,
-                status,
-                data,
-            });
-        };
-        respond(&mut ctx, 100, "Trying");
-        let target = self.invite_target(&r, &msg);
-        match target {
-            Err((status, reason)) => {
-                info!(call_id = %call_id, status, "INVITE not routed");
-                respond(&mut ctx, status, reason);
-                ctx.final_sent = true;
-            }
-            Ok((data, dest, transport)) => match parse(data) {
-                Ok(fwd) => {
-                    let branch = fwd
-                        .top_via()
-                        .and_then(|v| v.branch().map(str::to_owned))
-                        .unwrap_or_default();
-                    info!(call_id = %call_id, %dest, uri = fwd.request_uri().unwrap_or(""), "forwarding INVITE");
-                    self.stats.forwarded_requests += 1;
-                    ctx.client = Some(ClientInv::new(
-                        r.now,
-                        fwd.clone(),
-                        transport.is_reliable(),
-                        self.cfg.timers,
-                    ));
-                    ctx.forwarded = Some((fwd, dest));
-                    ctx.forward_transport = transport;
-                    self.by_client_branch.insert(branch, key.clone());
-                }
-                Err(_) => {
-                    respond(&mut ctx, 500, "Server Internal Error");
-                    ctx.final_sent = true;
-                }
-            },
-        }
-        self.invites.insert(key.clone(), ctx);
-        self.pump(&key, r.now);
-    }
-
-    /// The INVITE to send downstream and where, or the error status to answer.
-    fn invite_target(
-        &mut self,
-        r: &Received,
-        msg: &SipMessage,
-    ) -> Result<(Bytes, SocketAddr, Transport), (u16, &'static str)> {
-        if msg.max_forwards() == Some(0) {
-            return Err((483, "Too Many Hops"));
-        }
-        let branch = self.new_branch();
-        let mut edit = Editor::new(msg);
         let in_dialog = msg.to().is_some_and(|t| t.tag().is_some());
-        let (dest, transport) = if in_dialog || msg.header("Route").is_some() {
-            let next = self.loose_route(msg, &mut edit).ok_or((403, "Forbidden"))?;
-            let dest = uri_destination(&next).ok_or((502, "Bad Gateway"))?;
-            (dest, uri_transport(&next))
-        } else {
-            let uri = msg.uri().ok_or((400, "Bad Request-URI"))?;
-            let user = uri.user_name().unwrap_or("");
-            match self.cfg.dial_plan.lookup(user) {
-                Some(Route::VxmlApp { url }) => {
-                    let media = self.cfg.media_server;
-                    edit.set_request_uri(format!(
-                        "sip:dialog@{media};voicexml={}",
-                        escape_param(url)
-                    ));
-                    // The media server is reached over UDP. A caller on another transport gets
-                    // its own Record-Route too (double record-routing, RFC 5658), so requests
-                    // in the dialog come back to it over the transport it used.
-                    if r.transport != Transport::Udp {
-                        edit.prepend_record_route(self.record_route(r.transport));
-                    }
-                    edit.prepend_record_route(self.record_route(Transport::Udp));
-                    (media, Transport::Udp)
-                }
-                None => return Err((404, "Not Found")),
+        if in_dialog {
+            if self.is_our_subscription_request(&msg) {
+                return self.handle_subscribe(r, msg, call_id);
             }
+            return if method == "INVITE" {
+                self.handle_invite(r, msg, call_id)
+            } else {
+                self.forward_in_dialog(&r, &msg, &call_id)
+            };
+        }
+        if self.is_loop(&msg) {
+            info!(call_id = %call_id, "loop detected");
+            return self.reply(&r, &msg, 482, "Loop Detected");
+        }
+        // Max-Forwards 0 ends here, except an OPTIONS to us, which we answer (§16.3 step 3).
+        let options_to_us = method == "OPTIONS" && msg.uri().is_some_and(|u| self.is_us(&u));
+        if msg.max_forwards() == Some(0) && !options_to_us {
+            return self.reply(&r, &msg, 483, "Too Many Hops");
+        }
+        // Initial requests: our own Route entries (an outbound-proxy setting) are fine; one
+        // that leads anywhere else would make us a relay.
+        match self.routes_beyond_us(&msg) {
+            Ok(0) => {}
+            Ok(_) | Err(()) => {
+                self.stats.relay_denied += 1;
+                info!(call_id = %call_id, source = %r.source, "pre-loaded Route leaves us: relay denied");
+                return self.reply(&r, &msg, 403, "Relaying Denied");
+            }
+        }
+        let Some(uri) = msg.uri() else {
+            return self.reply(&r, &msg, 416, "Unsupported URI Scheme");
         };
-        self.hop_edits(r, msg, &mut edit, &branch, transport);
-        Ok((edit.finish(), dest, transport))
+        if !self.is_us(&uri) {
+            self.stats.relay_denied += 1;
+            info!(call_id = %call_id, source = %r.source, host = %uri.host, "request for another domain: relay denied");
+            return self.reply(&r, &msg, 403, "Relaying Denied");
+        }
+        match method.as_str() {
+            "REGISTER" => self.handle_register(r, msg, call_id),
+            "SUBSCRIBE" => self.handle_subscribe(r, msg, call_id),
+            "INVITE" => self.handle_invite(r, msg, call_id),
+            "OPTIONS" => {
+                let allow = ("Allow", ALLOW.to_owned());
+                self.reply_with(&r, &msg, 200, "OK", &[allow]);
+            }
+            _ => {
+                let allow = ("Allow", ALLOW.to_owned());
+                self.reply_with(&r, &msg, 405, "Method Not Allowed", &[allow]);
+            }
+        }
     }
 
-    fn handle_cancel(&mut self, r: Received, msg: SipMessage, call_id: String) {
-        let Some(key) = server_key(&msg) else {
-            return self.reply(&r, &msg, 481, "Call/Transaction Does Not Exist");
-        };
-        let Some(ctx) = self.invites.get_mut(&key) else {
-            return self.reply(&r, &msg, 481, "Call/Transaction Does Not Exist");
-        };
-        // §16.10: answer the CANCEL, cancel the pending branch; its 487 is relayed upstream.
-        let ok = response(&msg, 200, "OK").build();
-        let pending = !ctx.final_sent && ctx.cancel.is_none();
-        if pending && let Some((fwd, _)) = &ctx.forwarded {
-            let cancel = cancel_for(fwd);
-            if let Ok(cancel) = parse(cancel) {
-                info!(call_id = %call_id, "relaying CANCEL");
-                ctx.cancel = Some(Client::new(r.now, cancel, false, self.cfg.timers));
-            }
-        }
-        let dest = reply_to(r.transport, r.source, &msg);
-        self.send(r.transport, dest, ok);
-        self.pump(&key, r.now);
+    /// How many Route entries remain after ours on top; `Err` when one does not parse.
+    fn routes_beyond_us(&self, msg: &SipMessage) -> Result<usize, ()> {
+        let routes = msg.routes().map_err(|_| ())?;
+        let mut rest = routes.iter().skip_while(|r| {
+            Uri::parse(&r.uri).is_ok_and(|u| self.is_us(&u) && u.user.is_none())
+        });
+        Ok(rest.by_ref().count())
     }
 
-    fn handle_response(&mut self, now: Instant, msg: SipMessage, call_id: String) {
-        let Some(top) = msg.top_via() else { return };
-        let branch = top.branch().unwrap_or("").to_owned();
-        if let Some(key) = self.by_client_branch.get(&branch).cloned()
-            && let Some(ctx) = self.invites.get_mut(&key)
-        {
-            let is_cancel = msg.cseq().is_some_and(|(_, m)| m == "CANCEL");
-            let machine_input = |m| transaction::Input::Received(now, m);
-            match (is_cancel, &mut ctx.client, &mut ctx.cancel) {
-                (true, _, Some(c)) => c.handle_input(machine_input(msg)),
-                (false, Some(c), _) => c.handle_input(machine_input(msg)),
-                // 2xx retransmission after the client transaction ended.
-                _ => return self.forward_response_stateless(msg, &call_id),
-            }
-            return self.pump(&key, now);
-        }
-        self.forward_response_stateless(msg, &call_id);
-    }
-
-    /// Pops our Via and sends the response to the next Via (received/rport honoured).
-    fn forward_response_stateless(&mut self, msg: SipMessage, call_id: &str) {
-        let Some(top) = msg.top_via() else { return };
-        let ours = top.host == self.advertised.ip().to_string()
-            && top.port.unwrap_or(5060) == self.advertised.port();
-        if !ours {
-            debug!(call_id = %call_id, "response not for us, dropped");
-            return;
-        }
-        let vias = msg.vias().unwrap_or_default();
-        let Some((transport, dest)) = vias.get(1).and_then(via_destination) else {
-            debug!(call_id = %call_id, "no usable Via after ours, dropped");
-            return;
-        };
-        if is_unroutable(dest) {
-            warn!(call_id = %call_id, %dest, "refusing to send to a broadcast/unspecified address");
-            return;
-        }
-        let mut edit = Editor::new(&msg);
-        edit.remove_top_via();
-        self.stats.forwarded_responses += 1;
-        let data = edit.finish();
-        self.send(transport, dest, data);
-    }
-
-    /// Drains one INVITE context's machines, relays responses upstream, refreshes its deadline,
-    /// and drops the context once all its transactions are over.
-    fn pump(&mut self, key: &str, now: Instant) {
-        let Some(mut ctx) = self.invites.remove(key) else {
-            return;
-        };
-        // Server output first, so 100 Trying leaves before the forwarded INVITE.
-        self.drain_server(&mut ctx);
-        let (upstream, client_deadline) = self.drain_clients(&mut ctx);
-        for resp in upstream {
-            self.relay_upstream(&mut ctx, resp, now);
-        }
-        let server_deadline = self.drain_server(&mut ctx);
-        ctx.deadline = [client_deadline, server_deadline]
-            .into_iter()
-            .flatten()
-            .min();
-        if ctx.server_done && ctx.client.is_none() && ctx.cancel.is_none() {
-            debug!(call_id = %ctx.call_id, "INVITE transaction pair finished");
-            if let Some(b) = ctx.client_branch() {
-                self.by_client_branch.remove(&b);
-            }
-            return;
-        }
-        self.invites.insert(key.to_owned(), ctx);
-    }
-
-    /// Runs the client INVITE and CANCEL transactions; returns responses for upstream and the
-    /// earliest client deadline.
-    fn drain_clients(&mut self, ctx: &mut InviteCtx) -> (Vec<SipMessage>, Option<Instant>) {
-        use transaction::{Event, Output as TxOutput};
-        let mut upstream = Vec::new();
-        let mut deadline: Option<Instant> = None;
-        let Some((fwd, dest)) = ctx.forwarded.clone() else {
-            return (upstream, None);
-        };
-        if let Some(c) = &mut ctx.client {
-            let mut done = false;
-            loop {
-                match c.poll_output() {
-                    TxOutput::Transmit(b) => self.send(ctx.forward_transport, dest, b),
-                    TxOutput::Event(Event::Response(resp)) => upstream.push(resp),
-                    TxOutput::Event(Event::TimedOut | Event::TransportError) => {
-                        // No final answer downstream: 408 upstream (our Via is popped on relay).
-                        if let Ok(m) = parse(
-                            response(&fwd, 408, "Request Timeout")
-                                .to_tag(&ctx.local_tag)
-                                .build(),
-                        ) {
-                            upstream.push(m);
-                        }
-                    }
-                    TxOutput::Event(Event::Terminated) => done = true,
-                    TxOutput::Timeout(t) => {
-                        deadline = Some(t);
-                        break;
-                    }
-                    TxOutput::Idle => break,
-                }
-            }
-            if done {
-                ctx.client = None;
-            }
-        }
-        if let Some(c) = &mut ctx.cancel {
-            let mut done = false;
-            loop {
-                match c.poll_output() {
-                    TxOutput::Transmit(b) => self.send(ctx.forward_transport, dest, b),
-                    TxOutput::Event(Event::Terminated) => done = true,
-                    TxOutput::Event(_) => {}
-                    TxOutput::Timeout(t) => {
-                        deadline = Some(deadline.map_or(t, |d| d.min(t)));
-                        break;
-                    }
-                    TxOutput::Idle => break,
-                }
-            }
-            if done {
-                ctx.cancel = None;
-            }
-        }
-        (upstream, deadline)
-    }
-
-    /// Sends a downstream response on through the server transaction, our Via popped.
-    fn relay_upstream(&mut self, ctx: &mut InviteCtx, resp: SipMessage, now: Instant) {
-        let status = resp.status().unwrap_or(500);
-        if status == 100 {
-            return;
-        }
-        if ctx.final_sent {
-            if (200..300).contains(&status) {
-                // Another 2xx (fork or retransmission): relayed statelessly so the ACK path works.
-                self.forward_response_stateless(resp, &ctx.call_id);
-            }
-            return;
-        }
-        let mut e = Editor::new(&resp);
-        e.remove_top_via();
-        let data = e.finish();
-        debug!(call_id = %ctx.call_id, status, "relaying response upstream");
-        self.stats.forwarded_responses += 1;
-        if status >= 200 {
-            ctx.final_sent = true;
-        }
-        ctx.server
-            .handle_input(transaction::Input::Respond { now, status, data });
+    /// §16.3 step 4: a request that carries our Via with the loop hash of this very request
+    /// came back to us unchanged.
+    fn is_loop(&self, msg: &SipMessage) -> bool {
+        let Ok(vias) = msg.vias() else { return false };
+        let hash = loop_hash(msg);
+        vias.iter().any(|v| {
+            v.branch()
+                .and_then(|b| b.rsplit_once('.'))
+                .is_some_and(|(_, h)| h == hash)
+                && v.host == self.advertised.ip().to_string()
+        })
     }
 }
 
-impl Proxy {
-    /// Sends what the server transaction queued; returns its next deadline.
-    fn drain_server(&mut self, ctx: &mut InviteCtx) -> Option<Instant> {
-        let (transport, dest) = ctx.reply_to;
-        loop {
-            match ctx.server.poll_output() {
-                transaction::Output::Transmit(b) => self.send(transport, dest, b),
-                transaction::Output::Event(transaction::Event::Terminated) => {
-                    ctx.server_done = true
-                }
-                transaction::Output::Event(_) => {}
-                transaction::Output::Timeout(t) => return Some(t),
-                transaction::Output::Idle => return None,
-            }
-        }
-    }
+/// Methods we handle.
+const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK, MESSAGE";
+
+/// The loop-detection hash of a request (§16.6 step 8): what identifies it before we change
+/// it. Carried after a `.` in our branch.
+fn loop_hash(msg: &SipMessage) -> String {
+    let mut h = fnv1a(msg.request_uri().unwrap_or("").as_bytes());
+    h ^= fnv1a(msg.call_id().unwrap_or_default().as_bytes()).rotate_left(7);
+    h ^= fnv1a(
+        msg.from()
+            .and_then(|f| f.tag().map(str::to_owned))
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .rotate_left(19);
+    h ^= u64::from(msg.cseq().map_or(0, |(n, _)| n)).rotate_left(31);
+    format!("{:08x}", h & 0xffff_ffff)
 }
 
-/// FNV-1a, for deterministic stateless branches.
+/// FNV-1a, for deterministic stateless branches and tags.
 fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| {
         (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
