@@ -512,15 +512,18 @@ impl Proxy {
             self.cancel_branches(&mut ctx, None, now);
         }
         // Deciding may start branches (the next q-group, voicemail): drain those too.
+        // Acting on one branch's answer may start CANCELs on others: repeat until quiet.
         loop {
             let n = ctx.branches.len();
+            let mut heard = false;
             for i in 0..n {
                 for resp in self.drain_branch(&mut ctx, i) {
+                    heard = true;
                     self.on_branch_response(&mut ctx, i, resp, now);
                 }
             }
             self.decide(&mut ctx, now);
-            if ctx.branches.len() == n {
+            if ctx.branches.len() == n && !heard {
                 break;
             }
         }
