@@ -98,13 +98,14 @@ impl ResponseBuilder<'_> {
             copy_lines(&mut out, req, "Record-Route");
         }
         copy_lines(&mut out, req, "From");
-        let to = req.header("To").unwrap_or_default();
-        match (
-            &self.to_tag,
-            req.to().and_then(|t| t.tag().map(str::to_owned)),
-        ) {
-            (Some(tag), None) => push_header(&mut out, "To", &format!("{to};tag={tag}")),
-            _ => push_header(&mut out, "To", &to),
+        // A To that is missing or does not parse is copied as received (or left out), so a
+        // malformed request still gets its 400 (RFC 4475 §3.3.1).
+        match (&self.to_tag, req.to(), req.header("To")) {
+            (Some(tag), Some(parsed), Some(to)) if parsed.tag().is_none() => {
+                push_header(&mut out, "To", &format!("{to};tag={tag}"));
+            }
+            (_, _, Some(to)) => push_header(&mut out, "To", &to),
+            (_, _, None) => {}
         }
         copy_lines(&mut out, req, "Call-ID");
         copy_lines(&mut out, req, "CSeq");
