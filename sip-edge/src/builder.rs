@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::message::{SipMessage, same_header};
+use crate::message::{SipMessage, StatusCode, same_header};
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
@@ -61,6 +61,11 @@ pub fn response<'a>(req: &'a SipMessage, status: u16, reason: &str) -> ResponseB
         headers: Vec::new(),
         body: None,
     }
+}
+
+/// Starts a response to `req` with the canonical reason phrase of `status`.
+pub fn response_code(req: &SipMessage, status: StatusCode) -> ResponseBuilder<'_> {
+    response(req, status.as_u16(), status.canonical_reason())
 }
 
 impl ResponseBuilder<'_> {

@@ -73,6 +73,6 @@ pub mod ua;
 pub(crate) use std::time::Instant;
 
 pub use driver::{EdgeConfig, EdgeHandle, UaConfig, UaHandle, spawn_edge, spawn_ua};
-pub use message::{ParseError, SipMessage, frame_stream, parse};
+pub use message::{Method, ParseError, SipMessage, StatusCode, frame_stream, parse};
 pub use proxy::{DialPlan, Route};
 pub use ua::{EndReason, IncomingCall, UaEvent};
