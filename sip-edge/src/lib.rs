@@ -10,6 +10,7 @@
 //!   build responses and requests.
 //! - [`transaction`]: the four RFC 3261 §17 machines.
 //! - [`proxy`] and [`ua`]: sans-IO cores.
+//! - [`limits`]: per-source token buckets; `timers` (crate-internal): a keyed deadline heap.
 //! - [`spawn_edge`] / [`spawn_ua`]: tokio drivers; the only code that reads the clock.
 //!
 //! # Run loop
@@ -63,9 +64,11 @@ pub mod builder;
 mod driver;
 pub mod edit;
 pub mod io;
+pub mod limits;
 pub mod message;
 pub mod proxy;
 mod routing;
+pub(crate) mod timers;
 pub mod transaction;
 pub mod ua;
 
