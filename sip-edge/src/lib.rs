@@ -5,7 +5,7 @@
 //! # Layers
 //! - [`message`]: [`parse`] frames a datagram into start line, header spans and body;
 //!   typed accessors parse on demand; [`SipMessage::validate`] says which error response
-//!   (400/416/505) a request deserves. [`frame_stream`] frames TCP.
+//!   (400/416/505) a request deserves. [`StreamFramer`] frames TCP incrementally.
 //! - [`edit`] / [`builder`]: re-emit a message with edits (unknown headers byte-exact) and
 //!   build responses and requests.
 //! - [`transaction`]: the four RFC 3261 §17 machines.
@@ -76,6 +76,8 @@ pub mod ua;
 pub(crate) use std::time::Instant;
 
 pub use driver::{EdgeConfig, EdgeHandle, UaConfig, UaHandle, spawn_edge, spawn_ua};
-pub use message::{Method, ParseError, SipMessage, StatusCode, frame_stream, parse};
+pub use message::{
+    Frame, Method, ParseError, SipMessage, StatusCode, StreamFramer, frame_stream, parse,
+};
 pub use proxy::{DialPlan, Route};
 pub use ua::{EndReason, IncomingCall, UaEvent};

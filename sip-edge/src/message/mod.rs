@@ -9,6 +9,7 @@ mod grammar;
 mod method;
 mod names;
 mod parse;
+mod stream;
 #[cfg(test)]
 mod torture_tests;
 mod validate;
@@ -21,6 +22,7 @@ use bytes::Bytes;
 pub use grammar::{NameAddr, Param, Uri, Via, escape_param, split_list, unescape};
 pub use method::{Method, StatusCode};
 pub use parse::{frame_stream, parse, parse_head};
+pub use stream::{Frame, STREAM_MAX_MESSAGE, StreamFramer};
 pub use validate::Rejection;
 
 pub(crate) use names::same as same_header;

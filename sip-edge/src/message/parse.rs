@@ -77,7 +77,7 @@ pub fn frame_stream(buf: &[u8]) -> Result<Option<usize>, ParseError> {
     Ok((end <= buf.len()).then_some(end))
 }
 
-fn content_length(buf: &[u8], headers: &[Header]) -> Result<Option<usize>, ParseError> {
+pub(crate) fn content_length(buf: &[u8], headers: &[Header]) -> Result<Option<usize>, ParseError> {
     let mut found: Option<usize> = None;
     for h in headers {
         let name = std::str::from_utf8(&buf[h.name.clone()]).unwrap_or("");
