@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::message::{SipMessage, same_header};
+use crate::message::{SipMessage, StatusCode, same_header};
 
 fn push_header(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
@@ -63,6 +63,11 @@ pub fn response<'a>(req: &'a SipMessage, status: u16, reason: &str) -> ResponseB
     }
 }
 
+/// Starts a response to `req` with the canonical reason phrase of `status`.
+pub fn response_code(req: &SipMessage, status: StatusCode) -> ResponseBuilder<'_> {
+    response(req, status.as_u16(), status.canonical_reason())
+}
+
 impl ResponseBuilder<'_> {
     /// Adds `;tag=` to To unless the request's To already has one.
     pub fn to_tag(mut self, tag: &str) -> Self {
@@ -98,13 +103,14 @@ impl ResponseBuilder<'_> {
             copy_lines(&mut out, req, "Record-Route");
         }
         copy_lines(&mut out, req, "From");
-        let to = req.header("To").unwrap_or_default();
-        match (
-            &self.to_tag,
-            req.to().and_then(|t| t.tag().map(str::to_owned)),
-        ) {
-            (Some(tag), None) => push_header(&mut out, "To", &format!("{to};tag={tag}")),
-            _ => push_header(&mut out, "To", &to),
+        // A To that is missing or does not parse is copied as received (or left out), so a
+        // malformed request still gets its 400 (RFC 4475 §3.3.1).
+        match (&self.to_tag, req.to(), req.header("To")) {
+            (Some(tag), Some(parsed), Some(to)) if parsed.tag().is_none() => {
+                push_header(&mut out, "To", &format!("{to};tag={tag}"));
+            }
+            (_, _, Some(to)) => push_header(&mut out, "To", &to),
+            (_, _, None) => {}
         }
         copy_lines(&mut out, req, "Call-ID");
         copy_lines(&mut out, req, "CSeq");

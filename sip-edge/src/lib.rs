@@ -5,12 +5,13 @@
 //! # Layers
 //! - [`message`]: [`parse`] frames a datagram into start line, header spans and body;
 //!   typed accessors parse on demand; [`SipMessage::validate`] says which error response
-//!   (400/416/505) a request deserves. [`frame_stream`] frames TCP.
+//!   (400/416/505) a request deserves. [`StreamFramer`] frames TCP incrementally.
 //! - [`edit`] / [`builder`]: re-emit a message with edits (unknown headers byte-exact) and
 //!   build responses and requests.
 //! - [`transaction`]: the four RFC 3261 §17 machines.
 //! - [`proxy`] (registrar, digest auth, location, forking, voicemail, message waiting) and
 //!   [`ua`]: sans-IO cores; [`auth`]: digest pieces.
+//! - [`limits`]: per-source token buckets; `timers` (crate-internal): a keyed deadline heap.
 //! - [`spawn_edge`] / [`spawn_ua`]: tokio drivers; the only code that reads the clock.
 //!
 //! # Run loop
@@ -61,9 +62,11 @@ pub mod builder;
 mod driver;
 pub mod edit;
 pub mod io;
+pub mod limits;
 pub mod message;
 pub mod proxy;
 mod routing;
+pub(crate) mod timers;
 pub mod transaction;
 pub mod ua;
 
@@ -71,6 +74,8 @@ pub mod ua;
 pub(crate) use std::time::Instant;
 
 pub use driver::{EdgeCommand, EdgeConfig, EdgeHandle, UaConfig, UaHandle, spawn_edge, spawn_ua};
-pub use message::{ParseError, SipMessage, frame_stream, parse};
+pub use message::{
+    Frame, Method, ParseError, SipMessage, StatusCode, StreamFramer, frame_stream, parse,
+};
 pub use proxy::{Account, DialPlan, Network, Pattern, Route, Voicemail};
 pub use ua::{EndReason, IncomingCall, UaEvent};

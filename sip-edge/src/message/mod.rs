@@ -6,8 +6,10 @@
 //! (400, 416, 505), so framing and semantics stay apart (see `notes/sip-parsers.md`).
 
 mod grammar;
+mod method;
 mod names;
 mod parse;
+mod stream;
 #[cfg(test)]
 mod torture_tests;
 mod validate;
@@ -18,10 +20,14 @@ use std::ops::Range;
 use bytes::Bytes;
 
 pub use grammar::{NameAddr, Param, Uri, Via, escape_param, split_list, unescape};
+pub use method::{Method, StatusCode};
 pub use parse::{frame_stream, parse, parse_head};
+pub use stream::{Frame, STREAM_MAX_MESSAGE, StreamFramer};
 pub use validate::Rejection;
 
 pub(crate) use names::same as same_header;
+#[cfg(test)]
+pub(crate) use torture_tests::DIR as TORTURE_DIR;
 
 /// Why a message could not be framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -136,6 +142,17 @@ impl SipMessage {
         }
     }
 
+    /// The request method, typed (`None` for responses). Case-sensitive: `invite` is
+    /// `Method::Other("invite")`.
+    pub fn method_typed(&self) -> Option<Method> {
+        self.method().map(Method::parse)
+    }
+
+    /// True when this is a request with method `m`.
+    pub fn is_method(&self, m: &Method) -> bool {
+        self.method() == Some(m.as_str())
+    }
+
     /// The Request-URI as received (`None` for responses).
     pub fn request_uri(&self) -> Option<&str> {
         match &self.start {
@@ -159,6 +176,12 @@ impl SipMessage {
             StartLine::Response { status, .. } => Some(*status),
             StartLine::Request { .. } => None,
         }
+    }
+
+    /// The status code, typed (`None` for requests).
+    pub fn status_code(&self) -> Option<StatusCode> {
+        // The framer only accepts three digits starting 1-9; 7xx-9xx are not SIP codes.
+        self.status().and_then(StatusCode::new)
     }
 
     /// The reason phrase (`None` for requests).
@@ -223,6 +246,11 @@ impl SipMessage {
         }
         let n: u32 = num.parse().ok()?;
         (n < 1 << 31 && names::is_token(method.as_bytes())).then(|| (n, method.to_owned()))
+    }
+
+    /// CSeq as `(sequence number, typed method)`; see [`SipMessage::cseq`].
+    pub fn cseq_typed(&self) -> Option<(u32, Method)> {
+        self.cseq().map(|(n, m)| (n, Method::parse(&m)))
     }
 
     /// Every Via, top first (comma-joined values are split).
@@ -338,5 +366,23 @@ mod tests {
         assert_eq!(m.content_type().as_deref(), Some("application/sdp"));
         assert_eq!(&m.body()[..], b"sdp");
         assert_eq!(m.to_string(), "INVITE sip:600@edge");
+        assert_eq!(m.method_typed(), Some(Method::Invite));
+        assert!(m.is_method(&Method::Invite) && !m.is_method(&Method::Ack));
+        assert_eq!(m.cseq_typed(), Some((7, Method::Invite)));
+        assert_eq!(m.status_code(), None);
+    }
+
+    #[test]
+    fn typed_status_and_extension_methods() {
+        let r = parse(Bytes::from_static(
+            b"SIP/2.0 486 Busy\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCSeq: 1 foo\r\n\r\n",
+        ))
+        .unwrap();
+        assert_eq!(r.status_code(), Some(StatusCode::BUSY_HERE));
+        assert!(r.status_code().unwrap().is_client_error());
+        assert_eq!(r.method_typed(), None);
+        assert_eq!(r.cseq_typed(), Some((1, Method::Other("foo".into()))));
+        let r = parse(Bytes::from_static(b"SIP/2.0 799 Odd\r\n\r\n")).unwrap();
+        assert_eq!((r.status(), r.status_code()), (Some(799), None));
     }
 }

@@ -31,6 +31,10 @@ impl SipMessage {
             });
         }
         if let Some(uri) = self.request_uri() {
+            // LWS inside the Request-URI (RFC 4475 §3.1.2.8).
+            if uri.contains(|c: char| c.is_ascii_whitespace()) {
+                return Err(bad("Bad Request-URI"));
+            }
             if uri.starts_with('<') {
                 return Err(bad("Bad Request-URI"));
             }
@@ -84,15 +88,12 @@ impl SipMessage {
         Ok(())
     }
 
-    /// True when enough of the message is there to build a response to it (Via, From, To,
-    /// Call-ID and CSeq present; a Via that does not parse is still copied, and the response
-    /// then goes to the source address).
+    /// True when a response can be sent back: a request (other than ACK, which is never
+    /// answered) with at least one Via line. From, To, Call-ID and CSeq are copied when present
+    /// and as received, so a request that is missing them or has them malformed still gets
+    /// its 400 (RFC 4475 §3.3.1, §3.1.2.6, §3.1.2.15); a Via that does not parse is still
+    /// copied, and the response then goes to the source address.
     pub fn can_answer(&self) -> bool {
-        self.is_request()
-            && self.header("Via").is_some()
-            && self.from().is_some()
-            && self.to().is_some()
-            && self.call_id().is_some()
-            && self.header("CSeq").is_some()
+        self.is_request() && self.method() != Some("ACK") && self.header("Via").is_some()
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::Instant;
 use crate::message::SipMessage;
 
-use super::{Common, Event, Input, Output, Timers, due};
+use super::{Common, Event, Input, Output, Timers, after, due};
 
 /// States of figure 6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +44,9 @@ impl Client {
             request,
             timers,
             reliable,
-            timer_e: (!reliable).then(|| now + timers.t1),
+            timer_e: (!reliable).then(|| after(now, timers.t1)),
             e_interval: timers.t1,
-            timer_f: Some(now + timers.timeout()),
+            timer_f: Some(after(now, timers.timeout())),
             timer_k: None,
             common,
         }
@@ -64,46 +64,32 @@ impl Client {
 
     /// Feeds one input.
     pub fn handle_input(&mut self, input: Input) {
+        // Due timers first, whatever the input: no deadline ≤ now survives an input.
+        let now = self.common.seen(input.now());
+        self.handle_timeout(now);
         match input {
-            Input::Timeout(now) => {
+            Input::Timeout(_) => {}
+            Input::Received(_, resp) => {
+                let Some(status) = resp.status_code() else {
+                    return;
+                };
                 let active = matches!(self.state, State::Trying | State::Proceeding);
-                if due(self.timer_e, now) && active {
-                    self.common.transmit(self.request.as_bytes().clone());
-                    self.e_interval = if self.state == State::Proceeding {
-                        self.timers.t2
-                    } else {
-                        (self.e_interval * 2).min(self.timers.t2)
-                    };
-                    self.timer_e = Some(now + self.e_interval);
+                if !active {
+                    return;
                 }
-                if due(self.timer_f, now) && active {
-                    self.common.event(Event::TimedOut);
+                self.common.event(Event::Response(resp));
+                if status.is_provisional() {
+                    self.state = State::Proceeding;
+                    return;
+                }
+                self.state = State::Completed;
+                self.timer_e = None;
+                self.timer_f = None;
+                if self.reliable {
+                    // Timer K is zero over reliable transports: Terminated at once.
                     self.terminate();
-                }
-                if due(self.timer_k, now) {
-                    self.terminate();
-                }
-            }
-            Input::Received(now, resp) => {
-                let Some(status) = resp.status() else { return };
-                match (self.state, status) {
-                    (State::Trying | State::Proceeding, 100..=199) => {
-                        self.state = State::Proceeding;
-                        self.common.event(Event::Response(resp));
-                    }
-                    (State::Trying | State::Proceeding, _) => {
-                        self.common.event(Event::Response(resp));
-                        self.state = State::Completed;
-                        self.timer_e = None;
-                        self.timer_f = None;
-                        let wait = if self.reliable {
-                            Duration::ZERO
-                        } else {
-                            self.timers.t4
-                        };
-                        self.timer_k = Some(now + wait);
-                    }
-                    _ => {}
+                } else {
+                    self.timer_k = Some(after(now, self.timers.t4));
                 }
             }
             Input::TransportError(_) => {
@@ -113,6 +99,26 @@ impl Client {
                 }
             }
             Input::Respond { .. } => {}
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let active = matches!(self.state, State::Trying | State::Proceeding);
+        if due(self.timer_e, now) && active {
+            self.common.transmit(self.request.as_bytes().clone());
+            self.e_interval = if self.state == State::Proceeding {
+                self.timers.t2
+            } else {
+                (self.e_interval * 2).min(self.timers.t2)
+            };
+            self.timer_e = Some(after(now, self.e_interval));
+        }
+        if due(self.timer_f, now) && active {
+            self.common.event(Event::TimedOut);
+            self.terminate();
+        }
+        if due(self.timer_k, now) {
+            self.terminate();
         }
     }
 
@@ -182,12 +188,11 @@ mod tests {
         c.handle_input(Input::Received(t0, resp(200, "OPTIONS", 2)));
         let (tx, ev, next) = drain(|| c.poll_output());
         assert!(tx.is_empty());
-        assert!(matches!(ev.as_slice(), [Event::Response(_)]));
-        assert_eq!(next, Some(t0), "timer K is zero over TCP");
-        c.handle_input(Input::Timeout(t0));
-        let (_, ev, next) = drain(|| c.poll_output());
-        assert!(matches!(ev.as_slice(), [Event::Terminated]));
-        assert_eq!(next, None);
+        assert!(
+            matches!(ev.as_slice(), [Event::Response(_), Event::Terminated]),
+            "timer K is zero over TCP: Terminated at once"
+        );
+        assert_eq!((next, c.state()), (None, State::Terminated));
     }
 
     #[test]

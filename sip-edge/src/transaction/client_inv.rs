@@ -6,14 +6,18 @@ use crate::Instant;
 use crate::builder::ack_for;
 use crate::message::SipMessage;
 
-use super::{Common, Event, Input, Output, Timers, due};
+use super::{Common, Event, Input, Output, Timers, after, due};
+
+/// Timer D over unreliable transports: at least 32 s (§17.1.1.2).
+const TIMER_D: Duration = Duration::from_secs(32);
 
 /// States of figure 5.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     /// INVITE sent, retransmitting on timer A.
     Calling,
-    /// A provisional response arrived.
+    /// A provisional response arrived; no timer runs (timer B only guards Calling, and a
+    /// proxy's timer C belongs to the proxy).
     Proceeding,
     /// A non-2xx final response arrived and was ACKed; absorbing retransmissions (timer D).
     Completed,
@@ -44,9 +48,9 @@ impl ClientInv {
             state: State::Calling,
             request,
             reliable,
-            timer_a: (!reliable).then(|| now + timers.t1),
+            timer_a: (!reliable).then(|| after(now, timers.t1)),
             a_interval: timers.t1,
-            timer_b: Some(now + timers.timeout()),
+            timer_b: Some(after(now, timers.timeout())),
             timer_d: None,
             ack: None,
             common,
@@ -65,9 +69,12 @@ impl ClientInv {
 
     /// Feeds one input.
     pub fn handle_input(&mut self, input: Input) {
+        // Due timers first, whatever the input: no deadline ≤ now survives an input.
+        let now = self.common.seen(input.now());
+        self.handle_timeout(now);
         match input {
-            Input::Timeout(now) => self.handle_timeout(now),
-            Input::Received(now, resp) => self.handle_response(now, resp),
+            Input::Timeout(_) => {}
+            Input::Received(_, resp) => self.handle_response(now, resp),
             Input::TransportError(_) => {
                 if self.state != State::Terminated {
                     self.common.event(Event::TransportError);
@@ -82,9 +89,9 @@ impl ClientInv {
         if due(self.timer_a, now) && self.state == State::Calling {
             self.common.transmit(self.request.as_bytes().clone());
             self.a_interval *= 2;
-            self.timer_a = Some(now + self.a_interval);
+            self.timer_a = Some(after(now, self.a_interval));
         }
-        if due(self.timer_b, now) && matches!(self.state, State::Calling) {
+        if due(self.timer_b, now) && self.state == State::Calling {
             self.common.event(Event::TimedOut);
             self.terminate();
         }
@@ -94,19 +101,24 @@ impl ClientInv {
     }
 
     fn handle_response(&mut self, now: Instant, resp: SipMessage) {
-        let Some(status) = resp.status() else { return };
-        match (self.state, status) {
-            (State::Calling | State::Proceeding, 100..=199) => {
+        let Some(status) = resp.status_code() else {
+            return;
+        };
+        let active = matches!(self.state, State::Calling | State::Proceeding);
+        match status.class() {
+            1 if active => {
                 self.state = State::Proceeding;
+                // Figure 5: neither A nor B runs in Proceeding.
                 self.timer_a = None;
+                self.timer_b = None;
                 self.common.event(Event::Response(resp));
             }
-            (State::Calling | State::Proceeding, 200..=299) => {
+            2 if active => {
                 // The TU ACKs 2xx itself (end to end, §13.2.2.4).
                 self.common.event(Event::Response(resp));
                 self.terminate();
             }
-            (State::Calling | State::Proceeding, _) => {
+            _ if active => {
                 let ack = ack_for(&self.request, &resp);
                 self.common.transmit(ack.clone());
                 self.ack = Some(ack);
@@ -114,14 +126,14 @@ impl ClientInv {
                 self.state = State::Completed;
                 self.timer_a = None;
                 self.timer_b = None;
-                let wait = if self.reliable {
-                    Duration::ZERO
+                if self.reliable {
+                    // Timer D is zero over reliable transports: Terminated at once.
+                    self.terminate();
                 } else {
-                    Duration::from_secs(32)
-                };
-                self.timer_d = Some(now + wait);
+                    self.timer_d = Some(after(now, TIMER_D));
+                }
             }
-            (State::Completed, 300..) => {
+            _ if self.state == State::Completed && status.is_failure() => {
                 if let Some(ack) = &self.ack {
                     self.common.transmit(ack.clone());
                 }
@@ -185,11 +197,7 @@ mod tests {
         c.handle_input(Input::Received(t0, resp(100, "INVITE", 1)));
         assert_eq!(c.state(), State::Proceeding);
         let (_, _, next) = drain(|| c.poll_output());
-        assert_eq!(
-            next,
-            Some(t0 + Duration::from_secs(32)),
-            "A stops in Proceeding"
-        );
+        assert_eq!(next, None, "neither A nor B runs in Proceeding");
         c.handle_input(Input::Received(t0, resp(486, "INVITE", 1)));
         let (tx, ev, next) = drain(|| c.poll_output());
         let ack = parse(tx[0].clone()).unwrap();
@@ -211,6 +219,62 @@ mod tests {
         c.handle_input(Input::Received(t0, resp(200, "INVITE", 1)));
         let (tx, ev, next) = drain(|| c.poll_output());
         assert!(tx.is_empty());
+        assert!(matches!(
+            ev.as_slice(),
+            [Event::Response(_), Event::Terminated]
+        ));
+        assert_eq!(next, None);
+    }
+}
+
+#[cfg(test)]
+mod timer_b_tests {
+    use super::*;
+    use crate::transaction::test_util::{drain, invite, resp};
+
+    #[test]
+    fn no_stale_timer_b_after_a_provisional() {
+        let t0 = Instant::now();
+        let mut c = ClientInv::new(t0, invite(), false, Timers::default());
+        let (_, _, next) = drain(|| c.poll_output());
+        assert_eq!(next, Some(t0 + Duration::from_millis(500)), "timer A");
+        c.handle_input(Input::Received(t0, resp(180, "INVITE", 1)));
+        drain(|| c.poll_output());
+        // Long after B would have fired: still Proceeding, nothing pending, no timeout event.
+        let late = t0 + Duration::from_secs(40);
+        c.handle_input(Input::Timeout(late));
+        let (tx, ev, next) = drain(|| c.poll_output());
+        assert!(tx.is_empty() && ev.is_empty());
+        assert_eq!((next, c.state()), (None, State::Proceeding));
+        // A late final response still completes the transaction.
+        c.handle_input(Input::Received(late, resp(486, "INVITE", 1)));
+        let (tx, ev, next) = drain(|| c.poll_output());
+        assert_eq!(tx.len(), 1, "ACK");
+        assert!(matches!(ev.as_slice(), [Event::Response(_)]));
+        assert_eq!(next, Some(late + Duration::from_secs(32)), "timer D");
+    }
+
+    #[test]
+    fn response_after_a_missed_timer_a_retransmits_first_and_stays_in_the_future() {
+        let t0 = Instant::now();
+        let mut c = ClientInv::new(t0, invite(), false, Timers::default());
+        drain(|| c.poll_output());
+        // The driver saw the 100 only after timer A's deadline passed.
+        let t = t0 + Duration::from_millis(700);
+        c.handle_input(Input::Received(t, resp(100, "INVITE", 1)));
+        let (tx, _, next) = drain(|| c.poll_output());
+        assert_eq!(tx.len(), 1, "the due retransmission");
+        assert_eq!(next, None);
+    }
+
+    #[test]
+    fn reliable_non_2xx_terminates_at_once() {
+        let t0 = Instant::now();
+        let mut c = ClientInv::new(t0, invite(), true, Timers::default());
+        drain(|| c.poll_output());
+        c.handle_input(Input::Received(t0, resp(486, "INVITE", 1)));
+        let (tx, ev, next) = drain(|| c.poll_output());
+        assert_eq!(tx.len(), 1, "ACK");
         assert!(matches!(
             ev.as_slice(),
             [Event::Response(_), Event::Terminated]

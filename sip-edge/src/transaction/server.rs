@@ -1,12 +1,10 @@
 //! Non-INVITE server transaction (RFC 3261 §17.2.2, figure 8).
 
-use std::time::Duration;
-
 use bytes::Bytes;
 
 use crate::Instant;
 
-use super::{Common, Event, Input, Output, Timers, due};
+use super::{Common, Event, Input, Output, Timers, after, due};
 
 /// States of figure 8.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,8 +50,13 @@ impl Server {
 
     /// Feeds one input: `Respond` from the TU, `Received` for a retransmitted request.
     pub fn handle_input(&mut self, input: Input) {
+        // Due timers first, whatever the input: no deadline ≤ now survives an input.
+        let now = self.common.seen(input.now());
+        if due(self.timer_j, now) {
+            self.terminate();
+        }
         match input {
-            Input::Respond { now, status, data } => {
+            Input::Respond { status, data, .. } => {
                 if !matches!(self.state, State::Trying | State::Proceeding) {
                     return;
                 }
@@ -61,14 +64,12 @@ impl Server {
                 self.last_response = Some(data);
                 if status < 200 {
                     self.state = State::Proceeding;
+                } else if self.reliable {
+                    // Timer J is zero over reliable transports: Terminated at once.
+                    self.terminate();
                 } else {
                     self.state = State::Completed;
-                    let wait = if self.reliable {
-                        Duration::ZERO
-                    } else {
-                        self.timers.timeout()
-                    };
-                    self.timer_j = Some(now + wait);
+                    self.timer_j = Some(after(now, self.timers.timeout()));
                 }
             }
             Input::Received(..) => {
@@ -78,22 +79,20 @@ impl Server {
                     self.common.transmit(r.clone());
                 }
             }
-            Input::Timeout(now) => {
-                if due(self.timer_j, now) {
-                    self.state = State::Terminated;
-                    self.timer_j = None;
-                    self.common.terminate();
-                }
-            }
+            Input::Timeout(_) => {}
             Input::TransportError(_) => {
                 if self.state != State::Terminated {
-                    self.state = State::Terminated;
-                    self.timer_j = None;
                     self.common.event(Event::TransportError);
-                    self.common.terminate();
+                    self.terminate();
                 }
             }
         }
+    }
+
+    fn terminate(&mut self) {
+        self.state = State::Terminated;
+        self.timer_j = None;
+        self.common.terminate();
     }
 
     /// Next output; see the module docs for the drain loop.
@@ -104,6 +103,8 @@ impl Server {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::transaction::test_util::{drain, options};
 
@@ -138,7 +139,9 @@ mod tests {
             status: 200,
             data: Bytes::from_static(b"200"),
         });
-        let (_, _, next) = drain(|| s.poll_output());
-        assert_eq!(next, Some(t0));
+        let (tx, ev, next) = drain(|| s.poll_output());
+        assert_eq!(tx.len(), 1);
+        assert!(matches!(ev.as_slice(), [Event::Terminated]));
+        assert_eq!((next, s.state()), (None, State::Terminated));
     }
 }

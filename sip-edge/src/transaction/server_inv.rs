@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::Instant;
+use crate::message::Method;
 
-use super::{Common, Event, Input, Output, Timers, due};
+use super::{Common, Event, Input, Output, Timers, after, due};
 
 /// States of figure 7.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,49 +62,54 @@ impl ServerInv {
 
     /// Feeds one input: `Respond` from the TU, `Received` for a retransmitted INVITE or the ACK.
     pub fn handle_input(&mut self, input: Input) {
+        // Due timers first, whatever the input: no deadline ≤ now survives an input.
+        let now = self.common.seen(input.now());
+        self.handle_timeout(now);
         match input {
-            Input::Respond { now, status, data } => self.respond(now, status, data),
-            Input::Received(now, req) => match (self.state, req.method()) {
-                (State::Proceeding | State::Completed, Some("INVITE")) => {
+            Input::Respond { status, data, .. } => self.respond(now, status, data),
+            Input::Received(_, req) => match (self.state, req.method_typed()) {
+                (State::Proceeding | State::Completed, Some(Method::Invite)) => {
                     if let Some(r) = &self.last_response {
                         self.common.transmit(r.clone());
                     }
                 }
-                (State::Completed, Some("ACK")) => {
+                (State::Completed, Some(Method::Ack)) => {
                     self.state = State::Confirmed;
                     self.timer_g = None;
                     self.timer_h = None;
-                    let wait = if self.reliable {
-                        Duration::ZERO
+                    if self.reliable {
+                        // Timer I is zero over reliable transports: Terminated at once.
+                        self.terminate();
                     } else {
-                        self.timers.t4
-                    };
-                    self.timer_i = Some(now + wait);
+                        self.timer_i = Some(after(now, self.timers.t4));
+                    }
                 }
                 _ => {}
             },
-            Input::Timeout(now) => {
-                if due(self.timer_g, now) && self.state == State::Completed {
-                    if let Some(r) = &self.last_response {
-                        self.common.transmit(r.clone());
-                    }
-                    self.g_interval = (self.g_interval * 2).min(self.timers.t2);
-                    self.timer_g = Some(now + self.g_interval);
-                }
-                if due(self.timer_h, now) && self.state == State::Completed {
-                    self.common.event(Event::TimedOut);
-                    self.terminate();
-                }
-                if due(self.timer_i, now) {
-                    self.terminate();
-                }
-            }
+            Input::Timeout(_) => {}
             Input::TransportError(_) => {
                 if self.state != State::Terminated {
                     self.common.event(Event::TransportError);
                     self.terminate();
                 }
             }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if due(self.timer_g, now) && self.state == State::Completed {
+            if let Some(r) = &self.last_response {
+                self.common.transmit(r.clone());
+            }
+            self.g_interval = (self.g_interval * 2).min(self.timers.t2);
+            self.timer_g = Some(after(now, self.g_interval));
+        }
+        if due(self.timer_h, now) && self.state == State::Completed {
+            self.common.event(Event::TimedOut);
+            self.terminate();
+        }
+        if due(self.timer_i, now) {
+            self.terminate();
         }
     }
 
@@ -119,9 +125,9 @@ impl ServerInv {
             _ => {
                 self.state = State::Completed;
                 if !self.reliable {
-                    self.timer_g = Some(now + self.timers.t1);
+                    self.timer_g = Some(after(now, self.timers.t1));
                 }
-                self.timer_h = Some(now + self.timers.timeout());
+                self.timer_h = Some(after(now, self.timers.timeout()));
             }
         }
     }
