@@ -80,7 +80,8 @@ impl<'a> Editor<'a> {
 
     /// Adds `name: value` above all others (e.g. a Route toward a Path).
     pub fn prepend_header(&mut self, name: &str, value: impl Into<String>) -> &mut Self {
-        self.entries.insert(0, Entry::New(name.into(), value.into()));
+        self.entries
+            .insert(0, Entry::New(name.into(), value.into()));
         self
     }
 

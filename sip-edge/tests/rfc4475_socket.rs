@@ -13,7 +13,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use sip_edge::{DialPlan, EdgeConfig, parse, spawn_edge};
+use sip_edge::{EdgeConfig, parse, spawn_edge};
 use tokio::net::UdpSocket;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/sip/rfc4475");
@@ -177,11 +177,14 @@ async fn check(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_torture_message_over_udp() {
-    let edge = spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: None,
-        media_server: "127.0.0.1:9".parse().unwrap(),
-        dial_plan: DialPlan::new(),
+    let edge = spawn_edge({
+        let mut cfg = EdgeConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+            std::sync::Arc::new(parley_store::MemoryStore::new()),
+        );
+        cfg.tcp = None;
+        cfg
     })
     .await
     .unwrap();

@@ -4,18 +4,21 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use sip_edge::{DialPlan, EdgeConfig, frame_stream, parse, spawn_edge};
+use sip_edge::{EdgeConfig, frame_stream, parse, spawn_edge};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
 #[tokio::test]
 async fn options_over_tcp_are_answered_on_the_connection() {
-    let edge = spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: Some("127.0.0.1:0".parse().unwrap()),
-        media_server: "127.0.0.1:9".parse().unwrap(),
-        dial_plan: DialPlan::new(),
+    let edge = spawn_edge({
+        let mut cfg = EdgeConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+            std::sync::Arc::new(parley_store::MemoryStore::new()),
+        );
+        cfg.tcp = Some("127.0.0.1:0".parse().unwrap());
+        cfg
     })
     .await
     .unwrap();
@@ -66,11 +69,14 @@ async fn options_over_tcp_are_answered_on_the_connection() {
 }
 
 async fn tcp_edge() -> sip_edge::EdgeHandle {
-    spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: Some("127.0.0.1:0".parse().unwrap()),
-        media_server: "127.0.0.1:9".parse().unwrap(),
-        dial_plan: DialPlan::new(),
+    spawn_edge({
+        let mut cfg = EdgeConfig::new(
+            "127.0.0.1:0".parse().unwrap(),
+            "127.0.0.1:9".parse().unwrap(),
+            std::sync::Arc::new(parley_store::MemoryStore::new()),
+        );
+        cfg.tcp = Some("127.0.0.1:0".parse().unwrap());
+        cfg
     })
     .await
     .unwrap()

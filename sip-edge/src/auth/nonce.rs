@@ -92,7 +92,9 @@ impl NonceIssuer {
         let mut salt = [0u8; 8];
         salt.copy_from_slice(&raw[8..16]);
         let salt = u64::from_be_bytes(salt);
-        if !bool::from(self.mac(ts, salt).ct_eq(&raw[16..])) || ts > now_unix.saturating_add(MAX_SKEW) {
+        if !bool::from(self.mac(ts, salt).ct_eq(&raw[16..]))
+            || ts > now_unix.saturating_add(MAX_SKEW)
+        {
             return NonceState::Invalid;
         }
         if now_unix.saturating_sub(ts) > max_age {

@@ -191,7 +191,11 @@ fn nonces() {
     assert_eq!(issuer.check(&n[..47], now, 300), NonceState::Invalid);
     assert_eq!(issuer.check(&"é".repeat(24), now, 300), NonceState::Invalid);
     assert_ne!(issuer.issue(now, 1), issuer.issue(now + 1, 1));
-    assert_ne!(issuer.issue(now, 1), issuer.issue(now, 2), "same second, other salt");
+    assert_ne!(
+        issuer.issue(now, 1),
+        issuer.issue(now, 2),
+        "same second, other salt"
+    );
 }
 
 #[test]

@@ -269,7 +269,11 @@ fn local_ips(bound: SocketAddr) -> Vec<IpAddr> {
 }
 
 fn load_accounts(store: &dyn Store) -> parley_store::Result<Vec<Account>> {
-    Ok(store.users()?.into_iter().map(account_from_record).collect())
+    Ok(store
+        .users()?
+        .into_iter()
+        .map(account_from_record)
+        .collect())
 }
 
 fn account_from_record(u: UserRecord) -> Account {
@@ -341,7 +345,11 @@ fn binding_to_record(b: Binding, now: Instant, unix: u64) -> BindingRecord {
     }
 }
 
-fn subscription_from_record(s: SubscriptionRecord, now: Instant, unix: u64) -> Option<Subscription> {
+fn subscription_from_record(
+    s: SubscriptionRecord,
+    now: Instant,
+    unix: u64,
+) -> Option<Subscription> {
     Some(Subscription {
         expires_at: to_instant(s.expires_unix, now, unix)?,
         mailbox: s.mailbox,

@@ -69,13 +69,14 @@ impl Authenticator {
         now: Instant,
         unix_now: u64,
     ) -> Verdict {
-        let ours = msg.headers(header).into_iter().find_map(|v| {
-            match auth::parse_authorization(&v) {
-                Ok(c) if c.realm.eq_ignore_ascii_case(&self.realm) => Some(Ok(c)),
-                Ok(_) => None,
-                Err(_) => Some(Err(())),
-            }
-        });
+        let ours =
+            msg.headers(header)
+                .into_iter()
+                .find_map(|v| match auth::parse_authorization(&v) {
+                    Ok(c) if c.realm.eq_ignore_ascii_case(&self.realm) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(_) => Some(Err(())),
+                });
         let creds = match ours {
             None => return Verdict::Challenge { stale: false },
             Some(Err(())) => return Verdict::Malformed,
@@ -97,9 +98,11 @@ impl Authenticator {
             Algorithm::Sha256 => a.ha1_sha256.as_deref(),
         });
         // The username must be the account's canonical name (the HA1 is made of it).
-        let right_user =
-            account.as_ref().is_some_and(|a| a.user.eq_ignore_ascii_case(&creds.username));
-        let good = ha1.is_some_and(|h| right_user && auth::verify(&creds, method, h, creds.algorithm));
+        let right_user = account
+            .as_ref()
+            .is_some_and(|a| a.user.eq_ignore_ascii_case(&creds.username));
+        let good =
+            ha1.is_some_and(|h| right_user && auth::verify(&creds, method, h, creds.algorithm));
         if !good {
             if self.lockout.record_failure(&key, now) {
                 warn!("{}", auth::lockout_log_line(&creds.username, source));
@@ -107,7 +110,11 @@ impl Authenticator {
             return Verdict::Challenge { stale: false };
         }
         // A replayed nonce count: make the phone start over with a fresh nonce.
-        if creds.qop_auth && !self.counts.check_and_record(&creds.nonce, creds.nc_value().unwrap_or(0)) {
+        if creds.qop_auth
+            && !self
+                .counts
+                .check_and_record(&creds.nonce, creds.nc_value().unwrap_or(0))
+        {
             return Verdict::Challenge { stale: true };
         }
         self.lockout.record_success(&key);
@@ -149,7 +156,13 @@ impl super::Proxy {
                     self.stats.auth_failures += 1;
                 }
                 let [sha, md5] = self.auth.challenges(unix_now, stale);
-                self.reply_with(r, msg, status, reason, &[(challenge, sha), (challenge, md5)]);
+                self.reply_with(
+                    r,
+                    msg,
+                    status,
+                    reason,
+                    &[(challenge, sha), (challenge, md5)],
+                );
                 None
             }
             Verdict::Locked => {

@@ -15,7 +15,9 @@ use crate::builder::{cancel_for, response};
 use crate::edit::Editor;
 use crate::io::{Received, Transport};
 use crate::message::{SipMessage, Uri, escape_param, parse};
-use crate::transaction::{self, Event, Output as TxOutput, client::Client, client_inv::ClientInv, server_inv::ServerInv};
+use crate::transaction::{
+    self, Event, Output as TxOutput, client::Client, client_inv::ClientInv, server_inv::ServerInv,
+};
 
 /// Every live INVITE context and the indexes into it.
 #[derive(Default)]
@@ -45,7 +47,11 @@ impl Invites {
 fn server_key(msg: &SipMessage) -> Option<String> {
     let via = msg.top_via()?;
     let branch = via.branch()?;
-    Some(format!("{branch}|{}:{}", via.host, via.port.unwrap_or(5060)))
+    Some(format!(
+        "{branch}|{}:{}",
+        via.host,
+        via.port.unwrap_or(5060)
+    ))
 }
 
 /// Where one branch goes.
@@ -69,7 +75,7 @@ struct Branch {
     client: Option<ClientInv>,
     cancel: Option<Client>,
     timer_c: Option<Instant>,
-    /// A provisional came back (CANCEL may be sent).
+    /// A provisional (even 100) came back: a CANCEL may be sent.
     ringing: bool,
     /// We want it cancelled; the CANCEL goes out once it rings (§9.1).
     cancel_wanted: bool,
@@ -213,7 +219,10 @@ impl Proxy {
             key: key.clone(),
             call_id: call_id.clone(),
             server: ServerInv::new(r.transport.is_reliable(), self.cfg.timers),
-            reply_to: (r.transport, crate::routing::reply_to(r.transport, r.source, &msg)),
+            reply_to: (
+                r.transport,
+                crate::routing::reply_to(r.transport, r.source, &msg),
+            ),
             source: r.source,
             source_transport: r.transport,
             local_tag: self.random_tag(),
@@ -279,7 +288,11 @@ impl Proxy {
             }) => {
                 let rest: String = number.chars().skip(*strip).collect();
                 debug!(trunk = %name, "routing to trunk");
-                let hop = plain(format!("sip:{prefix}{rest}@{address}"), *address, Vec::new());
+                let hop = plain(
+                    format!("sip:{prefix}{rest}@{address}"),
+                    *address,
+                    Vec::new(),
+                );
                 return Ok((vec![vec![hop]], None));
             }
             None => {}
@@ -387,7 +400,12 @@ impl Proxy {
         };
         info!(call_id = %ctx.call_id, dest = %hop.dest, uri = fwd.request_uri().unwrap_or(""), "forwarding INVITE");
         self.stats.forwarded_requests += 1;
-        let client = ClientInv::new(now, fwd.clone(), hop.transport.is_reliable(), self.cfg.timers);
+        let client = ClientInv::new(
+            now,
+            fwd.clone(),
+            hop.transport.is_reliable(),
+            self.cfg.timers,
+        );
         self.invites
             .by_branch
             .insert(branch.clone(), (ctx.id, ctx.branches.len()));
@@ -453,7 +471,8 @@ impl Proxy {
     /// The caller gave up (§16.10): answer the CANCEL, cancel every branch; the 487 goes up
     /// once they are over.
     pub(super) fn handle_cancel(&mut self, r: Received, msg: SipMessage, call_id: String) {
-        let Some(id) = server_key(&msg).and_then(|k| self.invites.by_server.get(&k).copied()) else {
+        let Some(id) = server_key(&msg).and_then(|k| self.invites.by_server.get(&k).copied())
+        else {
             return self.reply(&r, &msg, 481, "Call/Transaction Does Not Exist");
         };
         let ok = response(&msg, 200, "OK").build();
@@ -533,7 +552,10 @@ impl Proxy {
         }
         let over = ctx.server_done
             && ctx.linger_until.is_none()
-            && ctx.branches.iter().all(|b| b.client.is_none() && b.cancel.is_none());
+            && ctx
+                .branches
+                .iter()
+                .all(|b| b.client.is_none() && b.cancel.is_none());
         if over {
             debug!(call_id = %ctx.call_id, "INVITE context finished");
             self.invites.by_server.remove(&ctx.key);
@@ -585,7 +607,11 @@ impl Proxy {
                     TxOutput::Event(Event::Response(resp)) => out.push(resp),
                     TxOutput::Event(Event::TimedOut | Event::TransportError) => {
                         // No final answer downstream: a 408 of our own for this branch.
-                        if let Ok(m) = parse(response(&b.fwd, 408, "Request Timeout").to_tag(&ctx.local_tag).build()) {
+                        if let Ok(m) = parse(
+                            response(&b.fwd, 408, "Request Timeout")
+                                .to_tag(&ctx.local_tag)
+                                .build(),
+                        ) {
                             out.push(m);
                         }
                     }
@@ -618,10 +644,23 @@ impl Proxy {
         self.send(transport, dest, data);
     }
 
-    fn on_branch_response(&mut self, ctx: &mut InviteCtx, i: usize, resp: SipMessage, now: Instant) {
+    fn on_branch_response(
+        &mut self,
+        ctx: &mut InviteCtx,
+        i: usize,
+        resp: SipMessage,
+        now: Instant,
+    ) {
         let status = resp.status().unwrap_or(500);
         match status {
-            100 => {}
+            100 => {
+                // Any provisional, 100 included, allows a CANCEL (§9.1).
+                let b = &mut ctx.branches[i];
+                b.ringing = true;
+                if b.cancel_wanted && b.cancel.is_none() {
+                    send_cancel(b, now, self.cfg.timers);
+                }
+            }
             101..=199 => {
                 let b = &mut ctx.branches[i];
                 b.ringing = true;
@@ -718,7 +757,11 @@ impl Proxy {
         ctx.retargeted = true;
         ctx.best = None;
         ctx.vm_reason = None;
-        let sep = if vm.deposit_url.contains('?') { '&' } else { '?' };
+        let sep = if vm.deposit_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
         let url = format!("{}{sep}mailbox={}", vm.deposit_url, escape_param(&aor));
         info!(call_id = %ctx.call_id, user = %aor, reason, "retargeting to voicemail");
         let diversion = format!("<sip:{aor}@{}>;reason={reason};counter=1", self.domain);

@@ -145,7 +145,11 @@ impl Location {
 
     /// The flow a contact registered from, for requests sent to that contact (in-dialog
     /// requests to a phone behind NAT).
-    pub(crate) fn flow_for_contact(&self, contact: &str, now: Instant) -> Option<(Transport, SocketAddr)> {
+    pub(crate) fn flow_for_contact(
+        &self,
+        contact: &str,
+        now: Instant,
+    ) -> Option<(Transport, SocketAddr)> {
         let aor = self.by_contact.get(contact)?;
         self.all(aor)
             .iter()

@@ -94,7 +94,9 @@ impl Network {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, ip) {
             (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(n) & mask == u32::from(i) & mask
             }
             (IpAddr::V6(n), IpAddr::V6(i)) => {
@@ -347,7 +349,10 @@ impl Proxy {
             location: Location::new(cfg.limits.bindings, cfg.limits.bindings_per_user),
             auth: Authenticator::new(&cfg, &domain),
             invites: Invites::default(),
-            notifier: Notifier::new(cfg.limits.subscriptions, cfg.limits.subscriptions_per_mailbox),
+            notifier: Notifier::new(
+                cfg.limits.subscriptions,
+                cfg.limits.subscriptions_per_mailbox,
+            ),
             timers: TimerHeap::default(),
             domain,
             epoch: None,
@@ -519,8 +524,8 @@ impl Proxy {
         let call_id = req.call_id().unwrap_or_default();
         format!(
             "sl{:012x}",
-            fnv1a(branch.unwrap_or_default().as_bytes()) ^ fnv1a(call_id.as_bytes())
-                & 0xffff_ffff_ffff
+            fnv1a(branch.unwrap_or_default().as_bytes())
+                ^ fnv1a(call_id.as_bytes()) & 0xffff_ffff_ffff
         )
     }
 
@@ -550,7 +555,8 @@ impl Proxy {
         let port = uri
             .port
             .unwrap_or(if uri.scheme == "sips" { 5061 } else { 5060 });
-        let ports_ok = port == self.cfg.udp.port() || self.cfg.tcp.is_some_and(|t| t.port() == port);
+        let ports_ok =
+            port == self.cfg.udp.port() || self.cfg.tcp.is_some_and(|t| t.port() == port);
         if host.eq_ignore_ascii_case(&self.domain) {
             return uri.port.is_none() || ports_ok;
         }
@@ -669,9 +675,9 @@ impl Proxy {
     /// How many Route entries remain after ours on top; `Err` when one does not parse.
     fn routes_beyond_us(&self, msg: &SipMessage) -> Result<usize, ()> {
         let routes = msg.routes().map_err(|_| ())?;
-        let mut rest = routes.iter().skip_while(|r| {
-            Uri::parse(&r.uri).is_ok_and(|u| self.is_us(&u) && u.user.is_none())
-        });
+        let mut rest = routes
+            .iter()
+            .skip_while(|r| Uri::parse(&r.uri).is_ok_and(|u| self.is_us(&u) && u.user.is_none()));
         Ok(rest.by_ref().count())
     }
 

@@ -106,7 +106,10 @@ impl Notifier {
         self.next_id += 1;
         self.by_dialog
             .insert((sub.call_id.clone(), sub.local_tag.clone()), id);
-        self.by_mailbox.entry(sub.mailbox.clone()).or_default().push(id);
+        self.by_mailbox
+            .entry(sub.mailbox.clone())
+            .or_default()
+            .push(id);
         self.subs.insert(id, sub);
         id
     }
@@ -128,7 +131,9 @@ impl Notifier {
 /// The `message-summary` body (RFC 3842 §5.2).
 fn summary_body(account: &str, new: u32, old: u32) -> String {
     let waiting = if new > 0 { "yes" } else { "no" };
-    format!("Messages-Waiting: {waiting}\r\nMessage-Account: {account}\r\nVoice-Message: {new}/{old}\r\n")
+    format!(
+        "Messages-Waiting: {waiting}\r\nMessage-Account: {account}\r\nVoice-Message: {new}/{old}\r\n"
+    )
 }
 
 impl Proxy {
@@ -252,7 +257,12 @@ impl Proxy {
         }
         if per_mailbox >= self.notifier.max_per_mailbox {
             // The oldest subscription of a mailbox gives way (a phone that rebooted).
-            if let Some(&oldest) = self.notifier.by_mailbox.get(&account.user).and_then(|v| v.first()) {
+            if let Some(&oldest) = self
+                .notifier
+                .by_mailbox
+                .get(&account.user)
+                .and_then(|v| v.first())
+            {
                 self.end_subscription(oldest);
             }
         }
@@ -302,7 +312,12 @@ impl Proxy {
         if self.notifier.counts.len() < MAX_COUNTS || self.notifier.counts.contains_key(&key) {
             self.notifier.counts.insert(key.clone(), (new, old));
         }
-        let ids = self.notifier.by_mailbox.get(&key).cloned().unwrap_or_default();
+        let ids = self
+            .notifier
+            .by_mailbox
+            .get(&key)
+            .cloned()
+            .unwrap_or_default();
         debug!(mailbox = %key, new, old, subscribers = ids.len(), "message summary");
         for id in ids {
             self.notify(id, now, None);
@@ -360,7 +375,10 @@ impl Proxy {
             .header("To", format!("<{}>;tag={}", sub.remote_uri, sub.remote_tag))
             .header("Call-ID", sub.call_id.clone())
             .header("CSeq", format!("{cseq} NOTIFY"))
-            .header("Contact", format!("<sip:{}>", self.advertised_for(transport)))
+            .header(
+                "Contact",
+                format!("<sip:{}>", self.advertised_for(transport)),
+            )
             .header("Event", event)
             .header("Subscription-State", state)
             .body(

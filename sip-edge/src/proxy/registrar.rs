@@ -64,7 +64,10 @@ impl Proxy {
             .lookup(&aor.user, now)
             .iter()
             .map(|b| {
-                ("Contact", format!("<{}>;expires={}", b.contact, b.remaining(now)))
+                (
+                    "Contact",
+                    format!("<{}>;expires={}", b.contact, b.remaining(now)),
+                )
             })
             .collect();
         let supports_path = msg
@@ -111,7 +114,9 @@ impl Proxy {
         if raw_contacts.iter().any(|c| c.trim() == "*") {
             // `*` only alone and only with Expires: 0 (§10.3 step 6).
             if raw_contacts.len() != 1 || header_expires != Some(0) {
-                return Err(Refusal::Bad("Contact * Needs Expires 0 And No Other Contact"));
+                return Err(Refusal::Bad(
+                    "Contact * Needs Expires 0 And No Other Contact",
+                ));
             }
             if current
                 .iter()
@@ -137,7 +142,9 @@ impl Proxy {
             if Uri::parse(&c.uri).is_err() {
                 return Err(Refusal::Bad("Bad Contact URI"));
             }
-            let existing = current.iter().position(|b| same_contact(&b.contact, &c.uri));
+            let existing = current
+                .iter()
+                .position(|b| same_contact(&b.contact, &c.uri));
             if let Some(i) = existing
                 && current[i].call_id == call_id
                 && current[i].cseq >= cseq

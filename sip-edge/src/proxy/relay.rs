@@ -10,9 +10,7 @@ use crate::Instant;
 use crate::edit::Editor;
 use crate::io::{Received, Transport};
 use crate::message::{SipMessage, Uri};
-use crate::routing::{
-    is_unroutable, stamp_via, uri_destination, uri_transport, via_destination,
-};
+use crate::routing::{is_unroutable, stamp_via, uri_destination, uri_transport, via_destination};
 
 impl Proxy {
     /// The keyed signature our Record-Route carries for `call_id`.
@@ -22,7 +20,11 @@ impl Proxy {
 
     /// Our Record-Route for a dialog with `call_id`, reached over `transport`.
     pub(super) fn record_route(&self, transport: Transport, call_id: &str) -> String {
-        let name = if transport.is_reliable() { "tcp" } else { "udp" };
+        let name = if transport.is_reliable() {
+            "tcp"
+        } else {
+            "udp"
+        };
         format!(
             "<sip:{};transport={name};lr;sg={}>",
             self.advertised_for(transport),
@@ -70,7 +72,12 @@ impl Proxy {
 
     /// Where a URI's requests go: a registered contact is reached on the flow it registered
     /// from (NAT), anything else at the address it names.
-    pub(super) fn next_hop(&self, uri: &Uri, raw: &str, now: Instant) -> Option<(Transport, SocketAddr)> {
+    pub(super) fn next_hop(
+        &self,
+        uri: &Uri,
+        raw: &str,
+        now: Instant,
+    ) -> Option<(Transport, SocketAddr)> {
         if let Some(flow) = self.location.flow_for_contact(raw, now) {
             return Some(flow);
         }

@@ -25,9 +25,7 @@ fn account(user: &str, aliases: &[&str]) -> Account {
         aliases: aliases.iter().map(|a| a.to_string()).collect(),
         realm: REALM.into(),
         ha1_md5: Some(crate::auth::Algorithm::Md5.hash_hex(&format!("{user}:{REALM}:{pw}"))),
-        ha1_sha256: Some(
-            crate::auth::Algorithm::Sha256.hash_hex(&format!("{user}:{REALM}:{pw}")),
-        ),
+        ha1_sha256: Some(crate::auth::Algorithm::Sha256.hash_hex(&format!("{user}:{REALM}:{pw}"))),
     }
 }
 
@@ -91,7 +89,10 @@ impl Harness {
                 }
                 Output::Store(c) => self.stored.push(c),
                 Output::Timeout(t) => {
-                    assert!(t > self.now, "a deadline in the past would make the driver spin");
+                    assert!(
+                        t > self.now,
+                        "a deadline in the past would make the driver spin"
+                    );
                     return (out, Some(t));
                 }
                 Output::Idle => return (out, None),
@@ -268,7 +269,10 @@ fn responses_are_relayed_with_our_via_popped() {
     assert_eq!(h.proxy.stats().forwarded_responses, 3);
     // RFC 6026: the context absorbs INVITE retransmissions for 64*T1, then goes.
     let out = h.feed(CALLER, &invite("600", ""));
-    assert!(out.iter().all(|(t, _)| t.destination != addr(MEDIA)), "not forwarded again");
+    assert!(
+        out.iter().all(|(t, _)| t.destination != addr(MEDIA)),
+        "not forwarded again"
+    );
     h.advance(Duration::from_secs(33));
     assert_eq!(h.proxy.invites.len(), 0, "no state left after the 2xx");
 }
@@ -280,7 +284,10 @@ fn unknown_number_gets_one_stateless_404() {
     let statuses: Vec<_> = out.iter().map(|(_, m)| m.status()).collect();
     assert_eq!(statuses, [Some(404)], "no 100, no transaction");
     let tag = out[0].1.to().unwrap().tag().unwrap().to_owned();
-    assert!(h.advance(Duration::from_secs(40)).is_empty(), "never retransmitted: no amplification");
+    assert!(
+        h.advance(Duration::from_secs(40)).is_empty(),
+        "never retransmitted: no amplification"
+    );
     // A retransmitted INVITE gets the same answer (same To-tag), once.
     let again = h.feed(CALLER, &invite("999", ""));
     assert_eq!(again.len(), 1);
@@ -419,7 +426,11 @@ fn local_requests_options_register() {
     );
     assert_eq!(out[0].0.destination, addr("192.0.2.10:40000"));
     let out = h.feed(CALLER, &req("REGISTER"));
-    assert_eq!(out[0].1.status(), Some(401), "REGISTER is always challenged");
+    assert_eq!(
+        out[0].1.status(),
+        Some(401),
+        "REGISTER is always challenged"
+    );
 }
 
 #[test]
@@ -461,7 +472,8 @@ fn wildcard_bind_advertises_the_given_ip() {
     let mut cfg = ProxyConfig::new("0.0.0.0:5060".parse().unwrap(), MEDIA.parse().unwrap());
     cfg.advertised_ip = Some("10.0.0.5".parse().unwrap());
     cfg.local_ips = vec!["10.0.0.5".parse().unwrap(), "127.0.0.1".parse().unwrap()];
-    cfg.dial_plan.insert("600", Route::VxmlApp { url: APP.into() });
+    cfg.dial_plan
+        .insert("600", Route::VxmlApp { url: APP.into() });
     cfg.trusted = vec![Network::parse("192.0.2.0/24").unwrap()];
     let mut proxy = Proxy::new(cfg);
     proxy.handle_input(Input::Receive(Received {
@@ -584,7 +596,8 @@ fn relay_attempts_are_refused() {
         assert_eq!(out[0].1.status(), Some(403), "{method} {route}");
     }
     // No Route, but a Request-URI for someone else's domain: not ours to relay either.
-    let req = phone_invite(PHONE_A, "201", "victim", "relay9").replace(&format!("@{REALM} SIP"), "@203.0.113.9 SIP");
+    let req = phone_invite(PHONE_A, "201", "victim", "relay9")
+        .replace(&format!("@{REALM} SIP"), "@203.0.113.9 SIP");
     let out = h.feed(PHONE_A, &req.replace("{auth}", ""));
     assert_eq!(out[0].1.status(), Some(403));
     // An in-dialog request with our address but no signature for its Call-ID.
@@ -611,15 +624,26 @@ fn register_is_challenged_then_bound_and_persisted() {
     let out = h.feed(PHONE_A, &req.replace("{auth}", ""));
     let ch = &out[0].1;
     assert_eq!(ch.status(), Some(401));
-    let offers: Vec<String> = ch.headers("WWW-Authenticate").iter().map(|s| s.to_string()).collect();
+    let offers: Vec<String> = ch
+        .headers("WWW-Authenticate")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     assert_eq!(offers.len(), 2);
-    assert!(offers[0].contains("SHA-256") && offers[1].contains("MD5"), "{offers:?}");
+    assert!(
+        offers[0].contains("SHA-256") && offers[1].contains("MD5"),
+        "{offers:?}"
+    );
     assert!(offers[0].contains(&format!("realm=\"{REALM}\"")));
     // The alias reaches the AOR; the digest user is the canonical one.
     let out = h.with_digest(PHONE_A, &req, "201", "pw201");
     let ok = &out.last().unwrap().1;
     assert_eq!(ok.status(), Some(200));
-    assert_eq!(out.last().unwrap().0.destination, addr(PHONE_A), "rport: back to the NAT flow");
+    assert_eq!(
+        out.last().unwrap().0.destination,
+        addr(PHONE_A),
+        "rport: back to the NAT flow"
+    );
     let contacts = ok.headers("Contact");
     assert_eq!(contacts.len(), 1);
     assert!(contacts[0].contains("expires=600"), "{contacts:?}");
@@ -642,7 +666,10 @@ fn register_rules_expires_star_and_ordering() {
     assert_eq!(ok.header("Min-Expires").as_deref(), Some("60"));
     let ok = h.register(PHONE_B, "202", "sip:202@198.51.100.2", "Expires: 99999\r\n");
     assert_eq!(ok.status(), Some(200));
-    assert!(ok.header("Contact").unwrap().contains("expires=7200"), "clamped");
+    assert!(
+        ok.header("Contact").unwrap().contains("expires=7200"),
+        "clamped"
+    );
     let ok = h.register(PHONE_B2, "202", "sip:202@198.51.100.3", "");
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.headers("Contact").len(), 2, "several contacts");
@@ -683,7 +710,11 @@ fn wrong_passwords_lock_out_with_403() {
             "201",
             "guess",
         );
-        assert_eq!(ok.last().unwrap().1.status(), Some(401), "attempt {i}: challenged again");
+        assert_eq!(
+            ok.last().unwrap().1.status(),
+            Some(401),
+            "attempt {i}: challenged again"
+        );
     }
     // Locked now: even the right password gets 403, from that address.
     let ok = h.register(PHONE_A, "201", "sip:201@198.51.100.1", "");
@@ -697,10 +728,18 @@ fn wrong_passwords_lock_out_with_403() {
 
 /// Registers 202 on two phones and places an authenticated call from 201.
 fn ringing_call(h: &mut Harness, call_id: &str) -> Vec<SipMessage> {
-    for (src, contact) in [(PHONE_B, "sip:202@198.51.100.2"), (PHONE_B2, "sip:202@198.51.100.3")] {
+    for (src, contact) in [
+        (PHONE_B, "sip:202@198.51.100.2"),
+        (PHONE_B2, "sip:202@198.51.100.3"),
+    ] {
         assert_eq!(h.register(src, "202", contact, "").status(), Some(200));
     }
-    let out = h.with_digest(PHONE_A, &phone_invite(PHONE_A, "201", "202", call_id), "201", "pw201");
+    let out = h.with_digest(
+        PHONE_A,
+        &phone_invite(PHONE_A, "201", "202", call_id),
+        "201",
+        "pw201",
+    );
     let forks: Vec<SipMessage> = [PHONE_B, PHONE_B2]
         .iter()
         .map(|p| {
@@ -717,7 +756,10 @@ fn ringing_call(h: &mut Harness, call_id: &str) -> Vec<SipMessage> {
 fn calls_fork_to_every_binding_and_the_answer_wins() {
     let mut h = Harness::new();
     // Unauthenticated calls are challenged.
-    let out = h.feed(PHONE_A, &phone_invite(PHONE_A, "201", "202", "c0").replace("{auth}", ""));
+    let out = h.feed(
+        PHONE_A,
+        &phone_invite(PHONE_A, "201", "202", "c0").replace("{auth}", ""),
+    );
     assert_eq!(out[0].1.status(), Some(407));
     let forks = ringing_call(&mut h, "c1");
     assert_eq!(forks[0].request_uri(), Some("sip:202@198.51.100.2"));
@@ -729,8 +771,15 @@ fn calls_fork_to_every_binding_and_the_answer_wins() {
     let out = h.feed(PHONE_B2, &answer(&forks[1], 200));
     assert_eq!(sent_to(&out, PHONE_A)[0].status(), Some(200));
     let cancel = sent_to(&out, PHONE_B);
-    assert_eq!(cancel[0].method(), Some("CANCEL"), "the other fork is cancelled");
-    assert_eq!(cancel[0].top_via().unwrap().branch(), forks[0].top_via().unwrap().branch());
+    assert_eq!(
+        cancel[0].method(),
+        Some("CANCEL"),
+        "the other fork is cancelled"
+    );
+    assert_eq!(
+        cancel[0].top_via().unwrap().branch(),
+        forks[0].top_via().unwrap().branch()
+    );
     let out = h.feed(PHONE_B, &answer(&forks[0], 487));
     assert_eq!(sent_to(&out, PHONE_B)[0].method(), Some("ACK"));
     assert!(sent_to(&out, PHONE_A).is_empty(), "the 487 stays here");
@@ -765,7 +814,10 @@ fn no_answer_goes_to_voicemail_with_diversion() {
     assert_eq!(url, format!("{DEPOSIT}?mailbox=202"));
     let div = vm[0].header("Diversion").unwrap();
     assert_eq!(div, format!("<sip:202@{REALM}>;reason=no-answer;counter=1"));
-    assert!(sent_to(&out, PHONE_A).is_empty(), "the caller hears nothing of the 487s");
+    assert!(
+        sent_to(&out, PHONE_A).is_empty(),
+        "the caller hears nothing of the 487s"
+    );
     let out = h.feed(MEDIA, &answer(vm[0], 200));
     assert_eq!(sent_to(&out, PHONE_A)[0].status(), Some(200));
 }
@@ -773,18 +825,42 @@ fn no_answer_goes_to_voicemail_with_diversion() {
 #[test]
 fn busy_and_unregistered_go_to_voicemail() {
     let mut h = Harness::new();
-    assert_eq!(h.register(PHONE_B, "202", "sip:202@198.51.100.2", "").status(), Some(200));
-    let out = h.with_digest(PHONE_A, &phone_invite(PHONE_A, "201", "bob", "c3"), "201", "pw201");
+    assert_eq!(
+        h.register(PHONE_B, "202", "sip:202@198.51.100.2", "")
+            .status(),
+        Some(200)
+    );
+    let out = h.with_digest(
+        PHONE_A,
+        &phone_invite(PHONE_A, "201", "bob", "c3"),
+        "201",
+        "pw201",
+    );
     let fork = sent_to(&out, PHONE_B)[0].clone();
     let out = h.feed(PHONE_B, &answer(&fork, 486));
     let vm = sent_to(&out, MEDIA);
-    assert!(vm[0].header("Diversion").unwrap().contains("reason=user-busy"));
+    assert!(
+        vm[0]
+            .header("Diversion")
+            .unwrap()
+            .contains("reason=user-busy")
+    );
     // 201 has no phone registered: straight to voicemail.
-    let out = h.feed(CALLER, &invite("201", "").replace("cid1", "c4").replace("z9hG4bKc1", "z9hG4bKc4"));
+    let out = h.feed(
+        CALLER,
+        &invite("201", "")
+            .replace("cid1", "c4")
+            .replace("z9hG4bKc1", "z9hG4bKc4"),
+    );
     let vm = sent_to(&out, MEDIA);
     assert_eq!(vm.len(), 1);
     assert!(vm[0].header("Diversion").unwrap().contains("<sip:201@"));
-    assert!(vm[0].header("Diversion").unwrap().contains("reason=unavailable"));
+    assert!(
+        vm[0]
+            .header("Diversion")
+            .unwrap()
+            .contains("reason=unavailable")
+    );
 }
 
 #[test]
@@ -797,11 +873,17 @@ fn caller_cancel_ends_every_fork_without_voicemail() {
         .replace("CSeq: 1 INVITE", "CSeq: 2 CANCEL")
         .replace(";branch=z9hG4bKc5", ";branch=z9hG4bKac5")
         .replace("{auth}", "")
-        .replace("Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n", "Content-Length: 0\r\n\r\n");
+        .replace(
+            "Content-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n",
+            "Content-Length: 0\r\n\r\n",
+        );
     let out = h.feed(PHONE_A, &cancel);
     assert_eq!(sent_to(&out, PHONE_A)[0].status(), Some(200));
     assert_eq!(sent_to(&out, PHONE_B)[0].method(), Some("CANCEL"));
-    assert!(sent_to(&out, PHONE_B2).is_empty(), "never rang: no CANCEL before a provisional");
+    assert!(
+        sent_to(&out, PHONE_B2).is_empty(),
+        "never rang: no CANCEL before a provisional"
+    );
     let out = h.feed(PHONE_B, &answer(&forks[0], 487));
     let up = sent_to(&out, PHONE_A);
     assert_eq!(up[0].status(), Some(487));
@@ -818,7 +900,11 @@ fn timer_c_cancels_a_branch_that_rings_forever() {
     h.feed(PHONE_B, &answer(&forks[0], 180));
     h.feed(PHONE_B2, &answer(&forks[1], 180));
     let out = h.advance(Duration::from_secs(180));
-    assert!(sent_to(&out, PHONE_B).iter().all(|m| m.method() != Some("CANCEL")));
+    assert!(
+        sent_to(&out, PHONE_B)
+            .iter()
+            .all(|m| m.method() != Some("CANCEL"))
+    );
     let out = h.advance(Duration::from_secs(2));
     assert_eq!(sent_to(&out, PHONE_B)[0].method(), Some("CANCEL"));
     h.feed(PHONE_B, &answer(&forks[0], 487));
@@ -832,9 +918,10 @@ fn loops_are_detected() {
     let out = h.feed(CALLER, &invite("600", ""));
     let fwd = &sent_to(&out, MEDIA)[0];
     // The very request comes back to us (a misconfigured peer sends it here again).
-    let data = String::from_utf8(fwd.as_bytes().to_vec())
-        .unwrap()
-        .replace(&fwd.request_uri().unwrap().to_string(), &format!("sip:600@{EDGE}"));
+    let data = String::from_utf8(fwd.as_bytes().to_vec()).unwrap().replace(
+        &fwd.request_uri().unwrap().to_string(),
+        &format!("sip:600@{EDGE}"),
+    );
     let out = h.feed(MEDIA, &data);
     assert_eq!(out.last().unwrap().1.status(), Some(482));
 }
@@ -853,29 +940,52 @@ fn message_summary_subscription_notify_refresh_and_expiry() {
     assert_eq!(ok.status(), Some(200));
     assert_eq!(ok.header("Expires").as_deref(), Some("600"));
     let tag = ok.to().unwrap().tag().unwrap().to_owned();
-    let notify = &out.iter().find(|(_, m)| m.method() == Some("NOTIFY")).unwrap().1;
+    let notify = &out
+        .iter()
+        .find(|(_, m)| m.method() == Some("NOTIFY"))
+        .unwrap()
+        .1;
     assert_eq!(notify.request_uri(), Some("sip:201@198.51.100.1"));
     assert_eq!(notify.header("Event").as_deref(), Some("message-summary"));
-    assert!(notify.header("Subscription-State").unwrap().starts_with("active;expires="));
+    assert!(
+        notify
+            .header("Subscription-State")
+            .unwrap()
+            .starts_with("active;expires=")
+    );
     assert!(String::from_utf8_lossy(&notify.body()).contains("Voice-Message: 0/0"));
     h.feed(PHONE_A, &answer(notify, 200));
     assert_eq!(h.proxy.subscription_count(), 1);
     // New counts from the apps: a NOTIFY with them.
-    h.proxy.handle_input(Input::MessageSummary { now: h.now, mailbox: "alice".into(), new: 1, old: 2 });
+    h.proxy.handle_input(Input::MessageSummary {
+        now: h.now,
+        mailbox: "alice".into(),
+        new: 1,
+        old: 2,
+    });
     let out = h.drain().0;
     let n = &out[0].1;
     assert_eq!(out[0].0.destination, addr(PHONE_A));
     let body = String::from_utf8_lossy(&n.body()).into_owned();
-    assert!(body.contains("Messages-Waiting: yes") && body.contains("Voice-Message: 1/2"), "{body}");
+    assert!(
+        body.contains("Messages-Waiting: yes") && body.contains("Voice-Message: 1/2"),
+        "{body}"
+    );
     assert_eq!(n.cseq().unwrap().0, 2);
     h.feed(PHONE_A, &answer(n, 200));
     // Someone else's mailbox.
-    let other = sub.replace("SUBSCRIBE sip:201@", "SUBSCRIBE sip:202@").replace("mwi1", "mwi2").replace("z9hG4bKs1", "z9hG4bKs2");
+    let other = sub
+        .replace("SUBSCRIBE sip:201@", "SUBSCRIBE sip:202@")
+        .replace("mwi1", "mwi2")
+        .replace("z9hG4bKs1", "z9hG4bKs2");
     let out = h.with_digest(PHONE_A, &other, "201", "pw201");
     assert_eq!(out.last().unwrap().1.status(), Some(403));
     // An in-dialog refresh, then expiry: a final NOTIFY and the subscription is gone.
     let refresh = sub
-        .replace("To: <sip:201@pbx.test>", &format!("To: <sip:201@{REALM}>;tag={tag}"))
+        .replace(
+            "To: <sip:201@pbx.test>",
+            &format!("To: <sip:201@{REALM}>;tag={tag}"),
+        )
         .replace("CSeq: 1", "CSeq: 5")
         .replace("z9hG4bKs1", "z9hG4bKs5")
         .replace("Expires: 600", "Expires: 120")
@@ -885,16 +995,30 @@ fn message_summary_subscription_notify_refresh_and_expiry() {
     assert_eq!(out[0].1.header("Expires").as_deref(), Some("120"));
     h.feed(PHONE_A, &answer(&out[1].1, 200));
     let out = h.advance(Duration::from_secs(121));
-    let last = out.iter().find(|(_, m)| m.method() == Some("NOTIFY")).unwrap();
-    assert_eq!(last.1.header("Subscription-State").as_deref(), Some("terminated;reason=timeout"));
+    let last = out
+        .iter()
+        .find(|(_, m)| m.method() == Some("NOTIFY"))
+        .unwrap();
+    assert_eq!(
+        last.1.header("Subscription-State").as_deref(),
+        Some("terminated;reason=timeout")
+    );
     assert_eq!(h.proxy.subscription_count(), 0);
-    assert!(h.stored.iter().any(|c| matches!(c, StoreChange::SubscriptionGone { .. })));
+    assert!(
+        h.stored
+            .iter()
+            .any(|c| matches!(c, StoreChange::SubscriptionGone { .. }))
+    );
 }
 
 #[test]
 fn restored_state_routes_calls_and_notifies() {
     let mut h = Harness::new();
-    assert_eq!(h.register(PHONE_B, "202", "sip:202@198.51.100.2", "").status(), Some(200));
+    assert_eq!(
+        h.register(PHONE_B, "202", "sip:202@198.51.100.2", "")
+            .status(),
+        Some(200)
+    );
     let bindings = match h.stored.last() {
         Some(StoreChange::Bindings { bindings, .. }) => bindings.clone(),
         _ => panic!("no bindings stored"),
@@ -902,7 +1026,15 @@ fn restored_state_routes_calls_and_notifies() {
     // A new core (a restart) fed what was stored.
     let mut h2 = Harness::with(h.proxy.cfg.clone());
     h2.now = h.now;
-    h2.proxy.handle_input(Input::Restore { now: h2.now, bindings, subscriptions: Vec::new() });
+    h2.proxy.handle_input(Input::Restore {
+        now: h2.now,
+        bindings,
+        subscriptions: Vec::new(),
+    });
     let out = h2.feed(CALLER, &invite("202", ""));
-    assert_eq!(sent_to(&out, PHONE_B).len(), 1, "the restored binding is called");
+    assert_eq!(
+        sent_to(&out, PHONE_B).len(),
+        1,
+        "the restored binding is called"
+    );
 }

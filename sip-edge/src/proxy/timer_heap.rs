@@ -111,14 +111,21 @@ mod tests {
         h.schedule(1, s(1));
         assert_eq!(h.next_deadline(), Some(s(1)));
         assert_eq!(h.pop_due(s(2)), vec![1]);
-        assert_eq!(h.next_deadline(), Some(s(3)), "the superseded 5 s entry is gone");
+        assert_eq!(
+            h.next_deadline(),
+            Some(s(3)),
+            "the superseded 5 s entry is gone"
+        );
         h.cancel(2);
         assert_eq!(h.next_deadline(), None);
         assert_eq!(h.pop_due(s(10)), Vec::<u32>::new());
         for i in 0..1000u32 {
             h.schedule(7, s(u64::from(i)));
         }
-        assert!(h.heap.len() <= 64.max(4 * h.len()) + 1, "stale entries bounded");
+        assert!(
+            h.heap.len() <= 64.max(4 * h.len()) + 1,
+            "stale entries bounded"
+        );
         assert_eq!(h.pop_due(s(2000)), vec![7]);
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use sip_edge::{
-    DialPlan, EdgeConfig, EdgeHandle, Route, SipMessage, UaConfig, UaEvent, UaHandle, parse,
-    spawn_edge, spawn_ua,
+    DialPlan, EdgeConfig, EdgeHandle, Network, Route, SipMessage, UaConfig, UaEvent, UaHandle,
+    parse, spawn_edge, spawn_ua,
 };
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -31,14 +31,16 @@ pub(crate) async fn rig(number: &str, url: &str, tcp: bool) -> Rig {
     .unwrap();
     let mut plan = DialPlan::new();
     plan.insert(number, Route::VxmlApp { url: url.into() });
-    let edge = spawn_edge(EdgeConfig {
-        udp: "127.0.0.1:0".parse().unwrap(),
-        tcp: tcp.then(|| "127.0.0.1:0".parse().unwrap()),
-        media_server: ua.local_addr(),
-        dial_plan: plan,
-    })
-    .await
-    .unwrap();
+    let mut cfg = EdgeConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        ua.local_addr(),
+        std::sync::Arc::new(parley_store::MemoryStore::new()),
+    );
+    cfg.tcp = tcp.then(|| "127.0.0.1:0".parse().unwrap());
+    cfg.dial_plan = plan;
+    // These tests call from loopback like a trusted gateway (no digest).
+    cfg.trusted = vec![Network::parse("127.0.0.1").unwrap()];
+    let edge = spawn_edge(cfg).await.unwrap();
     Rig { ua, events, edge }
 }
 
