@@ -168,5 +168,5 @@ async fn import_users(
     } else {
         StatusCode::OK
     };
-    (status, report.to_string())
+    (status, format!("{report}\n"))
 }

@@ -45,7 +45,7 @@ pub(crate) fn import(cfg: &Config, file: &Path, dry_run: bool) -> anyhow::Result
     match open(cfg)? {
         Target::Local(store) => {
             let report = parley_store::import_users(&store, &csv, &cfg.edge.domain, dry_run);
-            print!("{report}");
+            print_lines(&report.to_string());
             Ok(if report.errors > 0 {
                 ExitCode::from(1)
             } else {
@@ -55,7 +55,7 @@ pub(crate) fn import(cfg: &Config, file: &Path, dry_run: bool) -> anyhow::Result
         Target::Running(base) => {
             let url = format!("{base}/users/import?dry_run={dry_run}");
             let (status, body) = http(reqwest::Method::POST, &url, Some(csv))?;
-            print!("{body}");
+            print_lines(&body);
             match status {
                 200 => Ok(ExitCode::SUCCESS),
                 422 => Ok(ExitCode::from(1)),
@@ -104,4 +104,11 @@ fn http(method: reqwest::Method, url: &str, body: Option<String>) -> anyhow::Res
         let status = resp.status().as_u16();
         Ok((status, resp.text().await?))
     })
+}
+
+fn print_lines(text: &str) {
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
 }

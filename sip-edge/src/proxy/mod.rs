@@ -185,6 +185,10 @@ pub struct ProxyConfig {
     /// Key for nonces and Record-Route signatures (random per process unless configured, so
     /// a restart invalidates nonces: phones just get a fresh challenge).
     pub secret: [u8; 32],
+    /// Digest algorithms offered, most preferred first (one challenge header each). Empty:
+    /// MD5 then SHA-256 — many phones (and sipp) answer only the first challenge and know
+    /// only MD5; put SHA-256 first when every phone supports RFC 8760.
+    pub digest_algorithms: Vec<crate::auth::Algorithm>,
     /// Wall-clock seconds at the instant the core was created (nonces carry time).
     pub unix_start: u64,
     /// T1/T2/T4.
@@ -210,6 +214,7 @@ impl ProxyConfig {
             expiry: Expiry::default(),
             limits: Limits::default(),
             secret: [7; 32],
+            digest_algorithms: Vec::new(),
             unix_start: 0,
             timers: Timers::default(),
             seed: 1,
