@@ -54,6 +54,11 @@ pub(crate) struct EdgeSection {
     pub(crate) trusted: Vec<String>,
     /// Ring a user's phones this long before voicemail answers.
     pub(crate) no_answer_secs: u64,
+    /// Requests per second one untrusted source address may send (burst twice that);
+    /// the rest are dropped unanswered. 0 turns the limit off.
+    pub(crate) rate_limit: u32,
+    /// Digest challenges offered, most preferred first ("MD5", "SHA-256").
+    pub(crate) digest: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +143,8 @@ impl Default for EdgeSection {
             http: "127.0.0.1:8081".parse().expect("literal"),
             trusted: Vec::new(),
             no_answer_secs: 20,
+            rate_limit: 50,
+            digest: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }
@@ -219,6 +226,7 @@ impl Config {
                 self.edge.domain
             );
         }
+        self.digest_algorithms()?;
         if self.edge.no_answer_secs == 0 || self.edge.no_answer_secs > 600 {
             bail!(
                 "edge.no_answer_secs must be 1..=600, got {}",
@@ -226,6 +234,22 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// The digest algorithms to offer, in order.
+    pub(crate) fn digest_algorithms(&self) -> anyhow::Result<Vec<sip_edge::auth::Algorithm>> {
+        if self.edge.digest.is_empty() {
+            bail!("edge.digest must name at least one algorithm (\"MD5\", \"SHA-256\")");
+        }
+        self.edge
+            .digest
+            .iter()
+            .map(|a| {
+                sip_edge::auth::Algorithm::from_name(a).with_context(|| {
+                    format!("edge.digest: unknown algorithm {a:?} (\"MD5\", \"SHA-256\")")
+                })
+            })
+            .collect()
     }
 
     /// The trusted networks, parsed.

@@ -165,14 +165,13 @@ impl super::Proxy {
                 if msg.header(header).is_some() {
                     self.stats.auth_failures += 1;
                 }
-                let [sha, md5] = self.auth.challenges(unix_now, stale);
-                self.reply_with(
-                    r,
-                    msg,
-                    status,
-                    reason,
-                    &[(challenge, sha), (challenge, md5)],
-                );
+                let headers: Vec<(&str, String)> = self
+                    .auth
+                    .challenges(unix_now, stale)
+                    .into_iter()
+                    .map(|c| (challenge, c))
+                    .collect();
+                self.reply_with(r, msg, status, reason, &headers);
                 None
             }
             Verdict::Locked => {
