@@ -110,8 +110,8 @@ impl Parley {
         let (dir, (edge, media_sip, apps, edge_http)) = match reuse {
             Some(r) => r,
             None => {
-                let dir = std::env::temp_dir()
-                    .join(format!("parley-e2e-{name}-{}", std::process::id()));
+                let dir =
+                    std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).unwrap();
                 (dir, (fresh(), fresh(), fresh(), fresh()))

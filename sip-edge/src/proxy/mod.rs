@@ -601,15 +601,15 @@ impl Proxy {
         } else {
             host.parse::<IpAddr>().ok()
         };
-        ip.is_some_and(|ip| self.is_our_ip(ip)) && ports_ok
+        // Without a port, phones configured with our address (and another port) mean us.
+        ip.is_some_and(|ip| self.is_our_ip(ip)) && (uri.port.is_none() || ports_ok)
     }
 
     /// True for requests that need no digest: trusted networks, trunks and the media server.
     fn is_trusted(&self, source: SocketAddr) -> bool {
         // The media server by its exact SIP address (its transfers and outbound calls), not
         // by IP: on one host that IP is every local process.
-        source == self.cfg.media_server
-            || self.cfg.trusted.iter().any(|n| n.contains(source.ip()))
+        source == self.cfg.media_server || self.cfg.trusted.iter().any(|n| n.contains(source.ip()))
     }
 
     fn handle_receive(&mut self, r: Received) {
