@@ -42,6 +42,26 @@ impl Invites {
     pub(super) fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    /// One line per context, for diagnosing a stuck one.
+    pub(super) fn describe(&mut self) -> String {
+        let mut out = String::new();
+        for c in self.by_id.values_mut() {
+            out.push_str(&format!(
+                "call {} server_done={} final_sent={} canceled={} linger={:?} no_answer={:?} vm={:?} waiting={} server={:?}\n",
+                c.call_id, c.server_done, c.final_sent, c.canceled, c.linger_until, c.no_answer_at,
+                c.vm_reason, c.waiting.len(), c.server.state()
+            ));
+            for b in &mut c.branches {
+                out.push_str(&format!(
+                    "  branch ringing={} cancel_wanted={} final={:?} client={:?} cancel={:?} timer_c={:?} cdl={:?}\n",
+                    b.ringing, b.cancel_wanted, b.final_status,
+                    b.client.as_ref().map(|c| c.state()), b.cancel.as_ref().map(|c| c.state()), b.timer_c, b.cancel_deadline
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// The INVITE server transaction an INVITE, its ACK or its CANCEL belongs to (§17.2.3,
@@ -76,6 +96,8 @@ struct Branch {
     /// We want it cancelled; the CANCEL goes out once it rings (§9.1).
     cancel_wanted: bool,
     final_status: Option<u16>,
+    /// §9.1: a branch still without a final answer 64*T1 after its CANCEL is over (408).
+    cancel_deadline: Option<Instant>,
 }
 
 impl Branch {
@@ -416,6 +438,7 @@ impl Proxy {
             ringing: false,
             cancel_wanted: false,
             final_status: None,
+            cancel_deadline: None,
         });
     }
 
@@ -519,12 +542,24 @@ impl Proxy {
                 }
             }
         }
-        if ctx.no_answer_at.is_some_and(|t| t <= now) && !ctx.final_sent {
+        for b in &mut ctx.branches {
+            if b.cancel_deadline.is_some_and(|t| t <= now) && b.final_status.is_none() {
+                // Cancelled and still silent: stop waiting (the late answer, if any, is
+                // relayed statelessly if it is a 2xx).
+                debug!(call_id = %ctx.call_id, "no final answer 64*T1 after CANCEL");
+                b.cancel_deadline = None;
+                b.final_status = Some(408);
+                b.client = None;
+            }
+        }
+        if ctx.no_answer_at.is_some_and(|t| t <= now) {
             ctx.no_answer_at = None;
-            info!(call_id = %ctx.call_id, "no answer: going to voicemail");
-            ctx.vm_reason = Some("no-answer");
-            ctx.waiting.clear();
-            self.cancel_branches(&mut ctx, None, now);
+            if !ctx.final_sent {
+                info!(call_id = %ctx.call_id, "no answer: going to voicemail");
+                ctx.vm_reason = Some("no-answer");
+                ctx.waiting.clear();
+                self.cancel_branches(&mut ctx, None, now);
+            }
         }
         // Deciding may start branches (the next q-group, voicemail): drain those too.
         // Acting on one branch's answer may start CANCELs on others: repeat until quiet.
@@ -573,6 +608,9 @@ impl Proxy {
         }
         for b in &mut ctx.branches {
             d.push(b.timer_c);
+            if b.final_status.is_none() {
+                d.push(b.cancel_deadline);
+            }
             if let Some(c) = &mut b.client
                 && let TxOutput::Timeout(t) = c.poll_output()
             {
@@ -585,10 +623,9 @@ impl Proxy {
             }
         }
         // Never a deadline in the past: a machine that asks for one would make us spin.
-        d.into_iter()
-            .flatten()
-            .min()
-            .map(|t| t.max(now + std::time::Duration::from_millis(1)))
+        let next = d.into_iter().flatten().min();
+        debug_assert!(next.is_none_or(|t| t > now), "a deadline not after now");
+        next.map(|t| t.max(now + std::time::Duration::from_millis(1)))
     }
 
     /// Runs one branch's INVITE and CANCEL machines; returns responses for the TU.
@@ -803,6 +840,7 @@ fn send_cancel(b: &mut Branch, now: Instant, timers: transaction::Timers) {
     if b.cancel.is_some() || b.final_status.is_some() {
         return;
     }
+    b.cancel_deadline = Some(now + timers.timeout());
     if let Ok(cancel) = parse(cancel_for(&b.fwd)) {
         b.cancel = Some(Client::new(now, cancel, b.transport.is_reliable(), timers));
     }

@@ -404,6 +404,21 @@ impl Proxy {
         self.notifier.len()
     }
 
+    /// INVITE contexts now held (ringing calls, and answered ones for 64*T1).
+    pub fn invite_count(&self) -> usize {
+        self.invites.len()
+    }
+
+    /// The state of every INVITE context and its timer, one line each (diagnostics).
+    pub fn describe_invites(&mut self) -> String {
+        let mut s = self.invites.describe();
+        s.push_str(&format!(
+            "next deadline {:?}\n",
+            self.timers.next_deadline()
+        ));
+        s
+    }
+
     /// Feeds one input.
     pub fn handle_input(&mut self, input: Input) {
         match input {

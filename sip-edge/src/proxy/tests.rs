@@ -1060,3 +1060,33 @@ fn a_flooding_source_is_dropped_others_are_not() {
     h.advance(Duration::from_secs(1));
     assert_eq!(h.feed(PHONE_A, &options(1000)).len(), 1, "refilled");
 }
+
+#[test]
+fn voicemail_failure_after_busy_leaves_no_timer_behind() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.register(PHONE_B, "202", "sip:202@198.51.100.2", "")
+            .status(),
+        Some(200)
+    );
+    let out = h.with_digest(
+        PHONE_A,
+        &phone_invite(PHONE_A, "201", "202", "c9"),
+        "201",
+        "pw201",
+    );
+    let fork = sent_to(&out, PHONE_B)[0].clone();
+    let out = h.feed(PHONE_B, &answer(&fork, 486));
+    let vm = sent_to(&out, MEDIA)[0].clone();
+    let out = h.feed(MEDIA, &answer(&vm, 500));
+    assert_eq!(sent_to(&out, PHONE_A)[0].status(), Some(500));
+    // The no-answer timer (20 s) was never needed: it must not keep waking the core.
+    let mut wakeups = 0;
+    let end = h.now + Duration::from_secs(60);
+    while let Some(next) = h.drain().1.filter(|t| *t <= end) {
+        h.advance_to(next);
+        wakeups += 1;
+        assert!(wakeups < 100, "the core keeps waking up");
+    }
+    assert_eq!(h.proxy.invite_count(), 0);
+}
