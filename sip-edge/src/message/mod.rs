@@ -6,6 +6,7 @@
 //! (400, 416, 505), so framing and semantics stay apart (see `notes/sip-parsers.md`).
 
 mod grammar;
+mod intake;
 mod method;
 mod names;
 mod parse;
@@ -23,6 +24,7 @@ pub use grammar::{NameAddr, Param, Uri, Via, escape_param, split_list, unescape}
 pub use method::{Method, StatusCode};
 pub use parse::{frame_stream, parse, parse_head};
 pub use stream::{Frame, STREAM_MAX_MESSAGE, StreamFramer};
+pub use intake::{Refused, intake};
 pub use validate::Rejection;
 
 pub(crate) use names::same as same_header;

@@ -14,7 +14,7 @@ use crate::Instant;
 use crate::builder::{cancel_for, response};
 use crate::edit::Editor;
 use crate::io::{Received, Transport};
-use crate::message::{SipMessage, Uri, escape_param, parse};
+use crate::message::{Method, SipMessage, Uri, escape_param, parse};
 use crate::transaction::{
     self, Event, Output as TxOutput, ServerKey, client::Client, client_inv::ClientInv,
     server_inv::ServerInv,
@@ -34,7 +34,7 @@ pub(super) struct Invites {
 impl Invites {
     /// True for an INVITE whose server transaction we hold (a retransmission).
     pub(super) fn is_retransmission(&self, msg: &SipMessage) -> bool {
-        msg.method() == Some("INVITE")
+        msg.is_method(&Method::Invite)
             && server_key(msg).is_some_and(|k| self.by_server.contains_key(&k))
     }
 
@@ -453,7 +453,7 @@ impl Proxy {
         let Some(b) = ctx.branches.get_mut(idx) else {
             return false;
         };
-        let is_cancel = msg.cseq().is_some_and(|(_, m)| m == "CANCEL");
+        let is_cancel = msg.cseq_typed().is_some_and(|(_, m)| m == Method::Cancel);
         let input = transaction::Input::Received(now, msg.clone());
         match (is_cancel, &mut b.client, &mut b.cancel) {
             (true, _, Some(c)) => c.handle_input(input),
@@ -535,10 +535,18 @@ impl Proxy {
         for b in &mut ctx.branches {
             if b.timer_c.is_some_and(|t| t <= now) {
                 b.timer_c = None;
-                if b.ringing && b.final_status.is_none() {
+                if b.final_status.is_some() {
+                    continue;
+                }
+                if b.ringing {
                     info!(call_id = %ctx.call_id, "timer C: cancelling a branch that rings too long");
                     b.cancel_wanted = true;
                     send_cancel(b, now, self.cfg.timers);
+                } else {
+                    // §16.8: no provisional at all: as if it had answered 408.
+                    info!(call_id = %ctx.call_id, "timer C: a branch never answered");
+                    b.final_status = Some(408);
+                    b.client = None;
                 }
             }
         }

@@ -39,7 +39,7 @@ pub use mwi::Subscription;
 use crate::Instant;
 use crate::builder::response;
 use crate::io::{Received, Transmit, Transport};
-use crate::message::{SipMessage, Uri, parse, parse_head};
+use crate::message::{Method, SipMessage, Uri, intake};
 use crate::routing::reply_to;
 use crate::transaction::Timers;
 
@@ -638,32 +638,21 @@ impl Proxy {
             self.stats.rate_limited += 1;
             return;
         }
-        let msg = match parse(r.data.clone()) {
+        let msg = match intake(&r.data) {
             Ok(m) => m,
-            Err(e) => {
+            Err(refused) => {
                 self.stats.malformed += 1;
-                // Framing failed; answer 400 if the headers are there to build one.
-                match parse_head(r.data.clone()) {
-                    Ok(head) if head.can_answer() && head.method() != Some("ACK") => {
-                        debug!(source = %r.source, error = %e, "malformed request, answering 400");
-                        self.reply(&r, &head, 400, "Bad Request");
+                match refused.answer {
+                    Some(req) => {
+                        info!(source = %r.source, why = %refused.why, status = refused.status, "refusing a malformed request");
+                        self.reply(&r, &req, refused.status, refused.reason);
                     }
-                    _ => debug!(source = %r.source, error = %e, "dropping unparsable message"),
+                    None => debug!(source = %r.source, why = %refused.why, "dropping a malformed message"),
                 }
                 return;
             }
         };
         let call_id = msg.call_id().map(|c| c.into_owned()).unwrap_or_default();
-        if let Err(rej) = msg.validate() {
-            self.stats.malformed += 1;
-            if msg.can_answer() && msg.method() != Some("ACK") {
-                info!(call_id = %call_id, status = rej.status, "rejecting request");
-                self.reply(&r, &msg, rej.status, rej.reason);
-            } else {
-                debug!(call_id = %call_id, "dropping invalid message");
-            }
-            return;
-        }
         if msg.is_request() {
             self.handle_request(r, msg, call_id);
         } else {
@@ -672,10 +661,13 @@ impl Proxy {
     }
 
     fn handle_request(&mut self, r: Received, msg: SipMessage, call_id: String) {
-        let method = msg.method().unwrap_or("").to_owned();
-        match method.as_str() {
-            "ACK" => return self.handle_ack(r, msg, call_id),
-            "CANCEL" => return self.handle_cancel(r, msg, call_id),
+        // Validation guarantees a method.
+        let Some(method) = msg.method_typed() else {
+            return;
+        };
+        match method {
+            Method::Ack => return self.handle_ack(r, msg, call_id),
+            Method::Cancel => return self.handle_cancel(r, msg, call_id),
             _ => {}
         }
         if self.invites.is_retransmission(&msg) {
@@ -686,7 +678,7 @@ impl Proxy {
             if self.is_our_subscription_request(&msg) {
                 return self.handle_subscribe(r, msg, call_id);
             }
-            return if method == "INVITE" {
+            return if method == Method::Invite {
                 self.handle_invite(r, msg, call_id)
             } else {
                 self.forward_in_dialog(&r, &msg, &call_id)
@@ -697,7 +689,8 @@ impl Proxy {
             return self.reply(&r, &msg, 482, "Loop Detected");
         }
         // Max-Forwards 0 ends here, except an OPTIONS to us, which we answer (§16.3 step 3).
-        let options_to_us = method == "OPTIONS" && msg.uri().is_some_and(|u| self.is_us(&u));
+        let options_to_us =
+            method == Method::Options && msg.uri().is_some_and(|u| self.is_us(&u));
         if msg.max_forwards() == Some(0) && !options_to_us {
             return self.reply(&r, &msg, 483, "Too Many Hops");
         }
@@ -719,11 +712,11 @@ impl Proxy {
             info!(call_id = %call_id, source = %r.source, host = %uri.host, "request for another domain: relay denied");
             return self.reply(&r, &msg, 403, "Relaying Denied");
         }
-        match method.as_str() {
-            "REGISTER" => self.handle_register(r, msg, call_id),
-            "SUBSCRIBE" => self.handle_subscribe(r, msg, call_id),
-            "INVITE" => self.handle_invite(r, msg, call_id),
-            "OPTIONS" => {
+        match method {
+            Method::Register => self.handle_register(r, msg, call_id),
+            Method::Subscribe => self.handle_subscribe(r, msg, call_id),
+            Method::Invite => self.handle_invite(r, msg, call_id),
+            Method::Options => {
                 let allow = ("Allow", ALLOW.to_owned());
                 self.reply_with(&r, &msg, 200, "OK", &[allow]);
             }

@@ -13,7 +13,7 @@ use super::{Proxy, StoreChange, TimerKey};
 use crate::Instant;
 use crate::builder::RequestBuilder;
 use crate::io::{Received, Transport};
-use crate::message::{NameAddr, SipMessage, Uri, parse};
+use crate::message::{Method, NameAddr, SipMessage, Uri, parse};
 use crate::routing::{uri_destination, uri_transport};
 use crate::transaction::{self, Event, Output as TxOutput, client::Client};
 
@@ -140,7 +140,7 @@ impl Proxy {
     /// True for an in-dialog SUBSCRIBE sent to us directly (one of our subscriptions, or a
     /// lost one that deserves a 481).
     pub(super) fn is_our_subscription_request(&self, msg: &SipMessage) -> bool {
-        msg.method() == Some("SUBSCRIBE")
+        msg.is_method(&Method::Subscribe)
             && msg.header("Route").is_none()
             && msg.uri().is_some_and(|u| self.is_us(&u))
     }

@@ -9,7 +9,7 @@ use super::{Proxy, fnv1a};
 use crate::Instant;
 use crate::edit::Editor;
 use crate::io::{Received, Transport};
-use crate::message::{SipMessage, Uri};
+use crate::message::{Method, SipMessage, Uri};
 use crate::routing::{is_unroutable, stamp_via, uri_destination, uri_transport, via_destination};
 
 impl Proxy {
@@ -112,7 +112,7 @@ impl Proxy {
 
     /// Relays a request within a dialog we record-routed.
     pub(super) fn forward_in_dialog(&mut self, r: &Received, msg: &SipMessage, call_id: &str) {
-        let is_ack = msg.method() == Some("ACK");
+        let is_ack = msg.is_method(&Method::Ack);
         if msg.max_forwards() == Some(0) {
             if !is_ack {
                 self.reply(r, msg, 483, "Too Many Hops");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
+use crate::message::parse;
 
 const CALLER: &str = "192.0.2.10:5062";
 const EDGE: &str = "127.0.0.1:5060";

@@ -9,35 +9,24 @@ use super::{EndReason, IncomingCall, Output, Ua, UaEvent};
 use crate::Instant;
 use crate::builder::response;
 use crate::io::Received;
-use crate::message::{Method, SipMessage, parse, parse_head, unescape};
+use crate::message::{Method, SipMessage, intake, unescape};
 use crate::routing::reply_to;
 use crate::transaction::{self, server::Server, server_inv::ServerInv};
 
 impl Ua {
     pub(super) fn handle_receive(&mut self, r: Received) {
-        let msg = match parse(r.data.clone()) {
+        let msg = match intake(&r.data) {
             Ok(m) => m,
-            Err(e) => {
-                // `can_answer` is false for ACK, which is never answered.
-                if let Ok(head) = parse_head(r.data.clone())
-                    && head.can_answer()
-                {
-                    let data = response(&head, 400, "Bad Request").build();
-                    self.send((r.transport, reply_to(r.transport, r.source, &head)), data);
+            Err(refused) => {
+                if let Some(req) = refused.answer {
+                    let data = response(&req, refused.status, refused.reason).build();
+                    self.send((r.transport, reply_to(r.transport, r.source, &req)), data);
                 }
-                debug!(source = %r.source, error = %e, "unparsable message");
+                debug!(source = %r.source, why = %refused.why, "refused message");
                 return;
             }
         };
         let call_id = msg.call_id().map(|c| c.into_owned()).unwrap_or_default();
-        if let Err(rej) = msg.validate() {
-            if msg.can_answer() {
-                let data = response(&msg, rej.status, rej.reason).build();
-                self.send((r.transport, reply_to(r.transport, r.source, &msg)), data);
-            }
-            debug!(call_id = %call_id, status = rej.status, "invalid message");
-            return;
-        }
         if !msg.is_request() {
             self.handle_response(r.now, msg, &call_id);
             return;
