@@ -738,6 +738,11 @@ fn registrations_and_subscriptions_survive_a_restart() {
     std::thread::sleep(Duration::from_millis(400));
 
     let p = Parley::restart(p, &edge_extra(), "", "");
+    let logs = p.logs();
+    assert!(
+        logs.contains("restored_bindings=1 restored_subs=1"),
+        "the edge restores the binding of 202 and the subscription of 201; log:\n{logs}"
+    );
 
     // A call to 202 reaches the phone where it registered before the restart.
     let heard_by_b = RtpSink::bind();
