@@ -410,7 +410,7 @@ async fn write_changes(store: Arc<dyn Store>, mut changes: mpsc::UnboundedReceiv
                         .collect(),
                 },
                 StoreChange::Subscription(s) => {
-                    StoreOp::PutSubscription(subscription_to_record(s, now, unix))
+                    StoreOp::PutSubscription(subscription_to_record(*s, now, unix))
                 }
                 StoreChange::SubscriptionGone { call_id, local_tag } => {
                     StoreOp::RemoveSubscription { call_id, local_tag }

@@ -10,7 +10,7 @@ use super::{ParseError, SipMessage, parse, parse_head};
 pub struct Refused {
     /// The request to answer (its headers were readable), or `None`: drop silently
     /// (responses, ACKs, and messages too broken to answer).
-    pub answer: Option<SipMessage>,
+    pub answer: Option<Box<SipMessage>>,
     /// The status to answer with (400, 416, 505).
     pub status: u16,
     /// Its reason phrase.
@@ -20,31 +20,39 @@ pub struct Refused {
 }
 
 /// Frames and validates `data`: the message to process, or how to refuse it.
-pub fn intake(data: &Bytes) -> Result<SipMessage, Refused> {
+pub fn intake(data: &Bytes) -> Result<SipMessage, Box<Refused>> {
     let msg = match parse(data.clone()) {
         Ok(m) => m,
         Err(e) => {
             // Framing failed; a 400 still goes out if the headers are there to build one.
-            let answer = parse_head(data.clone()).ok().filter(SipMessage::can_answer);
-            return Err(refused(answer, 400, "Bad Request", e));
+            let answer = parse_head(data.clone())
+                .ok()
+                .filter(SipMessage::can_answer)
+                .map(Box::new);
+            return Err(Box::new(refused(answer, 400, "Bad Request", e)));
         }
     };
     match msg.validate() {
         Ok(()) => Ok(msg),
         Err(rej) => {
             let why = format!("{} {}", rej.status, rej.reason);
-            let answer = msg.can_answer().then_some(msg);
-            Err(Refused {
+            let answer = msg.can_answer().then(|| Box::new(msg));
+            Err(Box::new(Refused {
                 answer,
                 status: rej.status,
                 reason: rej.reason,
                 why,
-            })
+            }))
         }
     }
 }
 
-fn refused(answer: Option<SipMessage>, status: u16, reason: &'static str, e: ParseError) -> Refused {
+fn refused(
+    answer: Option<Box<SipMessage>>,
+    status: u16,
+    reason: &'static str,
+    e: ParseError,
+) -> Refused {
     Refused {
         answer,
         status,
@@ -64,7 +72,11 @@ mod tests {
               To: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
         );
         assert!(intake(&ok).is_ok());
-        let bad_version = Bytes::from(String::from_utf8(ok.to_vec()).unwrap().replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"));
+        let bad_version = Bytes::from(
+            String::from_utf8(ok.to_vec())
+                .unwrap()
+                .replace("SIP/2.0\r\nVia", "SIP/7.0\r\nVia"),
+        );
         let r = intake(&bad_version).unwrap_err();
         assert_eq!((r.status, r.answer.is_some()), (505, true));
         let garbage = Bytes::from_static(b"\x00\x01 not sip");

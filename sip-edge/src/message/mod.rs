@@ -21,10 +21,10 @@ use std::ops::Range;
 use bytes::Bytes;
 
 pub use grammar::{NameAddr, Param, Uri, Via, escape_param, split_list, unescape};
+pub use intake::{Refused, intake};
 pub use method::{Method, StatusCode};
 pub use parse::{frame_stream, parse, parse_head};
 pub use stream::{Frame, STREAM_MAX_MESSAGE, StreamFramer};
-pub use intake::{Refused, intake};
 pub use validate::Rejection;
 
 pub(crate) use names::same as same_header;

@@ -91,7 +91,7 @@ impl Location {
         // Over the per-AOR bound the longest-lived survive: a phone that rebooted re-registers
         // with a new contact and should not be refused because of its old one.
         if bindings.len() > self.max_per_aor {
-            bindings.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+            bindings.sort_by_key(|b| std::cmp::Reverse(b.expires_at));
             bindings.truncate(self.max_per_aor);
         }
         let old = self.by_aor.get(aor).map_or(0, Vec::len);

@@ -267,7 +267,7 @@ pub enum StoreChange {
         bindings: Vec<Binding>,
     },
     /// A subscription was created or refreshed.
-    Subscription(Subscription),
+    Subscription(Box<Subscription>),
     /// A subscription ended.
     SubscriptionGone {
         /// Its Call-ID.
@@ -647,7 +647,9 @@ impl Proxy {
                         info!(source = %r.source, why = %refused.why, status = refused.status, "refusing a malformed request");
                         self.reply(&r, &req, refused.status, refused.reason);
                     }
-                    None => debug!(source = %r.source, why = %refused.why, "dropping a malformed message"),
+                    None => {
+                        debug!(source = %r.source, why = %refused.why, "dropping a malformed message")
+                    }
                 }
                 return;
             }
@@ -689,8 +691,7 @@ impl Proxy {
             return self.reply(&r, &msg, 482, "Loop Detected");
         }
         // Max-Forwards 0 ends here, except an OPTIONS to us, which we answer (§16.3 step 3).
-        let options_to_us =
-            method == Method::Options && msg.uri().is_some_and(|u| self.is_us(&u));
+        let options_to_us = method == Method::Options && msg.uri().is_some_and(|u| self.is_us(&u));
         if msg.max_forwards() == Some(0) && !options_to_us {
             return self.reply(&r, &msg, 483, "Too Many Hops");
         }

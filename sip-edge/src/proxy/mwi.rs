@@ -402,7 +402,7 @@ impl Proxy {
             },
         );
         if terminated.is_none() {
-            self.persist(StoreChange::Subscription(sub));
+            self.persist(StoreChange::Subscription(Box::new(sub)));
         }
         self.pump_notify(txn_id, now);
     }
