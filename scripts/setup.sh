@@ -4,9 +4,10 @@
 #   sip-tester - sipp, the SIP peer of the end-to-end tests (and its RFC 2833 DTMF captures)
 #   sox        - audio conversion for prompts/generate.sh
 #   flite      - runtime text-to-speech for plain-text prompts
+#   baresip-core - a real softphone for the end-to-end PBX test (registers with digest, calls)
 # festival + festvox-us-slt-hts are only needed to regenerate the stock prompts (prompts/generate.sh).
 set -euo pipefail
-pkgs=(cmake sip-tester sox flite)
+pkgs=(cmake sip-tester sox flite baresip-core)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

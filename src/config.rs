@@ -57,7 +57,8 @@ pub(crate) struct EdgeSection {
     /// Requests per second one untrusted source address may send (burst twice that);
     /// the rest are dropped unanswered. 0 turns the limit off.
     pub(crate) rate_limit: u32,
-    /// Digest challenges offered, most preferred first ("MD5", "SHA-256").
+    /// Digest challenges offered, most preferred first ("MD5", "SHA-256"). Credentials of
+    /// either algorithm verify whatever is offered.
     pub(crate) digest: Vec<String>,
 }
 
@@ -144,7 +145,7 @@ impl Default for EdgeSection {
             trusted: Vec::new(),
             no_answer_secs: 20,
             rate_limit: 50,
-            digest: vec!["MD5".into(), "SHA-256".into()],
+            digest: vec!["MD5".into()],
         }
     }
 }

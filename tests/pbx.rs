@@ -41,8 +41,9 @@ const PHONE_D: &str = "127.0.0.5";
 /// Ring this long before voicemail.
 const NO_ANSWER_SECS: u64 = 2;
 
+/// Both challenges, MD5 first (sipp answers the first; the second must not disturb it).
 fn edge_extra() -> String {
-    format!("no_answer_secs = {NO_ANSWER_SECS}")
+    format!("no_answer_secs = {NO_ANSWER_SECS}\ndigest = [\"MD5\", \"SHA-256\"]")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,10 +172,19 @@ fn tail(s: &str, n: usize) -> String {
 
 /// Registers `user` from `ip:port` (its password from [`USERS`]) and checks the 200.
 fn register(p: &Parley, user: &str, ip: &str, port: u16, tag: &str) {
+    register_checking(p, user, ip, port, tag, true)
+}
+
+/// [`register`], checking the SHA-256 challenge is offered too (`sha`) or not.
+fn register_checking(p: &Parley, user: &str, ip: &str, port: u16, tag: &str, sha: bool) {
     let run = phone(
         p,
         "pbx_register.xml",
-        &[("__USER__", user.into()), ("__PASS__", password(user))],
+        &[
+            ("__USER__", user.into()),
+            ("__PASS__", password(user)),
+            ("__CHECK_SHA__", sha.to_string()),
+        ],
         ip,
         port,
         tag,
@@ -787,5 +797,88 @@ fn registrations_and_subscriptions_survive_a_restart() {
         cseqs[1],
         run.messages
     );
+    assert!(p.stop().success());
+}
+
+/// baresip (a real softphone) registers as 201 with digest and calls 202, a sipp phone:
+/// the call goes through the edge (Record-Route, ACK and BYE along it) and baresip's audio
+/// (a stock prompt as its microphone) reaches the callee.
+#[test]
+fn baresip_registers_with_digest_and_calls_a_sipp_phone() {
+    // The default challenge (MD5 alone): baresip 1.0 gives up on a SHA-256 one.
+    let p = Parley::start_full("pbx-baresip", "", "", "", Some(USERS));
+    let b_port = free_port();
+    register_checking(&p, "202", PHONE_B, b_port, "register-202", false);
+    let heard_by_b = RtpSink::bind();
+    let b = callee(
+        &p,
+        "pbx_uas_answer.xml",
+        "202",
+        PHONE_B,
+        b_port,
+        heard_by_b.port,
+        "callee-202",
+    );
+    let dir = p.dir.join("baresip");
+    std::fs::create_dir_all(&dir).unwrap();
+    let edge = p.edge;
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            // Loopback only: media on the loopback interface too, never a real one.
+            "poll_method epoll\nnet_interface {PHONE_D}\nsip_listen {PHONE_D}:{}\naudio_source aufile,{}\n\
+             ausrc_srate 8000\nauplay_srate 8000\n\
+             audio_player aufile,{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
+             module aufile.so\nmodule account.so\nmodule menu.so\n",
+            free_port(),
+            repo_root().join("prompts/ask-digit.wav").display(),
+            dir.join("heard.wav").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:201@{edge}>;auth_pass={};regint=600;audio_codecs=PCMA,PCMU\n",
+            password("201")
+        ),
+    )
+    .unwrap();
+    let out = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .args(["-s", "-t", "6", "-e", &format!("/dial sip:202@{edge}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("start baresip (apt-get install baresip-core)");
+    let trace =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    std::fs::write(dir.join("trace.log"), &trace).unwrap();
+    let b_run = b.wait(Duration::from_secs(15));
+    let heard = heard_by_b.finish();
+    assert!(
+        trace.contains("SIP/2.0 200 OK") && trace.contains("REGISTER sip:"),
+        "baresip did not register; its trace:\n{}\nparley log:\n{}",
+        tail(&trace, 80),
+        p.logs()
+    );
+    assert!(
+        !trace.contains("Function not implemented"),
+        "baresip could not answer the challenge:\n{}",
+        tail(&trace, 80)
+    );
+    if !b_run.output.status.success() {
+        panic!(
+            "the callee did not get the whole call; baresip trace:\n{}",
+            tail(&trace, 120)
+        );
+    }
+    assert_phone_ok(&p, &b_run);
+    assert!(
+        heard.len() >= 20,
+        "the callee heard only {} RTP packets from baresip",
+        heard.len()
+    );
+    assert!(p.logs().contains("registered") || p.logs().contains("forwarding INVITE"));
     assert!(p.stop().success());
 }

@@ -48,7 +48,7 @@ pub struct EdgeConfig {
     pub expiry: Expiry,
     /// Table bounds.
     pub limits: Limits,
-    /// Digest algorithms offered, most preferred first (empty: MD5, SHA-256).
+    /// Digest algorithms offered, most preferred first (empty: MD5 only).
     pub digest_algorithms: Vec<crate::auth::Algorithm>,
     /// Users, bindings and subscriptions.
     pub store: Arc<dyn Store>,

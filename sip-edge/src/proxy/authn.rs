@@ -50,7 +50,7 @@ impl Authenticator {
             }),
             issued: 0,
             algorithms: if cfg.digest_algorithms.is_empty() {
-                vec![Algorithm::Md5, Algorithm::Sha256]
+                vec![Algorithm::Md5]
             } else {
                 cfg.digest_algorithms.clone()
             },

@@ -189,8 +189,9 @@ pub struct ProxyConfig {
     /// a restart invalidates nonces: phones just get a fresh challenge).
     pub secret: [u8; 32],
     /// Digest algorithms offered, most preferred first (one challenge header each). Empty:
-    /// MD5 then SHA-256 — many phones (and sipp) answer only the first challenge and know
-    /// only MD5; put SHA-256 first when every phone supports RFC 8760.
+    /// MD5 only. Credentials of either algorithm verify; the offer is what is configurable,
+    /// because clients older than RFC 8760 fail on a challenge they do not know (baresip 1.0
+    /// gives up when any of several challenges is SHA-256; sipp answers only the first).
     pub digest_algorithms: Vec<crate::auth::Algorithm>,
     /// Wall-clock seconds at the instant the core was created (nonces carry time).
     pub unix_start: u64,

@@ -50,6 +50,7 @@ impl Harness {
             no_answer: Duration::from_secs(20),
         });
         cfg.seed = 42;
+        cfg.digest_algorithms = vec![crate::auth::Algorithm::Md5, crate::auth::Algorithm::Sha256];
         Harness::with(cfg)
     }
 
@@ -165,11 +166,29 @@ impl Harness {
 
 /// Answers the MD5 challenge in `challenge` for `req` (qop=auth, nc=1).
 fn digest(challenge: &SipMessage, header: &str, req: &str, user: &str, password: &str) -> String {
+    digest_with(
+        crate::auth::Algorithm::Md5,
+        challenge,
+        header,
+        req,
+        user,
+        password,
+    )
+}
+
+fn digest_with(
+    alg: crate::auth::Algorithm,
+    challenge: &SipMessage,
+    header: &str,
+    req: &str,
+    user: &str,
+    password: &str,
+) -> String {
     let md5 = challenge
         .headers(header)
         .into_iter()
-        .find(|h| h.contains("MD5"))
-        .expect("an MD5 challenge")
+        .find(|h| h.contains(&format!("algorithm={}", alg.as_str())))
+        .expect("a challenge for the algorithm")
         .into_owned();
     let param = |name: &str| {
         let start = md5.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
@@ -178,13 +197,14 @@ fn digest(challenge: &SipMessage, header: &str, req: &str, user: &str, password:
     let (realm, nonce) = (param("realm"), param("nonce"));
     let mut line = req.split(' ');
     let (method, uri) = (line.next().unwrap(), line.next().unwrap());
-    let h = |s: String| crate::auth::Algorithm::Md5.hash_hex(&s);
+    let h = |s: String| alg.hash_hex(&s);
     let ha1 = h(format!("{user}:{realm}:{password}"));
     let ha2 = h(format!("{method}:{uri}"));
     let resp = h(format!("{ha1}:{nonce}:00000001:c0ffee:auth:{ha2}"));
     format!(
         "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
-         response=\"{resp}\", algorithm=MD5, qop=auth, nc=00000001, cnonce=\"c0ffee\""
+         response=\"{resp}\", algorithm={}, qop=auth, nc=00000001, cnonce=\"c0ffee\"",
+        alg.as_str()
     )
 }
 
@@ -1090,4 +1110,44 @@ fn voicemail_failure_after_busy_leaves_no_timer_behind() {
         assert!(wakeups < 100, "the core keeps waking up");
     }
     assert_eq!(h.proxy.invite_count(), 0);
+}
+
+#[test]
+fn sha256_credentials_register_too() {
+    let mut h = Harness::new();
+    let req = format!(
+        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bKsha\r\nMax-Forwards: 70\r\n\
+         From: <sip:201@{REALM}>;tag=s\r\nTo: <sip:201@{REALM}>\r\nCall-ID: sha\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:201@198.51.100.1>\r\n{{auth}}Content-Length: 0\r\n\r\n"
+    );
+    let out = h.feed(PHONE_A, &req.replace("{auth}", ""));
+    let creds = digest_with(
+        crate::auth::Algorithm::Sha256,
+        &out[0].1,
+        "WWW-Authenticate",
+        &req,
+        "201",
+        "pw201",
+    );
+    let req = req
+        .replace("{auth}", &format!("Authorization: {creds}\r\n"))
+        .replace("CSeq: 1 ", "CSeq: 2 ");
+    let out = h.feed(PHONE_A, &req);
+    assert_eq!(out[0].1.status(), Some(200));
+}
+
+#[test]
+fn md5_alone_is_offered_by_default() {
+    let mut cfg = Harness::new().proxy.cfg.clone();
+    cfg.digest_algorithms = Vec::new();
+    let mut h = Harness::with(cfg);
+    let req = format!(
+        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bKd\r\nMax-Forwards: 70\r\n\
+         From: <sip:201@{REALM}>;tag=s\r\nTo: <sip:201@{REALM}>\r\nCall-ID: d\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:201@198.51.100.1>\r\nContent-Length: 0\r\n\r\n"
+    );
+    let out = h.feed(PHONE_A, &req);
+    let offers = out[0].1.headers("WWW-Authenticate");
+    assert_eq!(offers.len(), 1);
+    assert!(offers[0].contains("algorithm=MD5"));
 }
