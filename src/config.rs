@@ -51,6 +51,8 @@ pub(crate) struct EdgeSection {
     /// for `parley users` while the server holds the database.
     pub(crate) http: SocketAddr,
     /// Networks whose requests need no digest (trunks, gateways), e.g. "192.0.2.0/24".
+    /// Default: this host's loopback (local tools such as sipp; no one outside can send from
+    /// it).
     pub(crate) trusted: Vec<String>,
     /// Ring a user's phones this long before voicemail answers.
     pub(crate) no_answer_secs: u64,
@@ -142,7 +144,7 @@ impl Default for EdgeSection {
             domain: "parley.local".into(),
             advertised_ip: None,
             http: "127.0.0.1:8081".parse().expect("literal"),
-            trusted: Vec::new(),
+            trusted: vec!["127.0.0.1/32".into(), "::1/128".into()],
             no_answer_secs: 20,
             rate_limit: 50,
             digest: vec!["MD5".into()],
@@ -425,5 +427,52 @@ mod tests {
         let e = Config::parse("[edge]\nupd = \"0.0.0.0:5060\"\n").unwrap_err();
         assert!(format!("{e:#}").contains("upd"), "{e:#}");
         assert!(Config::parse("[media]\nrtp_port_min = \"x\"\n").is_err());
+    }
+
+    #[test]
+    fn dial_plan_from_every_section() {
+        let c = Config::parse(
+            "[voicemail]\naccess_number = \"100\"\n[auto_attendants]\n0 = \"/aa/main\"\n\
+             [dialplan]\n\"7XX\" = \"http://ivr.example/app?n={number}\"\n\
+             [[trunks]]\nname = \"carrier\"\naddress = \"192.0.2.50:5060\"\npatterns = [\"9NXXXXXX\"]\nstrip = 1\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let plan = c.dial_plan().unwrap();
+        let app = |n: &str| match plan.lookup(n) {
+            Some(sip_edge::Route::VxmlApp { url }) => url.clone(),
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(app("100"), "http://127.0.0.1:8080/vm/retrieve");
+        assert_eq!(app("0"), "http://127.0.0.1:8080/aa/main");
+        assert_eq!(app("712"), "http://ivr.example/app?n={number}");
+        assert!(matches!(
+            plan.lookup("92345678"),
+            Some(sip_edge::Route::Trunk { strip: 1, .. })
+        ));
+        assert!(
+            plan.lookup("555").is_none(),
+            "unknown numbers are not routed"
+        );
+        let trusted = c.trusted_networks().unwrap();
+        assert!(
+            trusted
+                .iter()
+                .any(|n| n.contains("192.0.2.50".parse().unwrap())),
+            "trunks are trusted"
+        );
+    }
+
+    #[test]
+    fn bad_edge_settings_are_errors() {
+        let err = |text: &str| {
+            let e = Config::parse(text).and_then(|c| c.validate()).unwrap_err();
+            format!("{e:#}")
+        };
+        assert!(err("[dialplan]\n100 = \"/x\"\n").contains("already in the dial plan"));
+        assert!(err("[edge]\nhttp = \"0.0.0.0:8081\"\n").contains("loopback"));
+        assert!(err("[edge]\ntrusted = [\"10.0.0.0/99\"]\n").contains("edge.trusted"));
+        assert!(err("[edge]\ndigest = [\"SHA-1\"]\n").contains("edge.digest"));
+        assert!(err("[dialplan]\n\"9[\" = \"/x\"\n").contains("pattern"));
     }
 }
