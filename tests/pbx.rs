@@ -13,7 +13,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,26 +277,6 @@ fn wait_log(p: &Parley, needle: &str, count: usize, limit: Duration) {
         "{needle:?} not logged {count} time(s) within {limit:?}; log:\n{}",
         p.logs()
     );
-}
-
-/// A one-shot HTTP/1.1 POST; returns (status, body).
-fn http_post(addr: SocketAddr, path: &str, body: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf)?;
-    let status = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
-    Ok((status, body))
 }
 
 fn post_mwi(p: &Parley, user: &str, new: u32, old: u32) {

@@ -260,11 +260,37 @@ impl Drop for Parley {
 
 /// A one-shot HTTP/1.1 GET; returns (status, body).
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    http_request(addr, "GET", path, None)
+}
+
+/// A one-shot HTTP/1.1 POST of a JSON body; returns (status, body).
+pub(crate) fn http_post(
+    addr: SocketAddr,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    http_request(addr, "POST", path, Some(body))
+}
+
+fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let extra = match body {
+        Some(b) => format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ),
+        None => String::new(),
+    };
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
     )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
@@ -273,11 +299,7 @@ pub(crate) fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, St
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
+    let body = buf.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
     Ok((status, body))
 }
 

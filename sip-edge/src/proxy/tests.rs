@@ -1112,14 +1112,19 @@ fn voicemail_failure_after_busy_leaves_no_timer_behind() {
     assert_eq!(h.proxy.invite_count(), 0);
 }
 
+/// A REGISTER of 201 from PHONE_A, credentials at `{auth}`.
+fn register_201(call_id: &str) -> String {
+    format!(
+        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bK{call_id}\r\nMax-Forwards: 70\r\n\
+         From: <sip:201@{REALM}>;tag=s\r\nTo: <sip:201@{REALM}>\r\nCall-ID: {call_id}\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:201@198.51.100.1>\r\n{{auth}}Content-Length: 0\r\n\r\n"
+    )
+}
+
 #[test]
 fn sha256_credentials_register_too() {
     let mut h = Harness::new();
-    let req = format!(
-        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bKsha\r\nMax-Forwards: 70\r\n\
-         From: <sip:201@{REALM}>;tag=s\r\nTo: <sip:201@{REALM}>\r\nCall-ID: sha\r\nCSeq: 1 REGISTER\r\n\
-         Contact: <sip:201@198.51.100.1>\r\n{{auth}}Content-Length: 0\r\n\r\n"
-    );
+    let req = register_201("sha");
     let out = h.feed(PHONE_A, &req.replace("{auth}", ""));
     let creds = digest_with(
         crate::auth::Algorithm::Sha256,
@@ -1141,12 +1146,7 @@ fn md5_alone_is_offered_by_default() {
     let mut cfg = Harness::new().proxy.cfg.clone();
     cfg.digest_algorithms = Vec::new();
     let mut h = Harness::with(cfg);
-    let req = format!(
-        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bKd\r\nMax-Forwards: 70\r\n\
-         From: <sip:201@{REALM}>;tag=s\r\nTo: <sip:201@{REALM}>\r\nCall-ID: d\r\nCSeq: 1 REGISTER\r\n\
-         Contact: <sip:201@198.51.100.1>\r\nContent-Length: 0\r\n\r\n"
-    );
-    let out = h.feed(PHONE_A, &req);
+    let out = h.feed(PHONE_A, &register_201("d").replace("{auth}", ""));
     let offers = out[0].1.headers("WWW-Authenticate");
     assert_eq!(offers.len(), 1);
     assert!(offers[0].contains("algorithm=MD5"));
