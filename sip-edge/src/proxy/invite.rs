@@ -2,7 +2,8 @@
 //! location service, parallel forking within a q-group and serial forking across groups,
 //! §16.7 best-response selection, CANCEL of the other branches, Timer C, and retargeting to
 //! voicemail on no answer, busy or no binding (Diversion, RFC 5806, names the original target).
-//! After a 2xx the context lingers 64*T1 so INVITE retransmissions are absorbed (RFC 6026).
+//! After a 2xx the context goes as soon as its transactions end; only its key stays for 64*T1
+//! (RFC 6026 "Accepted") so a retransmitted INVITE is absorbed instead of forwarded again.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -29,13 +30,46 @@ pub(super) struct Invites {
     by_server: HashMap<ServerKey, u64>,
     /// Our client branch -> (context, branch index).
     by_branch: HashMap<String, (u64, usize)>,
+    /// Server transactions answered with a 2xx, until when they absorb retransmissions.
+    accepted: HashMap<ServerKey, Instant>,
+    /// The same keys in expiry order (every entry lives 64*T1, so FIFO is time order).
+    accepted_order: VecDeque<(Instant, ServerKey)>,
 }
 
+/// Most answered transactions remembered (past it the oldest is forgotten early).
+const MAX_ACCEPTED: usize = 200_000;
+
 impl Invites {
-    /// True for an INVITE whose server transaction we hold (a retransmission).
+    /// True for an INVITE whose server transaction we hold or answered (a retransmission).
     pub(super) fn is_retransmission(&self, msg: &SipMessage) -> bool {
         msg.is_method(&Method::Invite)
-            && server_key(msg).is_some_and(|k| self.by_server.contains_key(&k))
+            && server_key(msg)
+                .is_some_and(|k| self.by_server.contains_key(&k) || self.accepted.contains_key(&k))
+    }
+
+    /// Remembers an INVITE answered with a 2xx until `until`.
+    fn accept(&mut self, key: ServerKey, until: Instant) {
+        if self.accepted.len() >= MAX_ACCEPTED
+            && let Some((_, oldest)) = self.accepted_order.pop_front()
+        {
+            self.accepted.remove(&oldest);
+        }
+        self.accepted.insert(key.clone(), until);
+        self.accepted_order.push_back((until, key));
+    }
+
+    /// Forgets answered INVITEs whose 64*T1 is over.
+    pub(super) fn expire_accepted(&mut self, now: Instant) {
+        while let Some((t, _)) = self.accepted_order.front() {
+            if *t > now {
+                break;
+            }
+            if let Some((t, key)) = self.accepted_order.pop_front()
+                && self.accepted.get(&key) == Some(&t)
+            {
+                self.accepted.remove(&key);
+            }
+        }
     }
 
     /// Live contexts.
@@ -48,8 +82,8 @@ impl Invites {
         let mut out = String::new();
         for c in self.by_id.values_mut() {
             out.push_str(&format!(
-                "call {} server_done={} final_sent={} canceled={} linger={:?} no_answer={:?} vm={:?} waiting={} server={:?}\n",
-                c.call_id, c.server_done, c.final_sent, c.canceled, c.linger_until, c.no_answer_at,
+                "call {} server_done={} final_sent={} canceled={} no_answer={:?} vm={:?} waiting={} server={:?}\n",
+                c.call_id, c.server_done, c.final_sent, c.canceled, c.no_answer_at,
                 c.vm_reason, c.waiting.len(), c.server.state()
             ));
             for b in &mut c.branches {
@@ -131,7 +165,6 @@ struct InviteCtx {
     vm_reason: Option<&'static str>,
     retargeted: bool,
     no_answer_at: Option<Instant>,
-    linger_until: Option<Instant>,
 }
 
 /// §16.7 step 6: 6xx beats everything, then the lowest class; within 4xx a busy or
@@ -170,6 +203,12 @@ impl Proxy {
         let Some(key) = server_key(&msg) else {
             return self.reply(&r, &msg, 400, "Bad Request");
         };
+        if self.invites.accepted.contains_key(&key) {
+            // RFC 6026: a retransmission of an INVITE already answered with a 2xx (the 2xx
+            // itself is retransmitted end to end by the callee).
+            debug!(call_id = %call_id, "INVITE retransmission after 2xx absorbed");
+            return;
+        }
         if let Some(&id) = self.invites.by_server.get(&key) {
             if let Some(ctx) = self.invites.by_id.get_mut(&id) {
                 ctx.server
@@ -255,7 +294,6 @@ impl Proxy {
             vm_reason: None,
             retargeted: false,
             no_answer_at,
-            linger_until: None,
             request: msg,
         };
         let trying = response(&ctx.request, 100, "Trying").build();
@@ -586,11 +624,7 @@ impl Proxy {
             }
         }
         self.drain_server(&mut ctx);
-        if ctx.linger_until.is_some_and(|t| t <= now) {
-            ctx.linger_until = None;
-        }
         let over = ctx.server_done
-            && ctx.linger_until.is_none()
             && ctx
                 .branches
                 .iter()
@@ -610,7 +644,7 @@ impl Proxy {
     }
 
     fn ctx_deadline(&self, ctx: &mut InviteCtx, now: Instant) -> Option<Instant> {
-        let mut d: Vec<Option<Instant>> = vec![ctx.no_answer_at, ctx.linger_until];
+        let mut d: Vec<Option<Instant>> = vec![ctx.no_answer_at];
         if let transaction::Output::Timeout(t) = ctx.server.poll_output() {
             d.push(Some(t));
         }
@@ -725,7 +759,8 @@ impl Proxy {
                     return;
                 }
                 self.relay_up(ctx, &resp, now);
-                ctx.linger_until = Some(now + self.cfg.timers.timeout());
+                self.invites
+                    .accept(ctx.key.clone(), now + self.cfg.timers.timeout());
                 ctx.waiting.clear();
                 ctx.no_answer_at = None;
                 self.cancel_branches(ctx, Some(i), now);

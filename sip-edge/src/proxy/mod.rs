@@ -212,8 +212,9 @@ impl Proxy {
             .map_or(Output::Idle, Output::Timeout)
     }
 
-    /// Starts the clock-based housekeeping on the first input.
+    /// Starts the clock-based housekeeping on the first input; forgets what has lapsed.
     fn tick(&mut self, now: Instant) {
+        self.invites.expire_accepted(now);
         if self.epoch.is_none() {
             self.epoch = Some(now);
             self.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
