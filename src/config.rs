@@ -21,9 +21,15 @@ pub(crate) struct Config {
     pub(crate) edge: EdgeSection,
     pub(crate) media: MediaSection,
     pub(crate) apps: AppsSection,
-    /// Dialled number -> VoiceXML application URL. A relative URL ("/demo/hello.vxml")
-    /// is resolved against the apps role's HTTP address.
+    /// Voicemail numbers and documents.
+    pub(crate) voicemail: VoicemailSection,
+    /// Auto-attendant number -> its VoiceXML URL (relative URLs are on the apps role).
+    pub(crate) auto_attendants: BTreeMap<String, String>,
+    /// Dialled number or pattern -> VoiceXML application URL. A relative URL
+    /// ("/demo/hello.vxml") is resolved against the apps role's HTTP address.
     pub(crate) dialplan: BTreeMap<String, String>,
+    /// Gateways to other networks, reached by number patterns.
+    pub(crate) trunks: Vec<TrunkSection>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -35,6 +41,50 @@ pub(crate) struct EdgeSection {
     pub(crate) tcp: SocketAddr,
     /// Set false to run the edge on UDP only.
     pub(crate) tcp_enabled: bool,
+    /// The SIP domain and digest realm. Users' HA1s are made for it: re-import the users
+    /// after changing it.
+    pub(crate) domain: String,
+    /// IP written in Via/Record-Route when bound to 0.0.0.0 (default: the interface that
+    /// holds the default route).
+    pub(crate) advertised_ip: Option<IpAddr>,
+    /// The edge's HTTP endpoint (loopback only): `POST /mwi/{user}`, and users import/list
+    /// for `parley users` while the server holds the database.
+    pub(crate) http: SocketAddr,
+    /// Networks whose requests need no digest (trunks, gateways), e.g. "192.0.2.0/24".
+    pub(crate) trusted: Vec<String>,
+    /// Ring a user's phones this long before voicemail answers.
+    pub(crate) no_answer_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct VoicemailSection {
+    /// Set false to let unanswered calls fail instead of reaching voicemail.
+    pub(crate) enabled: bool,
+    /// Callers dial this to reach their own mailbox.
+    pub(crate) access_number: String,
+    /// The mailbox (retrieve) application.
+    pub(crate) access_url: String,
+    /// The deposit application: unanswered, busy or unregistered calls to a user go here
+    /// with `mailbox=USER` added to the query and a Diversion header naming the user.
+    pub(crate) deposit_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TrunkSection {
+    /// A name for logs.
+    pub(crate) name: String,
+    /// The gateway's SIP address (UDP); it is trusted (no digest) for calls it sends.
+    pub(crate) address: SocketAddr,
+    /// Number patterns routed to it (`X` any digit, `N` 2-9, `Z` 1-9, `[1-5]`, final `.`).
+    pub(crate) patterns: Vec<String>,
+    /// Leading digits to remove (e.g. 1 for an outside-line `9`).
+    #[serde(default)]
+    pub(crate) strip: usize,
+    /// Digits to put in front after stripping.
+    #[serde(default)]
+    pub(crate) prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +119,10 @@ impl Default for Config {
             edge: EdgeSection::default(),
             media: MediaSection::default(),
             apps: AppsSection::default(),
+            voicemail: VoicemailSection::default(),
+            auto_attendants: BTreeMap::new(),
             dialplan: BTreeMap::from([("600".to_string(), "/demo/hello.vxml".to_string())]),
+            trunks: Vec::new(),
         }
     }
 }
@@ -80,6 +133,22 @@ impl Default for EdgeSection {
             udp: "0.0.0.0:5060".parse().expect("literal"),
             tcp: "0.0.0.0:5060".parse().expect("literal"),
             tcp_enabled: true,
+            domain: "parley.local".into(),
+            advertised_ip: None,
+            http: "127.0.0.1:8081".parse().expect("literal"),
+            trusted: Vec::new(),
+            no_answer_secs: 20,
+        }
+    }
+}
+
+impl Default for VoicemailSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            access_number: "100".into(),
+            access_url: "/vm/retrieve".into(),
+            deposit_url: "/vm/deposit".into(),
         }
     }
 }
@@ -136,11 +205,101 @@ impl Config {
                 m.rtp_port_max
             );
         }
-        for (number, url) in &self.dialplan {
-            self.app_url(url)
-                .with_context(|| format!("dialplan entry {number:?}: bad URL {url:?}"))?;
+        self.dial_plan()?;
+        self.trusted_networks()?;
+        if !self.edge.http.ip().is_loopback() {
+            bail!(
+                "edge.http ({}) must be a loopback address: it changes message-waiting lamps and users",
+                self.edge.http
+            );
+        }
+        if self.edge.domain.trim().is_empty() || self.edge.domain.contains(char::is_whitespace) {
+            bail!("edge.domain must be a host name or address, got {:?}", self.edge.domain);
+        }
+        if self.edge.no_answer_secs == 0 || self.edge.no_answer_secs > 600 {
+            bail!("edge.no_answer_secs must be 1..=600, got {}", self.edge.no_answer_secs);
         }
         Ok(())
+    }
+
+    /// The trusted networks, parsed.
+    pub(crate) fn trusted_networks(&self) -> anyhow::Result<Vec<sip_edge::Network>> {
+        let mut nets: Vec<sip_edge::Network> = self
+            .edge
+            .trusted
+            .iter()
+            .map(|t| {
+                sip_edge::Network::parse(t)
+                    .with_context(|| format!("edge.trusted: {t:?} is not an address or address/prefix"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        for t in &self.trunks {
+            nets.extend(sip_edge::Network::parse(&t.address.ip().to_string()));
+        }
+        Ok(nets)
+    }
+
+    /// The dial plan: numbers and patterns, auto-attendants, voicemail access, trunks.
+    /// Two entries for one number are an error rather than a silent override.
+    pub(crate) fn dial_plan(&self) -> anyhow::Result<sip_edge::DialPlan> {
+        let mut plan = sip_edge::DialPlan::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut add = |plan: &mut sip_edge::DialPlan, key: &str, route: sip_edge::Route, what: &str| {
+            if !seen.insert(key.to_owned()) {
+                bail!("{what} {key:?}: the number is already in the dial plan");
+            }
+            plan.insert_key(key, route).with_context(|| format!("{what} {key:?}"))?;
+            Ok(())
+        };
+        let app = |url: &str, what: &str| -> anyhow::Result<sip_edge::Route> {
+            Ok(sip_edge::Route::VxmlApp {
+                url: self
+                    .app_url(url)
+                    .with_context(|| format!("{what}: bad URL {url:?}"))?
+                    .to_string(),
+            })
+        };
+        if self.voicemail.enabled && !self.voicemail.access_number.is_empty() {
+            let r = app(&self.voicemail.access_url, "voicemail.access_url")?;
+            add(&mut plan, &self.voicemail.access_number, r, "voicemail.access_number")?;
+        }
+        for (number, url) in &self.auto_attendants {
+            let r = app(url, &format!("auto_attendants entry {number:?}"))?;
+            add(&mut plan, number, r, "auto_attendants entry")?;
+        }
+        for (number, url) in &self.dialplan {
+            let r = app(url, &format!("dialplan entry {number:?}"))?;
+            add(&mut plan, number, r, "dialplan entry")?;
+        }
+        for t in &self.trunks {
+            if t.patterns.is_empty() {
+                bail!("trunk {:?} has no patterns", t.name);
+            }
+            for p in &t.patterns {
+                let route = sip_edge::Route::Trunk {
+                    name: t.name.clone(),
+                    address: t.address,
+                    strip: t.strip,
+                    prefix: t.prefix.clone(),
+                };
+                add(&mut plan, p, route, &format!("trunk {:?} pattern", t.name))?;
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Voicemail for unanswered calls, when enabled.
+    pub(crate) fn voicemail(&self) -> anyhow::Result<Option<sip_edge::Voicemail>> {
+        if !self.voicemail.enabled {
+            return Ok(None);
+        }
+        let url = self
+            .app_url(&self.voicemail.deposit_url)
+            .with_context(|| format!("voicemail.deposit_url: bad URL {:?}", self.voicemail.deposit_url))?;
+        Ok(Some(sip_edge::Voicemail {
+            deposit_url: url.to_string(),
+            no_answer: std::time::Duration::from_secs(self.edge.no_answer_secs),
+        }))
     }
 
     /// The base URL of the apps role as the media server reaches it.

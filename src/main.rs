@@ -3,9 +3,11 @@
 
 mod config;
 mod conformance;
+mod edge_http;
 mod logging;
 mod media_server;
 mod serve;
+mod users_cli;
 mod vxml_cli;
 
 use std::path::PathBuf;
@@ -38,6 +40,16 @@ enum Command {
         #[arg(long, value_enum, value_delimiter = ',', value_name = "ROLE")]
         role: Vec<Role>,
     },
+    /// Users: extensions, names, aliases, email, voicemail PIN and SIP password (stored as
+    /// hashes only).
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+        /// The configuration whose data_dir holds the users and whose edge.domain is the
+        /// digest realm.
+        #[arg(long, short = 'c', value_name = "FILE", global = true)]
+        config: Option<PathBuf>,
+    },
     /// VoiceXML tools.
     Vxml {
         #[command(subcommand)]
@@ -62,6 +74,25 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         known_failures: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add or update users from a CSV file whose header row names the columns, in any order:
+    /// `user,pin,sip_password,first_name,last_name,aliases,email` (only `user` is required;
+    /// aliases are separated by spaces or `;`). Prints one line per row (added, updated,
+    /// unchanged or the error). If any row is bad, nothing is written. An empty pin or
+    /// sip_password cell keeps the stored one, so re-running a file changes nothing. Works
+    /// while `parley serve` runs (through the edge's loopback HTTP endpoint).
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check and report, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List users (never their secrets).
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +148,14 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             serve::run(cfg, roles)?;
             Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Users { command, config } => {
+            let cfg = config::Config::load(config.as_deref())?;
+            logging::init("warn");
+            match command {
+                UsersCommand::Import { file, dry_run } => users_cli::import(&cfg, &file, dry_run),
+                UsersCommand::List => users_cli::list(&cfg),
+            }
         }
         Command::Conformance {
             dir,

@@ -2,6 +2,8 @@
 //! The roles talk to each other only through their protocols (SIP, HTTP) on the configured
 //! addresses, exactly as they would on separate hosts.
 
+use std::sync::Arc;
+
 use anyhow::Context;
 use tracing::info;
 
@@ -19,12 +21,24 @@ pub(crate) fn run(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
 }
 
 async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
+    // One open database for the process (redb allows one open per file): users,
+    // registrations and subscriptions for the edge, the apps role's own tables.
+    let store = if roles.contains(&Role::Edge) || roles.contains(&Role::Apps) {
+        let dir = cfg.data_dir.clone();
+        let store = tokio::task::spawn_blocking(move || parley_store::RedbStore::open(&dir))
+            .await?
+            .with_context(|| format!("cannot open the database in {}", cfg.data_dir.display()))?;
+        Some(Arc::new(store))
+    } else {
+        None
+    };
     // Start in dependency order: apps (documents), media (answers), edge (takes calls).
     let apps = if roles.contains(&Role::Apps) {
         let h = apps::spawn(apps::AppsConfig {
             http: cfg.apps.http,
             data_dir: cfg.data_dir.clone(),
             prompts_dir: cfg.prompts_dir.clone(),
+            database: store.as_ref().map(|s| s.database()),
         })
         .await
         .with_context(|| format!("apps role: cannot start on {}", cfg.apps.http))?;
@@ -44,28 +58,31 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         None
     };
 
-    let edge = if roles.contains(&Role::Edge) {
-        let mut dial_plan = sip_edge::DialPlan::new();
-        for (number, url) in &cfg.dialplan {
-            dial_plan.insert(
-                number.clone(),
-                sip_edge::Route::VxmlApp {
-                    url: cfg.app_url(url)?.to_string(),
-                },
-            );
+    let edge = match (roles.contains(&Role::Edge), &store) {
+        (true, Some(store)) => {
+            let store: Arc<dyn parley_store::Store> = store.clone();
+            let mut ec = sip_edge::EdgeConfig::new(cfg.edge.udp, cfg.media.sip, store.clone());
+            ec.tcp = cfg.edge.tcp_enabled.then_some(cfg.edge.tcp);
+            ec.advertised_ip = cfg.edge.advertised_ip;
+            ec.domain = cfg.edge.domain.clone();
+            ec.dial_plan = cfg.dial_plan()?;
+            ec.trusted = cfg.trusted_networks()?;
+            ec.voicemail = cfg.voicemail()?;
+            let h = sip_edge::spawn_edge(ec)
+                .await
+                .with_context(|| format!("edge role: cannot start on {}", cfg.edge.udp))?;
+            info!(udp = %h.udp_addr, tcp = ?h.tcp_addr, domain = %h.domain, "edge role ready");
+            let h = Arc::new(h);
+            let api = crate::edge_http::EdgeApi {
+                store,
+                edge: h.clone(),
+                realm: cfg.edge.domain.clone(),
+            };
+            let http = crate::edge_http::spawn(cfg.edge.http, api).await?;
+            info!(http = %http.addr, "edge http ready (POST /mwi/{{user}})");
+            Some((h, http))
         }
-        let h = sip_edge::spawn_edge(sip_edge::EdgeConfig {
-            udp: cfg.edge.udp,
-            tcp: cfg.edge.tcp_enabled.then_some(cfg.edge.tcp),
-            media_server: cfg.media.sip,
-            dial_plan,
-        })
-        .await
-        .with_context(|| format!("edge role: cannot start on {}", cfg.edge.udp))?;
-        info!(udp = %h.udp_addr, tcp = ?h.tcp_addr, "edge role ready");
-        Some(h)
-    } else {
-        None
+        _ => None,
     };
 
     info!("parley is running; Ctrl-C to stop");
@@ -76,8 +93,12 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     if let Some(m) = media {
         m.shutdown().await;
     }
-    if let Some(e) = edge {
-        e.shutdown().await;
+    if let Some((e, http)) = edge {
+        http.shutdown().await;
+        match Arc::try_unwrap(e) {
+            Ok(e) => e.shutdown().await,
+            Err(_) => tracing::warn!("edge still referenced at shutdown"),
+        }
     }
     if let Some(a) = apps {
         a.shutdown().await;

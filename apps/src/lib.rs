@@ -42,6 +42,9 @@ pub struct AppsConfig {
     pub data_dir: PathBuf,
     /// Folder of stock prompts served under `/prompts/`.
     pub prompts_dir: PathBuf,
+    /// The already open `parley.redb` of this process, if another role opened it (redb
+    /// allows one open per file); `None` opens `data_dir/parley.redb`.
+    pub database: Option<Arc<redb::Database>>,
 }
 
 /// State shared by every request.
@@ -74,10 +77,14 @@ impl AppsHandle {
 pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
     let store = {
         let dir = cfg.data_dir.clone();
+        let db = cfg.database.clone();
         // redb opens (and may recover) the file synchronously: keep it off the reactor.
-        tokio::task::spawn_blocking(move || store::Store::open(&dir))
-            .await
-            .map_err(|e| Error::Io(std::io::Error::other(e)))??
+        tokio::task::spawn_blocking(move || match db {
+            Some(db) => store::Store::from_database(db),
+            None => store::Store::open(&dir),
+        })
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??
     };
     let listener = TcpListener::bind(cfg.http).await?;
     let local_addr = listener.local_addr()?;

@@ -25,11 +25,16 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
         let db = Database::create(dir.join("parley.redb"))?;
+        Self::from_database(Arc::new(db))
+    }
+
+    /// Uses a database another part of the process already opened.
+    pub fn from_database(db: Arc<Database>) -> Result<Self> {
         // Create tables up front so readers never see "table does not exist".
         let tx = db.begin_write()?;
         tx.open_table(DEMO_CHOICES)?;
         tx.commit()?;
-        Ok(Self { db: Arc::new(db) })
+        Ok(Self { db })
     }
 
     /// Durably adds one to the count of `choice`; returns the new count.

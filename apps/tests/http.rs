@@ -27,6 +27,7 @@ fn config(data: PathBuf) -> AppsConfig {
         http: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
         prompts_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../prompts"),
+        database: None,
     }
 }
 

@@ -349,6 +349,22 @@ mod tests {
         }
     }
 
+    /// Found by the `parse_message` fuzz target (regescrt.dat with `L:+0`): a signed
+    /// Content-Length does not frame, but the head still gets its 400.
+    #[test]
+    fn signed_content_length_is_refused_but_answerable() {
+        let raw = b"REGISTER sip:example.com SIP/2.0\r\nTo: sip:user@example.com\r\n\
+            From: sip:user@example.com;tag=8\r\nMax-Forwards: 70\r\nCall-ID: r@h\r\n\
+            CSeq: 14398234 REGISTER\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKkdjuw\r\n\
+            M: <sip:user@example.com?Route=%3Csip:sip.example.com%3E>\r\nL:+0\r\n\r\n";
+        let b = Bytes::from_static(raw);
+        assert_eq!(parse(b.clone()).unwrap_err(), ParseError::BadContentLength);
+        let head = parse_head(b).unwrap();
+        assert!(head.can_answer());
+        let resp = crate::builder::response(&head, 400, "Bad Request").build();
+        assert_eq!(parse(resp).unwrap().status(), Some(400));
+    }
+
     #[test]
     fn oversized_head_is_refused() {
         let mut big = b"OPTIONS sip:a@b SIP/2.0\r\n".to_vec();

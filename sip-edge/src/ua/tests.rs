@@ -6,6 +6,11 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::*;
+use crate::Instant;
+use crate::builder::response;
+use crate::io::Received;
+use crate::message::{SipMessage, parse};
+use crate::transaction::Timers;
 
 const EDGE: &str = "127.0.0.1:5060";
 const ME: &str = "127.0.0.1:5070";

@@ -1,0 +1,113 @@
+//! Application commands: answer, reject, hang up (BYE once the call is confirmed).
+
+use bytes::Bytes;
+use tracing::{debug, info};
+
+use super::call::Phase;
+use super::{Command, EndReason, Ua, dialog};
+use crate::Instant;
+use crate::builder::response;
+use crate::message::{StatusCode, parse};
+use crate::transaction::{self, client::Client};
+
+impl Ua {
+    pub(super) fn handle_command(&mut self, now: Instant, cmd: Command) {
+        match cmd {
+            Command::Answer { call_id, sdp } => {
+                let contact = format!("<sip:dialog@{}>", self.advertised);
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return;
+                };
+                if call.phase != Phase::Offered {
+                    return;
+                }
+                let ok = response(&call.invite, 200, "OK")
+                    .to_tag(&call.local_tag)
+                    .copy_record_route()
+                    .header("Contact", contact)
+                    .body("application/sdp", Bytes::from(sdp.clone()))
+                    .build();
+                if let Some(s) = &mut call.server {
+                    s.handle_input(transaction::Input::Respond {
+                        now,
+                        status: 200,
+                        data: ok.clone(),
+                    });
+                }
+                call.ok = Some(ok);
+                call.local_sdp = Some(sdp);
+                call.phase = Phase::Answered;
+                if !call.reply_to.0.is_reliable() {
+                    call.retransmit_at = Some(now + self.cfg.timers.t1);
+                }
+                call.give_up_at = Some(now + self.cfg.timers.timeout());
+                info!(call_id = %call_id, "answered");
+                self.pump(&call_id);
+            }
+            Command::Reject { call_id, status } => {
+                let status = StatusCode::new(status)
+                    .filter(|s| s.is_failure())
+                    .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                self.final_error(now, &call_id, status.as_u16(), status.canonical_reason());
+            }
+            Command::Hangup { call_id } => {
+                let phase = self.calls.get(&call_id).map(|c| c.phase);
+                match phase {
+                    Some(Phase::Offered) => {
+                        self.final_error(now, &call_id, 480, "Temporarily Unavailable")
+                    }
+                    Some(Phase::Answered) => {
+                        // Keep retransmitting the 200 until the ACK, then BYE (§15).
+                        if let Some(call) = self.calls.get_mut(&call_id) {
+                            call.hangup_pending = true;
+                        }
+                        self.ended(&call_id, EndReason::LocalHangup);
+                    }
+                    Some(Phase::Confirmed) => {
+                        self.send_bye(now, &call_id);
+                        self.ended(&call_id, EndReason::LocalHangup);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub(super) fn final_error(&mut self, now: Instant, call_id: &str, status: u16, reason: &str) {
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        if call.phase != Phase::Offered {
+            return;
+        }
+        let data = response(&call.invite, status, reason)
+            .to_tag(&call.local_tag)
+            .build();
+        if let Some(s) = &mut call.server {
+            s.handle_input(transaction::Input::Respond { now, status, data });
+        }
+        call.phase = Phase::Ended;
+        self.ended(call_id, EndReason::LocalHangup);
+        self.pump(call_id);
+    }
+
+    pub(super) fn send_bye(&mut self, now: Instant, call_id: &str) {
+        let branch = format!("z9hG4bKua{}", self.token());
+        let via = format!("SIP/2.0/UDP {};branch={branch};rport", self.advertised);
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        call.phase = Phase::Ended;
+        call.retransmit_at = None;
+        call.give_up_at = None;
+        let seq = call.invite.cseq().map_or(1, |(n, _)| n.saturating_add(1));
+        let req = dialog::request(&call.invite, "BYE", seq, &call.local_tag, &via);
+        let (Some(dest), Ok(bye)) = (req.destination, parse(req.data)) else {
+            debug!(call_id = %call_id, "no route for BYE");
+            return;
+        };
+        info!(call_id = %call_id, %dest, "sending BYE");
+        call.bye = Some((Client::new(now, bye, false, self.cfg.timers), dest, None));
+        self.pump(call_id);
+    }
+}

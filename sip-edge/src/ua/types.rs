@@ -1,0 +1,116 @@
+//! The UA core's public vocabulary: events, commands, inputs, outputs and settings.
+
+use std::net::SocketAddr;
+
+use crate::Instant;
+use crate::io::{Received, Transmit};
+use crate::transaction::Timers;
+
+/// A new call offered to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    /// SIP Call-ID; the handle for answer/reject/hangup.
+    pub call_id: String,
+    /// Request-URI as received.
+    pub request_uri: String,
+    /// The RFC 5552 `voicexml` URI parameter, unescaped.
+    pub voicexml: Option<String>,
+    /// From header value as received.
+    pub from: String,
+    /// To header value as received.
+    pub to: String,
+    /// The SDP offer.
+    pub remote_sdp: String,
+    /// Where the INVITE came from.
+    pub source: SocketAddr,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The peer sent BYE.
+    RemoteBye,
+    /// The caller cancelled before the answer.
+    Cancelled,
+    /// Our 200 OK was never ACKed.
+    NoAck,
+    /// We hung up (or rejected).
+    LocalHangup,
+    /// A transaction timed out or the transport failed.
+    TransportError,
+}
+
+/// Events for the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UaEvent {
+    /// A new call.
+    Incoming(IncomingCall),
+    /// A call is over.
+    Ended {
+        /// The call.
+        call_id: String,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// Application commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// 200 OK with this SDP answer.
+    Answer {
+        /// The call.
+        call_id: String,
+        /// SDP answer.
+        sdp: String,
+    },
+    /// A final error response (4xx-6xx).
+    Reject {
+        /// The call.
+        call_id: String,
+        /// Status code.
+        status: u16,
+    },
+    /// BYE, or 480 if not answered yet.
+    Hangup {
+        /// The call.
+        call_id: String,
+    },
+}
+
+/// Inputs to the UA core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A message arrived.
+    Receive(Received),
+    /// The application asks for something.
+    Command(Instant, Command),
+    /// A deadline passed.
+    Timeout(Instant),
+}
+
+/// Outputs of the UA core.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this.
+    Transmit(Transmit),
+    /// Tell the application.
+    Event(UaEvent),
+    /// Call again with `Input::Timeout` at this instant.
+    Timeout(Instant),
+    /// Nothing pending.
+    Idle,
+}
+
+/// UA core settings.
+#[derive(Debug, Clone)]
+pub struct UaCoreConfig {
+    /// Our UDP address (bound).
+    pub local: SocketAddr,
+    /// IP to put in Via and Contact when `local` is unspecified (0.0.0.0); 127.0.0.1 if `None`.
+    pub advertised_ip: Option<std::net::IpAddr>,
+    /// T1/T2/T4.
+    pub timers: Timers,
+    /// Seed for tags and branches.
+    pub seed: u64,
+}
