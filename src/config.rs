@@ -54,6 +54,11 @@ pub(crate) struct EdgeSection {
     pub(crate) trusted: Vec<String>,
     /// Ring a user's phones this long before voicemail answers.
     pub(crate) no_answer_secs: u64,
+    /// Requests per second one untrusted source address may send (burst twice that);
+    /// the rest are dropped unanswered. 0 turns the limit off.
+    pub(crate) rate_limit: u32,
+    /// Digest challenges offered, most preferred first ("MD5", "SHA-256").
+    pub(crate) digest: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,6 +143,8 @@ impl Default for EdgeSection {
             http: "127.0.0.1:8081".parse().expect("literal"),
             trusted: Vec::new(),
             no_answer_secs: 20,
+            rate_limit: 50,
+            digest: vec!["MD5".into(), "SHA-256".into()],
         }
     }
 }
@@ -214,12 +221,35 @@ impl Config {
             );
         }
         if self.edge.domain.trim().is_empty() || self.edge.domain.contains(char::is_whitespace) {
-            bail!("edge.domain must be a host name or address, got {:?}", self.edge.domain);
+            bail!(
+                "edge.domain must be a host name or address, got {:?}",
+                self.edge.domain
+            );
         }
+        self.digest_algorithms()?;
         if self.edge.no_answer_secs == 0 || self.edge.no_answer_secs > 600 {
-            bail!("edge.no_answer_secs must be 1..=600, got {}", self.edge.no_answer_secs);
+            bail!(
+                "edge.no_answer_secs must be 1..=600, got {}",
+                self.edge.no_answer_secs
+            );
         }
         Ok(())
+    }
+
+    /// The digest algorithms to offer, in order.
+    pub(crate) fn digest_algorithms(&self) -> anyhow::Result<Vec<sip_edge::auth::Algorithm>> {
+        if self.edge.digest.is_empty() {
+            bail!("edge.digest must name at least one algorithm (\"MD5\", \"SHA-256\")");
+        }
+        self.edge
+            .digest
+            .iter()
+            .map(|a| {
+                sip_edge::auth::Algorithm::from_name(a).with_context(|| {
+                    format!("edge.digest: unknown algorithm {a:?} (\"MD5\", \"SHA-256\")")
+                })
+            })
+            .collect()
     }
 
     /// The trusted networks, parsed.
@@ -229,8 +259,9 @@ impl Config {
             .trusted
             .iter()
             .map(|t| {
-                sip_edge::Network::parse(t)
-                    .with_context(|| format!("edge.trusted: {t:?} is not an address or address/prefix"))
+                sip_edge::Network::parse(t).with_context(|| {
+                    format!("edge.trusted: {t:?} is not an address or address/prefix")
+                })
             })
             .collect::<anyhow::Result<_>>()?;
         for t in &self.trunks {
@@ -244,13 +275,15 @@ impl Config {
     pub(crate) fn dial_plan(&self) -> anyhow::Result<sip_edge::DialPlan> {
         let mut plan = sip_edge::DialPlan::new();
         let mut seen = std::collections::BTreeSet::new();
-        let mut add = |plan: &mut sip_edge::DialPlan, key: &str, route: sip_edge::Route, what: &str| {
-            if !seen.insert(key.to_owned()) {
-                bail!("{what} {key:?}: the number is already in the dial plan");
-            }
-            plan.insert_key(key, route).with_context(|| format!("{what} {key:?}"))?;
-            Ok(())
-        };
+        let mut add =
+            |plan: &mut sip_edge::DialPlan, key: &str, route: sip_edge::Route, what: &str| {
+                if !seen.insert(key.to_owned()) {
+                    bail!("{what} {key:?}: the number is already in the dial plan");
+                }
+                plan.insert_key(key, route)
+                    .with_context(|| format!("{what} {key:?}"))?;
+                Ok(())
+            };
         let app = |url: &str, what: &str| -> anyhow::Result<sip_edge::Route> {
             Ok(sip_edge::Route::VxmlApp {
                 url: self
@@ -261,7 +294,12 @@ impl Config {
         };
         if self.voicemail.enabled && !self.voicemail.access_number.is_empty() {
             let r = app(&self.voicemail.access_url, "voicemail.access_url")?;
-            add(&mut plan, &self.voicemail.access_number, r, "voicemail.access_number")?;
+            add(
+                &mut plan,
+                &self.voicemail.access_number,
+                r,
+                "voicemail.access_number",
+            )?;
         }
         for (number, url) in &self.auto_attendants {
             let r = app(url, &format!("auto_attendants entry {number:?}"))?;
@@ -293,9 +331,12 @@ impl Config {
         if !self.voicemail.enabled {
             return Ok(None);
         }
-        let url = self
-            .app_url(&self.voicemail.deposit_url)
-            .with_context(|| format!("voicemail.deposit_url: bad URL {:?}", self.voicemail.deposit_url))?;
+        let url = self.app_url(&self.voicemail.deposit_url).with_context(|| {
+            format!(
+                "voicemail.deposit_url: bad URL {:?}",
+                self.voicemail.deposit_url
+            )
+        })?;
         Ok(Some(sip_edge::Voicemail {
             deposit_url: url.to_string(),
             no_answer: std::time::Duration::from_secs(self.edge.no_answer_secs),

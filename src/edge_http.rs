@@ -120,13 +120,11 @@ async fn mwi(
         }
     }
     info!(mailbox = %user, new = counts.new, old = counts.old, "message waiting update");
-    let sent = api
-        .edge
-        .command(sip_edge::EdgeCommand::MessageSummary {
-            mailbox: user,
-            new: counts.new,
-            old: counts.old,
-        });
+    let sent = api.edge.command(sip_edge::EdgeCommand::MessageSummary {
+        mailbox: user,
+        new: counts.new,
+        old: counts.old,
+    });
     if sent {
         (StatusCode::OK, "ok\n".into())
     } else {
@@ -170,5 +168,5 @@ async fn import_users(
     } else {
         StatusCode::OK
     };
-    (status, report.to_string())
+    (status, format!("{report}\n"))
 }

@@ -68,6 +68,9 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             ec.dial_plan = cfg.dial_plan()?;
             ec.trusted = cfg.trusted_networks()?;
             ec.voicemail = cfg.voicemail()?;
+            ec.digest_algorithms = cfg.digest_algorithms()?;
+            ec.limits.per_source =
+                (cfg.edge.rate_limit > 0).then_some(f64::from(cfg.edge.rate_limit));
             let h = sip_edge::spawn_edge(ec)
                 .await
                 .with_context(|| format!("edge role: cannot start on {}", cfg.edge.udp))?;

@@ -21,13 +21,17 @@ enum Target {
 fn open(cfg: &Config) -> anyhow::Result<Target> {
     match RedbStore::open(&cfg.data_dir) {
         Ok(s) => Ok(Target::Local(s)),
-        Err(parley_store::Error::Locked) => Ok(Target::Running(format!("http://{}", cfg.edge.http))),
-        Err(e) => Err(e).with_context(|| format!("cannot open the database in {}", cfg.data_dir.display())),
+        Err(parley_store::Error::Locked) => {
+            Ok(Target::Running(format!("http://{}", cfg.edge.http)))
+        }
+        Err(e) => Err(e)
+            .with_context(|| format!("cannot open the database in {}", cfg.data_dir.display())),
     }
 }
 
 pub(crate) fn import(cfg: &Config, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let meta = std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let meta =
+        std::fs::metadata(file).with_context(|| format!("cannot read {}", file.display()))?;
     if meta.len() > parley_store::MAX_CSV_BYTES as u64 {
         bail!(
             "{} is {} bytes; an import takes at most {} bytes",
@@ -36,17 +40,22 @@ pub(crate) fn import(cfg: &Config, file: &Path, dry_run: bool) -> anyhow::Result
             parley_store::MAX_CSV_BYTES
         );
     }
-    let csv = std::fs::read_to_string(file).with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
+    let csv = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read {} as UTF-8 text", file.display()))?;
     match open(cfg)? {
         Target::Local(store) => {
             let report = parley_store::import_users(&store, &csv, &cfg.edge.domain, dry_run);
-            print!("{report}");
-            Ok(if report.errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            print_lines(&report.to_string());
+            Ok(if report.errors > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Target::Running(base) => {
             let url = format!("{base}/users/import?dry_run={dry_run}");
             let (status, body) = http(reqwest::Method::POST, &url, Some(csv))?;
-            print!("{body}");
+            print_lines(&body);
             match status {
                 200 => Ok(ExitCode::SUCCESS),
                 422 => Ok(ExitCode::from(1)),
@@ -88,9 +97,18 @@ fn http(method: reqwest::Method, url: &str, body: Option<String>) -> anyhow::Res
             req = req.header("content-type", "text/csv").body(b);
         }
         let resp = req.send().await.with_context(|| {
-            format!("the database is in use by a running parley, and its edge did not answer at {url}")
+            format!(
+                "the database is in use by a running parley, and its edge did not answer at {url}"
+            )
         })?;
         let status = resp.status().as_u16();
         Ok((status, resp.text().await?))
     })
+}
+
+fn print_lines(text: &str) {
+    print!("{text}");
+    if !text.ends_with('\n') {
+        println!();
+    }
 }

@@ -65,7 +65,8 @@ fn malformed_sip_is_answered_or_dropped_and_calls_still_work() {
                     m.replace(&format!("Call-ID: malformed-1@{me}\r\n"), "")
                 })
             }),
-            None,
+            // RFC 4475 §3.3.1 (insuf): a request missing mandatory headers gets 400.
+            Some(400),
         ),
         (
             "two Call-IDs",

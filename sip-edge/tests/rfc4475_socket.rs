@@ -27,9 +27,6 @@ enum Expect {
     Status(u16),
     /// Parsed and validated: whatever the proxy answers (404, 403, 483, 501...), not a 400.
     Accepted,
-    /// Accepted, but the proxy may still refuse an RFC 2543 INVITE for its missing branch
-    /// (until it matches such transactions with `transaction::ServerKey`).
-    AcceptedOrMissingBranch,
     /// No answer at all (responses to drop).
     Silence,
     /// No expectation beyond "the edge survives".
@@ -46,7 +43,7 @@ fn expectations() -> HashMap<&'static str, Expect> {
         ("escnull", Accepted),
         ("esc02", Accepted),
         ("lwsdisp", Accepted),
-        ("longreq", AcceptedOrMissingBranch),
+        ("longreq", Accepted),
         ("dblreq", Accepted),
         ("semiuri", Accepted),
         ("transports", Accepted),
@@ -92,7 +89,7 @@ fn expectations() -> HashMap<&'static str, Expect> {
         ("regescrt", Accepted),
         ("sdp01", Accepted),
         // 3.4
-        ("inv2543", AcceptedOrMissingBranch),
+        ("inv2543", Accepted),
         ("test", Anything),
     ])
 }
@@ -152,12 +149,10 @@ async fn check(
                 return Err(format!("{name}: wanted {want}, got {got:?}"));
             }
         }
-        Expect::Accepted | Expect::AcceptedOrMissingBranch => {
+        Expect::Accepted => {
             let got = collect(&peer, Duration::from_secs(1)).await;
-            for (s, reason) in &got {
-                let allowed =
-                    matches!(expect, Expect::AcceptedOrMissingBranch) && reason == "Missing Branch";
-                if (*s == 400 && !allowed) || [416, 505].contains(s) {
+            for (s, _reason) in &got {
+                if [400, 416, 505].contains(s) {
                     return Err(format!("{name}: valid message rejected: {got:?}"));
                 }
             }

@@ -197,7 +197,14 @@ impl CallContext {
                 local_uri: call.to.clone(),
                 remote_uri: call.from.clone(),
                 protocol_name: "sip".into(),
-                redirect: Vec::new(),
+                redirect: call
+                    .redirect
+                    .iter()
+                    .map(|d| vxml_interp::Redirect {
+                        uri: d.uri.clone(),
+                        reason: d.reason.clone(),
+                    })
+                    .collect(),
             },
             app,
             media,

@@ -49,11 +49,16 @@ pub(crate) fn free_even_port() -> u16 {
 /// A running `parley serve`.
 pub(crate) struct Parley {
     child: Option<Child>,
+    name: String,
     pub(crate) dir: PathBuf,
     pub(crate) edge: SocketAddr,
     pub(crate) media_sip: SocketAddr,
     pub(crate) apps: SocketAddr,
+    /// The edge's HTTP endpoint (`POST /mwi/{user}`).
+    pub(crate) edge_http: SocketAddr,
     pub(crate) log: PathBuf,
+    /// Set by [`Parley::restart`]: the next run uses the folder.
+    keep_dir: bool,
 }
 
 impl Parley {
@@ -64,12 +69,54 @@ impl Parley {
 
     /// Like [`Parley::start`], with extra `[dialplan]` lines (`NUMBER = "URL"`).
     pub(crate) fn start_with(name: &str, dialplan: &str) -> Parley {
-        let dir = std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let edge: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
-        let media_sip: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
-        let apps: SocketAddr = format!("{LOOPBACK}:{}", free_port()).parse().unwrap();
+        Self::start_full(name, "", dialplan, "", None)
+    }
+
+    /// The most general start: extra `[edge]` keys, `[dialplan]` lines, further sections
+    /// after them, and users to import first (CSV text, header row included). `dir` reuses
+    /// a data folder (a restart).
+    pub(crate) fn start_full(
+        name: &str,
+        edge_extra: &str,
+        dialplan: &str,
+        extra: &str,
+        users_csv: Option<&str>,
+    ) -> Parley {
+        Self::start_in(name, edge_extra, dialplan, extra, users_csv, None)
+    }
+
+    /// [`Parley::start_full`] on the folder (and so the database) of an earlier run, with
+    /// the same addresses.
+    pub(crate) fn restart(prev: Parley, edge_extra: &str, dialplan: &str, extra: &str) -> Parley {
+        let ports = (prev.edge, prev.media_sip, prev.apps, prev.edge_http);
+        let name = prev.name.clone();
+        let dir = prev.dir.clone();
+        let mut prev = prev;
+        prev.keep_dir = true;
+        let _ = prev.stop();
+        Self::start_in(&name, edge_extra, dialplan, extra, None, Some((dir, ports)))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn start_in(
+        name: &str,
+        edge_extra: &str,
+        dialplan: &str,
+        extra: &str,
+        users_csv: Option<&str>,
+        reuse: Option<(PathBuf, (SocketAddr, SocketAddr, SocketAddr, SocketAddr))>,
+    ) -> Parley {
+        let fresh = || -> SocketAddr { format!("{LOOPBACK}:{}", free_port()).parse().unwrap() };
+        let (dir, (edge, media_sip, apps, edge_http)) = match reuse {
+            Some(r) => r,
+            None => {
+                let dir =
+                    std::env::temp_dir().join(format!("parley-e2e-{name}-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir).unwrap();
+                (dir, (fresh(), fresh(), fresh(), fresh()))
+            }
+        };
         let rtp_min = free_even_port();
         let config = format!(
             r#"data_dir = "{data}"
@@ -79,6 +126,10 @@ log = "info"
 [edge]
 udp = "{edge}"
 tcp = "{edge}"
+http = "{edge_http}"
+# sipp calls from 127.0.0.1 like a trusted gateway; phones in PBX tests use 127.0.0.2+.
+trusted = ["127.0.0.1/32"]
+{edge_extra}
 
 [media]
 sip = "{media_sip}"
@@ -92,13 +143,32 @@ http = "{apps}"
 [dialplan]
 600 = "/demo/hello.vxml"
 {dialplan}
+{extra}
 "#,
+            edge_http = edge_http,
             data = dir.join("data").display(),
             prompts = repo_root().join("prompts").display(),
             rtp_max = rtp_min + 200,
         );
         let cfg_path = dir.join("parley.toml");
         std::fs::write(&cfg_path, config).unwrap();
+        if let Some(csv) = users_csv {
+            let csv_path = dir.join("users.csv");
+            std::fs::write(&csv_path, csv).unwrap();
+            let out = Command::new(env!("CARGO_BIN_EXE_parley"))
+                .args(["users", "import"])
+                .arg(&csv_path)
+                .arg("--config")
+                .arg(&cfg_path)
+                .output()
+                .expect("run parley users import");
+            assert!(
+                out.status.success(),
+                "users import failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         let log = dir.join("parley.log");
         let child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .args(["serve", "--config"])
@@ -106,16 +176,25 @@ http = "{apps}"
             .env("RUST_LOG", "info,parley=debug")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            )
             .spawn()
             .expect("start parley");
         let p = Parley {
             child: Some(child),
+            name: name.to_owned(),
             dir,
             edge,
             media_sip,
             apps,
+            edge_http,
             log,
+            keep_dir: false,
         };
         p.wait_ready();
         p
@@ -167,6 +246,9 @@ impl Drop for Parley {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if self.keep_dir {
+            return;
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);

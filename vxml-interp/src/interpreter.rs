@@ -25,8 +25,18 @@ pub struct SessionInfo {
     pub remote_uri: String,
     /// `session.connection.protocol.name` ("sip").
     pub protocol_name: String,
-    /// `session.connection.redirect[i].uri`, from Diversion/History-Info.
-    pub redirect: Vec<String>,
+    /// `session.connection.redirect`: who the call was meant for before it reached us
+    /// (from Diversion/History-Info), most recent first.
+    pub redirect: Vec<Redirect>,
+}
+
+/// One `session.connection.redirect[i]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The URI the call was diverted from.
+    pub uri: String,
+    /// Why (`no-answer`, `user-busy`, `unavailable`, ...), if the protocol said.
+    pub reason: Option<String>,
 }
 
 /// What a fetch in flight is for.
@@ -322,8 +332,12 @@ fn set_connection(scopes: &mut Scopes, session: &SessionInfo) -> Result<(), Stri
         ],
     )?;
     let mut redirects = Vec::new();
-    for uri in &session.redirect {
-        redirects.push(object(scopes, &[("uri", text(uri))])?);
+    for r in &session.redirect {
+        let reason = r.reason.as_deref().map_or(JsValue::undefined(), text);
+        redirects.push(object(
+            scopes,
+            &[("uri", text(&r.uri)), ("reason", reason)],
+        )?);
     }
     let redirect = scopes.new_array(redirects)?;
     let connection = object(
@@ -479,7 +493,10 @@ mod tests {
             local_uri: "sip:ivr@h".into(),
             remote_uri: "sip:\"bob\"@h".into(),
             protocol_name: "sip".into(),
-            redirect: vec!["sip:201@h".into()],
+            redirect: vec![Redirect {
+                uri: "sip:201@h".into(),
+                reason: Some("no-answer".into()),
+            }],
         });
         let s = &mut interp.scopes;
         assert_eq!(
@@ -493,6 +510,11 @@ mod tests {
         assert_eq!(
             s.eval_string("session.connection.redirect[0].uri").unwrap(),
             "sip:201@h"
+        );
+        assert_eq!(
+            s.eval_string("session.connection.redirect[0].reason")
+                .unwrap(),
+            "no-answer"
         );
         assert_eq!(
             s.eval_string("session.connection.protocol.name").unwrap(),

@@ -65,6 +65,6 @@ pub use collect::{CollectState, DtmfCollector, recognize_voice};
 pub use event::VxmlEvent;
 pub use fetch::{HttpFetcher, MAX_BODY};
 pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics, VoiceMatch};
-pub use interpreter::{Interpreter, SessionInfo};
+pub use interpreter::{Interpreter, Redirect, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};
 pub use run::run;

@@ -3,8 +3,8 @@
 //! [`std::time::Instant`] for lockouts).
 //!
 //! The pieces, in the order a registrar uses them:
-//! 1. No or bad credentials: answer 401 (407 for a proxy) with both [`challenge_headers`]
-//!    (SHA-256 first, MD5 second, RFC 8760 §2.4) carrying a nonce from
+//! 1. No or bad credentials: answer 401 (407 for a proxy) with one [`challenge_header`]
+//!    per algorithm, most preferred first (RFC 8760 §2.4), carrying a nonce from
 //!    [`NonceIssuer::issue`].
 //! 2. A request with credentials: [`parse_authorization`]; refuse if [`Lockout::is_locked`];
 //!    [`NonceIssuer::check`] the nonce (stale: challenge again with `stale=true`); look up

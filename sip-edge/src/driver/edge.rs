@@ -48,6 +48,8 @@ pub struct EdgeConfig {
     pub expiry: Expiry,
     /// Table bounds.
     pub limits: Limits,
+    /// Digest algorithms offered, most preferred first (empty: MD5, SHA-256).
+    pub digest_algorithms: Vec<crate::auth::Algorithm>,
     /// Users, bindings and subscriptions.
     pub store: Arc<dyn Store>,
 }
@@ -77,6 +79,7 @@ impl EdgeConfig {
             voicemail: None,
             expiry: Expiry::default(),
             limits: Limits::default(),
+            digest_algorithms: Vec::new(),
             store,
         }
     }
@@ -206,6 +209,7 @@ pub async fn spawn_edge(cfg: EdgeConfig) -> std::io::Result<EdgeHandle> {
         expiry: cfg.expiry,
         limits: cfg.limits,
         secret,
+        digest_algorithms: cfg.digest_algorithms,
         unix_start: unix,
         timers: Timers::default(),
         seed: rand::random(),

@@ -33,6 +33,7 @@ pub(super) struct Authenticator {
     counts: NonceCounts,
     lockout: Lockout,
     issued: u64,
+    algorithms: Vec<Algorithm>,
 }
 
 impl Authenticator {
@@ -48,14 +49,23 @@ impl Authenticator {
                 capacity: 65_536,
             }),
             issued: 0,
+            algorithms: if cfg.digest_algorithms.is_empty() {
+                vec![Algorithm::Md5, Algorithm::Sha256]
+            } else {
+                cfg.digest_algorithms.clone()
+            },
         }
     }
 
-    /// The challenge headers' values: SHA-256 first, MD5 second (RFC 8760 §2.4).
-    pub(super) fn challenges(&mut self, unix_now: u64, stale: bool) -> [String; 2] {
+    /// The challenge headers' values, one per algorithm in the configured order of
+    /// preference (RFC 8760 §2.4), all with one nonce.
+    pub(super) fn challenges(&mut self, unix_now: u64, stale: bool) -> Vec<String> {
         self.issued += 1;
         let nonce = self.nonces.issue(unix_now, self.issued);
-        auth::challenge_headers(&self.realm, &nonce, stale)
+        self.algorithms
+            .iter()
+            .map(|a| auth::challenge_header(&self.realm, &nonce, *a, stale))
+            .collect()
     }
 
     /// Checks the `header` (Authorization or Proxy-Authorization) of `msg`.
@@ -155,14 +165,13 @@ impl super::Proxy {
                 if msg.header(header).is_some() {
                     self.stats.auth_failures += 1;
                 }
-                let [sha, md5] = self.auth.challenges(unix_now, stale);
-                self.reply_with(
-                    r,
-                    msg,
-                    status,
-                    reason,
-                    &[(challenge, sha), (challenge, md5)],
-                );
+                let headers: Vec<(&str, String)> = self
+                    .auth
+                    .challenges(unix_now, stale)
+                    .into_iter()
+                    .map(|c| (challenge, c))
+                    .collect();
+                self.reply_with(r, msg, status, reason, &headers);
                 None
             }
             Verdict::Locked => {

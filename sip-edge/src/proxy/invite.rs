@@ -16,7 +16,8 @@ use crate::edit::Editor;
 use crate::io::{Received, Transport};
 use crate::message::{SipMessage, Uri, escape_param, parse};
 use crate::transaction::{
-    self, Event, Output as TxOutput, client::Client, client_inv::ClientInv, server_inv::ServerInv,
+    self, Event, Output as TxOutput, ServerKey, client::Client, client_inv::ClientInv,
+    server_inv::ServerInv,
 };
 
 /// Every live INVITE context and the indexes into it.
@@ -25,7 +26,7 @@ pub(super) struct Invites {
     next_id: u64,
     by_id: HashMap<u64, InviteCtx>,
     /// Server transaction key -> context.
-    by_server: HashMap<String, u64>,
+    by_server: HashMap<ServerKey, u64>,
     /// Our client branch -> (context, branch index).
     by_branch: HashMap<String, (u64, usize)>,
 }
@@ -43,15 +44,10 @@ impl Invites {
     }
 }
 
-/// Key of a server transaction: top Via branch + sent-by (§17.2.3).
-fn server_key(msg: &SipMessage) -> Option<String> {
-    let via = msg.top_via()?;
-    let branch = via.branch()?;
-    Some(format!(
-        "{branch}|{}:{}",
-        via.host,
-        via.port.unwrap_or(5060)
-    ))
+/// The INVITE server transaction an INVITE, its ACK or its CANCEL belongs to (§17.2.3,
+/// with the RFC 2543 fallback for branches without the magic cookie).
+fn server_key(msg: &SipMessage) -> Option<ServerKey> {
+    ServerKey::invite_for(msg)
 }
 
 /// Where one branch goes.
@@ -92,7 +88,7 @@ impl Branch {
 
 struct InviteCtx {
     id: u64,
-    key: String,
+    key: ServerKey,
     call_id: String,
     server: ServerInv,
     reply_to: (Transport, SocketAddr),
@@ -150,7 +146,7 @@ impl Proxy {
 
     pub(super) fn handle_invite(&mut self, r: Received, msg: SipMessage, call_id: String) {
         let Some(key) = server_key(&msg) else {
-            return self.reply(&r, &msg, 400, "Missing Branch");
+            return self.reply(&r, &msg, 400, "Bad Request");
         };
         if let Some(&id) = self.invites.by_server.get(&key) {
             if let Some(ctx) = self.invites.by_id.get_mut(&id) {
@@ -562,11 +558,11 @@ impl Proxy {
             for b in &ctx.branches {
                 self.invites.by_branch.remove(&b.id);
             }
-            self.timers.cancel(TimerKey::Invite(id));
+            self.timers.cancel(&TimerKey::Invite(id));
             return;
         }
         let deadline = self.ctx_deadline(&mut ctx, now);
-        self.timers.set(TimerKey::Invite(id), deadline);
+        self.set_timer(TimerKey::Invite(id), deadline);
         self.invites.by_id.insert(id, ctx);
     }
 

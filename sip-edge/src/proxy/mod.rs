@@ -21,7 +21,6 @@ mod location;
 mod mwi;
 mod registrar;
 mod relay;
-mod timer_heap;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -48,7 +47,7 @@ use self::authn::Authenticator;
 use self::invite::Invites;
 use self::location::Location;
 use self::mwi::Notifier;
-use self::timer_heap::TimerHeap;
+use crate::timers::TimerQueue;
 
 /// A user as the proxy knows it: names it answers to and digest secrets (never passwords).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,7 +119,7 @@ pub struct Voicemail {
 }
 
 /// Table bounds; past them new work gets 503 with Retry-After.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Concurrent INVITE transactions.
     pub invites: usize,
@@ -138,6 +137,9 @@ pub struct Limits {
     pub lockout: Duration,
     /// Timer C: how long a ringing branch may go without a provisional response.
     pub timer_c: Duration,
+    /// Requests per second one untrusted source IP may send (with a burst of twice that);
+    /// past it requests are dropped unanswered. `None`: no limit.
+    pub per_source: Option<f64>,
 }
 
 impl Default for Limits {
@@ -151,6 +153,7 @@ impl Default for Limits {
             auth_failures: 5,
             lockout: Duration::from_secs(300),
             timer_c: Duration::from_secs(180),
+            per_source: Some(50.0),
         }
     }
 }
@@ -185,6 +188,10 @@ pub struct ProxyConfig {
     /// Key for nonces and Record-Route signatures (random per process unless configured, so
     /// a restart invalidates nonces: phones just get a fresh challenge).
     pub secret: [u8; 32],
+    /// Digest algorithms offered, most preferred first (one challenge header each). Empty:
+    /// MD5 then SHA-256 — many phones (and sipp) answer only the first challenge and know
+    /// only MD5; put SHA-256 first when every phone supports RFC 8760.
+    pub digest_algorithms: Vec<crate::auth::Algorithm>,
     /// Wall-clock seconds at the instant the core was created (nonces carry time).
     pub unix_start: u64,
     /// T1/T2/T4.
@@ -210,6 +217,7 @@ impl ProxyConfig {
             expiry: Expiry::default(),
             limits: Limits::default(),
             secret: [7; 32],
+            digest_algorithms: Vec::new(),
             unix_start: 0,
             timers: Timers::default(),
             seed: 1,
@@ -297,6 +305,8 @@ pub struct ProxyStats {
     pub auth_failures: u64,
     /// Requests refused for capacity (503).
     pub overload: u64,
+    /// Requests dropped by the per-source rate limit.
+    pub rate_limited: u64,
 }
 
 /// What the timer heap tracks.
@@ -320,7 +330,8 @@ pub struct Proxy {
     auth: Authenticator,
     invites: Invites,
     notifier: Notifier,
-    timers: TimerHeap<TimerKey>,
+    timers: TimerQueue<TimerKey>,
+    limiter: Option<crate::limits::RateLimiter>,
     queue: VecDeque<Output>,
     stats: ProxyStats,
 }
@@ -353,7 +364,14 @@ impl Proxy {
                 cfg.limits.subscriptions,
                 cfg.limits.subscriptions_per_mailbox,
             ),
-            timers: TimerHeap::default(),
+            timers: TimerQueue::default(),
+            limiter: cfg.limits.per_source.map(|rate| {
+                crate::limits::RateLimiter::new(crate::limits::RateLimit {
+                    per_second: rate,
+                    burst: rate * 2.0,
+                    ..Default::default()
+                })
+            }),
             domain,
             epoch: None,
             users: HashMap::new(),
@@ -395,7 +413,8 @@ impl Proxy {
             }
             Input::Timeout(now) => {
                 self.tick(now);
-                for key in self.timers.pop_due(now) {
+                let due: Vec<TimerKey> = self.timers.pop_due(now).collect();
+                for key in due {
                     match key {
                         TimerKey::Invite(id) => self.invite_timeout(id, now),
                         TimerKey::Subscription(id) => self.subscription_timeout(id, now),
@@ -439,7 +458,7 @@ impl Proxy {
     fn tick(&mut self, now: Instant) {
         if self.epoch.is_none() {
             self.epoch = Some(now);
-            self.timers.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
+            self.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
         }
     }
 
@@ -475,7 +494,24 @@ impl Proxy {
             let bindings = self.location.all(&aor).to_vec();
             self.persist(StoreChange::Bindings { aor, bindings });
         }
-        self.timers.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
+        self.schedule(TimerKey::Sweep, now + SWEEP_EVERY);
+    }
+
+    /// Sets (or moves) a deadline. The queue's bound is far above every table's, so a
+    /// refusal means a bug elsewhere; it is logged rather than lost silently.
+    fn schedule(&mut self, key: TimerKey, at: Instant) {
+        if self.timers.schedule(key, at).is_err() {
+            tracing::error!(?key, "timer queue full");
+        }
+    }
+
+    fn set_timer(&mut self, key: TimerKey, at: Option<Instant>) {
+        match at {
+            Some(t) => self.schedule(key, t),
+            None => {
+                self.timers.cancel(&key);
+            }
+        }
     }
 
     fn persist(&mut self, change: StoreChange) {
@@ -565,17 +601,28 @@ impl Proxy {
         } else {
             host.parse::<IpAddr>().ok()
         };
-        ip.is_some_and(|ip| self.is_our_ip(ip)) && ports_ok
+        // Without a port, phones configured with our address (and another port) mean us.
+        ip.is_some_and(|ip| self.is_our_ip(ip)) && (uri.port.is_none() || ports_ok)
     }
 
     /// True for requests that need no digest: trusted networks, trunks and the media server.
     fn is_trusted(&self, source: SocketAddr) -> bool {
-        source == self.cfg.media_server
-            || (source.ip() == self.cfg.media_server.ip() && self.is_our_ip(source.ip()))
-            || self.cfg.trusted.iter().any(|n| n.contains(source.ip()))
+        // The media server by its exact SIP address (its transfers and outbound calls), not
+        // by IP: on one host that IP is every local process.
+        source == self.cfg.media_server || self.cfg.trusted.iter().any(|n| n.contains(source.ip()))
     }
 
     fn handle_receive(&mut self, r: Received) {
+        // Flood control before any work: requests only (a response is never answered, and
+        // dropping one would hurt calls in progress), never from trusted sources.
+        if !r.data.starts_with(b"SIP/")
+            && !self.is_trusted(r.source)
+            && let Some(l) = &mut self.limiter
+            && !l.allow(r.source.ip(), r.now)
+        {
+            self.stats.rate_limited += 1;
+            return;
+        }
         let msg = match parse(r.data.clone()) {
             Ok(m) => m,
             Err(e) => {

@@ -205,7 +205,7 @@ impl Proxy {
             self.notify(id, r.now, Some("timeout"));
             self.end_subscription(id);
         } else {
-            self.timers.schedule(
+            self.schedule(
                 TimerKey::Subscription(id),
                 r.now + Duration::from_secs(expires),
             );
@@ -295,7 +295,7 @@ impl Proxy {
     }
 
     fn end_subscription(&mut self, id: u64) {
-        self.timers.cancel(TimerKey::Subscription(id));
+        self.timers.cancel(&TimerKey::Subscription(id));
         if let Some(sub) = self.notifier.remove(id) {
             self.persist(StoreChange::SubscriptionGone {
                 call_id: sub.call_id,
@@ -459,10 +459,10 @@ impl Proxy {
         }
         if ended {
             self.notifier.by_branch.remove(&t.branch);
-            self.timers.cancel(TimerKey::Notify(txn_id));
+            self.timers.cancel(&TimerKey::Notify(txn_id));
             return;
         }
-        self.timers.set(TimerKey::Notify(txn_id), deadline);
+        self.set_timer(TimerKey::Notify(txn_id), deadline);
         self.notifier.txns.insert(txn_id, t);
     }
 
@@ -492,7 +492,7 @@ impl Proxy {
                 continue;
             }
             let id = self.notifier.insert(s);
-            self.timers.schedule(TimerKey::Subscription(id), at);
+            self.schedule(TimerKey::Subscription(id), at);
         }
     }
 }

@@ -631,7 +631,7 @@ fn register_is_challenged_then_bound_and_persisted() {
         .collect();
     assert_eq!(offers.len(), 2);
     assert!(
-        offers[0].contains("SHA-256") && offers[1].contains("MD5"),
+        offers[0].contains("MD5") && offers[1].contains("SHA-256"),
         "{offers:?}"
     );
     assert!(offers[0].contains(&format!("realm=\"{REALM}\"")));
@@ -1037,4 +1037,26 @@ fn restored_state_routes_calls_and_notifies() {
         1,
         "the restored binding is called"
     );
+}
+
+#[test]
+fn a_flooding_source_is_dropped_others_are_not() {
+    let mut h = Harness::new();
+    let options = |i: u32| {
+        format!(
+            "OPTIONS sip:{EDGE} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_A};branch=z9hG4bKfl{i}\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:{EDGE}>\r\nCall-ID: fl{i}\r\n\
+             CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+    };
+    let answered: usize = (0..300).map(|i| h.feed(PHONE_A, &options(i)).len()).sum();
+    assert_eq!(answered, 100, "the burst, then nothing");
+    assert_eq!(h.proxy.stats().rate_limited, 200);
+    assert_eq!(
+        h.feed(PHONE_B, &options(999).replace(PHONE_A, PHONE_B))
+            .len(),
+        1
+    );
+    h.advance(Duration::from_secs(1));
+    assert_eq!(h.feed(PHONE_A, &options(1000)).len(), 1, "refilled");
 }

@@ -13,6 +13,7 @@ mod command;
 mod dialog;
 mod pump;
 mod receive;
+mod redirect;
 mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,6 +27,7 @@ use tracing::info;
 use crate::io::{Transmit, Transport};
 
 use call::{Call, Nit};
+pub use redirect::Diverted;
 pub use types::{Command, EndReason, IncomingCall, Input, Output, UaCoreConfig, UaEvent};
 
 /// The UAS core.

@@ -107,6 +107,7 @@ impl Ua {
             to: msg.header("To").unwrap_or_default().into_owned(),
             remote_sdp: String::from_utf8_lossy(&msg.body()).into_owned(),
             source: r.source,
+            redirect: super::redirect::redirects(&msg),
         };
         info!(call_id = %call_id, voicexml = ?incoming.voicexml, "incoming call");
         let call = Call {

@@ -23,6 +23,9 @@ pub struct IncomingCall {
     pub remote_sdp: String,
     /// Where the INVITE came from.
     pub source: SocketAddr,
+    /// Who the call was meant for before it reached us (Diversion/History-Info), most
+    /// recent first.
+    pub redirect: Vec<super::Diverted>,
 }
 
 /// Why a call ended.

@@ -68,7 +68,10 @@ pub(crate) fn session() -> SessionInfo {
         local_uri: "sip:ivr@127.0.0.1".into(),
         remote_uri: "sip:alice@127.0.0.1".into(),
         protocol_name: "sip".into(),
-        redirect: vec!["sip:201@127.0.0.1".into()],
+        redirect: vec![vxml_interp::Redirect {
+            uri: "sip:201@127.0.0.1".into(),
+            reason: None,
+        }],
     }
 }
 
