@@ -22,7 +22,8 @@
 #   PARLEY_BIN         a parley binary to use instead of building one
 #   SKIP_BUILD=1       do not run cargo build (needs the binary built before)
 #   plus lib.sh knobs: TARGET_PORT (5070), KAM_CHILDREN (4), KAM_SHM_MB, RECV_TIMEOUT_MS ...
-# Everything listens on 127.0.0.1 (server 5070, UAS 5090, REGISTER UAC 5081); everything
+# Everything listens on 127.0.0.1 (server 5070, UAS 5090, REGISTER UAC 5081, Parley's edge HTTP
+# endpoint tcp 5079 = PARLEY_HTTP_PORT); everything
 # started here is stopped by PID on exit, also on failure or Ctrl-C.
 set -u
 cd "$(dirname "$0")"
@@ -47,6 +48,8 @@ SCENARIOS=${SCENARIOS:-register invite}
 UAS_PORT=${UAS_PORT:-5090}
 UAC_PORT=${UAC_PORT:-5081}
 PARLEY_DOMAIN=$TARGET_HOST
+PARLEY_HTTP_PORT=${PARLEY_HTTP_PORT:-5079}
+PARLEY_MEDIA_PORT=${PARLEY_MEDIA_PORT:-5078}
 
 PARLEY_PID=""; UAS_PID=""
 stop_pid() {  # $1 = pid, $2 = name: TERM, up to 5 s, then KILL
@@ -81,7 +84,14 @@ write_parley_config() {  # $1 = file, $2 = trusted (1|0)
     echo "udp = \"$TARGET_HOST:$TARGET_PORT\""
     echo "tcp_enabled = false"
     echo "domain = \"$PARLEY_DOMAIN\""
+    echo "http = \"$TARGET_HOST:$PARLEY_HTTP_PORT\"   # the edge's loopback HTTP endpoint (not the default 8081)"
     [ "$2" = 1 ] && echo "trusted = [\"$SIPP_IP/32\"]"
+    echo "rate_limit = 0                 # all sipp traffic comes from one address; Kamailio has no limit either"
+    echo "digest = [\"MD5\", \"SHA-256\"]   # sipp 3.6 answers only the first challenge, and only MD5"
+    echo "[media]"
+    echo "sip = \"$TARGET_HOST:$PARLEY_MEDIA_PORT\"   # not run here; kept off the edge's own port"
+    echo "[voicemail]"
+    echo "enabled = false   # no media server here: a failed call must not be retargeted to one"
   } > "$1"
 }
 
