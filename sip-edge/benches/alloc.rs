@@ -201,8 +201,17 @@ fn register(h: &mut Harness, i: usize, seq: u64) {
     let out = h.feed(src, register_request(i, seq, 1, ""));
     let ch = &out.last().expect("a challenge").1;
     assert_eq!(ch.status(), Some(401));
-    let creds = digest(ch, "WWW-Authenticate", "REGISTER", &format!("sip:{REALM}"), &user(i));
-    let out = h.feed(src, register_request(i, seq, 2, &format!("Authorization: {creds}\r\n")));
+    let creds = digest(
+        ch,
+        "WWW-Authenticate",
+        "REGISTER",
+        &format!("sip:{REALM}"),
+        &user(i),
+    );
+    let out = h.feed(
+        src,
+        register_request(i, seq, 2, &format!("Authorization: {creds}\r\n")),
+    );
     let ok = &out.last().expect("an answer").1;
     assert_eq!(ok.status(), Some(200), "registration of {}", user(i));
 }
@@ -244,18 +253,35 @@ fn call(h: &mut Harness, caller: usize, callee: usize, seq: u64, authenticate: b
         cseq = 2;
         out = h.feed(
             a,
-            invite_request(caller, callee, seq, cseq, &format!("Proxy-Authorization: {creds}\r\n")),
+            invite_request(
+                caller,
+                callee,
+                seq,
+                cseq,
+                &format!("Proxy-Authorization: {creds}\r\n"),
+            ),
         );
     }
     let fwd = out
         .iter()
         .find(|(t, _)| t.destination == b)
-        .unwrap_or_else(|| panic!("INVITE forwarded; got {:?}", out.iter().map(|(_, m)| m.status()).collect::<Vec<_>>()))
+        .unwrap_or_else(|| {
+            panic!(
+                "INVITE forwarded; got {:?}",
+                out.iter().map(|(_, m)| m.status()).collect::<Vec<_>>()
+            )
+        })
         .1
         .clone();
-    assert!(out.iter().any(|(t, m)| t.destination == a && m.status() == Some(100)));
+    assert!(
+        out.iter()
+            .any(|(t, m)| t.destination == a && m.status() == Some(100))
+    );
     assert!(h.feed(b, response(&fwd, 100, "Trying").build()).is_empty());
-    let ringing = response(&fwd, 180, "Ringing").to_tag("callee").copy_record_route().build();
+    let ringing = response(&fwd, 180, "Ringing")
+        .to_tag("callee")
+        .copy_record_route()
+        .build();
     assert_eq!(h.feed(b, ringing)[0].1.status(), Some(180));
     let ok = response(&fwd, 200, "OK")
         .to_tag("callee")
@@ -264,7 +290,11 @@ fn call(h: &mut Harness, caller: usize, callee: usize, seq: u64, authenticate: b
         .body("application/sdp", Bytes::from_static(SDP.as_bytes()))
         .build();
     let out = h.feed(b, ok);
-    let ok = &out.iter().find(|(t, _)| t.destination == a).expect("200 relayed").1;
+    let ok = &out
+        .iter()
+        .find(|(t, _)| t.destination == a)
+        .expect("200 relayed")
+        .1;
     assert_eq!(ok.status(), Some(200));
     let route = ok.record_routes().unwrap()[0].uri.clone();
     let in_dialog = |method: &str, n: u32| {
@@ -282,7 +312,12 @@ fn call(h: &mut Harness, caller: usize, callee: usize, seq: u64, authenticate: b
     assert_eq!(out[0].1.method(), Some("ACK"));
     assert_eq!(out[0].0.destination, b);
     let out = h.feed(a, in_dialog("BYE", cseq + 1));
-    let bye = out.iter().find(|(t, _)| t.destination == b).expect("BYE relayed").1.clone();
+    let bye = out
+        .iter()
+        .find(|(t, _)| t.destination == b)
+        .expect("BYE relayed")
+        .1
+        .clone();
     let out = h.feed(b, response(&bye, 200, "OK").build());
     assert_eq!(out[0].0.destination, a);
     assert_eq!(out[0].1.status(), Some(200));
@@ -302,7 +337,9 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run a short pass.
     let quick = !std::env::args().any(|a| a == "--bench");
     let (warm, measure) = if quick { (200, 200) } else { (40_000, 20_000) };
-    println!("sip-edge proxy core: heap allocations per operation (steady state, {measure} ops after {warm} warm-up)");
+    println!(
+        "sip-edge proxy core: heap allocations per operation (steady state, {measure} ops after {warm} warm-up)"
+    );
     println!(
         "{:<44} {:>9} {:>9} {:>11} {:>6}",
         "operation", "allocs", "reallocs", "bytes", "msgs"
@@ -322,7 +359,12 @@ fn main() {
         h.tick(Duration::from_millis(1));
         seq += 1;
     }
-    report("REGISTER -> 401 -> REGISTER+digest -> 200", measure, h.counts, 4);
+    report(
+        "REGISTER -> 401 -> REGISTER+digest -> 200",
+        measure,
+        h.counts,
+        4,
+    );
 
     // (b) calls between registered phones, 10 ms apart (100 calls/s: each INVITE context
     // lingers 32 s after its 2xx, so ~3200 are live at steady state).

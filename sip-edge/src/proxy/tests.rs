@@ -1151,3 +1151,27 @@ fn md5_alone_is_offered_by_default() {
     assert_eq!(offers.len(), 1);
     assert!(offers[0].contains("algorithm=MD5"));
 }
+
+#[test]
+fn lower_q_phones_ring_only_after_the_higher_ones_fail() {
+    let mut h = Harness::new();
+    let ok = h.register(PHONE_B, "202", "sip:202@198.51.100.2", "");
+    assert_eq!(ok.status(), Some(200));
+    let req = format!(
+        "REGISTER sip:{REALM} SIP/2.0\r\nVia: SIP/2.0/UDP {PHONE_B2};branch=z9hG4bKq\r\nMax-Forwards: 70\r\n\
+         From: <sip:202@{REALM}>;tag=q\r\nTo: <sip:202@{REALM}>\r\nCall-ID: q\r\nCSeq: 1 REGISTER\r\n\
+         Contact: <sip:202@198.51.100.3>;q=0.5\r\n{{auth}}Content-Length: 0\r\n\r\n"
+    );
+    let out = h.with_digest(PHONE_B2, &req, "202", "pw202");
+    assert_eq!(out.last().unwrap().1.status(), Some(200));
+    let out = h.feed(CALLER, &invite("202", ""));
+    assert_eq!(sent_to(&out, PHONE_B).len(), 1, "q=1.0 first");
+    assert!(sent_to(&out, PHONE_B2).is_empty(), "q=0.5 waits");
+    let first = sent_to(&out, PHONE_B)[0].clone();
+    let out = h.feed(PHONE_B, &answer(&first, 480));
+    assert_eq!(sent_to(&out, PHONE_B2).len(), 1, "then q=0.5");
+    assert!(
+        sent_to(&out, MEDIA).is_empty(),
+        "no voicemail while a phone is left"
+    );
+}
