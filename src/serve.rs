@@ -69,6 +69,7 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             ec.trusted = cfg.trusted_networks()?;
             ec.voicemail = cfg.voicemail()?;
             ec.digest_algorithms = cfg.digest_algorithms()?;
+            ec.secret = Some(edge_key(&cfg.data_dir)?);
             ec.limits.per_source =
                 (cfg.edge.rate_limit > 0).then_some(f64::from(cfg.edge.rate_limit));
             let h = sip_edge::spawn_edge(ec)
@@ -129,5 +130,35 @@ async fn wait_for_stop_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// The edge's key for nonces and Record-Route signatures, kept in `DATA/edge.key` (created
+/// once, owner-only) so a restart neither breaks calls in progress nor re-challenges phones.
+fn edge_key(data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
+    let path = data_dir.join("edge.key");
+    match std::fs::read(&path) {
+        Ok(bytes) => bytes.try_into().map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not a 32-byte key; delete it to make a new one",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::Rng::fill(&mut rand::rng(), &mut key[..]);
+            std::fs::create_dir_all(data_dir)?;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            std::io::Write::write_all(&mut f, &key)?;
+            f.sync_all()?;
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
     }
 }

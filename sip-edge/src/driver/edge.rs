@@ -50,6 +50,10 @@ pub struct EdgeConfig {
     pub limits: Limits,
     /// Digest algorithms offered, most preferred first (empty: MD5 only).
     pub digest_algorithms: Vec<crate::auth::Algorithm>,
+    /// Key for nonces and Record-Route signatures. Keep it across restarts (and share it
+    /// between edges of one domain) so calls set up before a restart can still hang up;
+    /// `None`: a random one for this process.
+    pub secret: Option<[u8; 32]>,
     /// Users, bindings and subscriptions.
     pub store: Arc<dyn Store>,
 }
@@ -80,6 +84,7 @@ impl EdgeConfig {
             expiry: Expiry::default(),
             limits: Limits::default(),
             digest_algorithms: Vec::new(),
+            secret: None,
             store,
         }
     }
@@ -193,8 +198,11 @@ pub async fn spawn_edge(cfg: EdgeConfig) -> std::io::Result<EdgeHandle> {
     let subscriptions = store.subscriptions().map_err(io_err)?;
     let now = super::now();
     let unix = unix_now();
-    let mut secret = [0u8; 32];
-    rand::Rng::fill(&mut rand::rng(), &mut secret[..]);
+    let secret = cfg.secret.unwrap_or_else(|| {
+        let mut s = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut s[..]);
+        s
+    });
     let mut proxy = Proxy::new(ProxyConfig {
         udp: udp_addr,
         advertised_ip: cfg.advertised_ip.or_else(|| super::outbound_ip(udp_addr)),
