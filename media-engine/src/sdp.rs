@@ -1,13 +1,62 @@
 //! SDP (RFC 4566) parsing and offer/answer (RFC 3264) for one audio stream.
 //!
-//! [`negotiate`] answers an offer: the first offered codec we support (PCMU/8000, PCMA/8000,
-//! opus/48000/2) in the offer's order, plus telephone-event at the codec's clock rate if offered,
-//! keeping the offer's payload types; the direction is mirrored and ptime is 20. Every other
-//! m-line is rejected with port 0, as RFC 3264 §6 requires the answer to keep the m-line count.
+//! # Answering an offer ([`negotiate`], [`negotiate_with`])
+//!
+//! - **Stream**: the first `audio` m-line with `RTP/AVP`, a non-zero port and a codec we support
+//!   (PCMU/8000, PCMA/8000, opus/48000/2, in the offer's order) is answered, plus
+//!   telephone-event at the codec's clock rate if offered, keeping the offer's payload types.
+//!   Every other m-line is answered in place with port 0 (RFC 3264 §6: the answer keeps the
+//!   offer's m-lines, in order).
+//! - **Direction**: the media-level attribute wins over the session-level one (default
+//!   `sendrecv`), and the answer mirrors it (§6.1): `sendonly` → `recvonly`, `recvonly` →
+//!   `sendonly`, `inactive` → `inactive`, `sendrecv` → `sendrecv`.
+//! - **Old-style hold** (`c=0.0.0.0`, or `c=IN IP6 ::`; RFC 3264 §8.4): not a destination.
+//!   Neither RTP nor RTCP may be sent, so the answer drops our send direction (`sendrecv` →
+//!   `recvonly`, `sendonly` → `inactive`), [`Negotiated::remote_held`] is set and
+//!   [`Negotiated::send_to`] is `None`.
+//! - **ptime**: we always send 20 ms frames (the session core packetises 160 samples at 8 kHz,
+//!   960 at 48 kHz) and the answer says `a=ptime:20`. An offered `a=ptime` is the packet time
+//!   the offerer would like to *receive* (RFC 4566 §6, a hint, not a requirement); when it is not
+//!   20 we still answer 20 because that is what we send, and expose the offered value
+//!   ([`Negotiated::remote_ptime`], [`Negotiated::remote_maxptime`]) so callers can log it or a
+//!   future session core can honour it. A `maxptime` below 20 gets 20 ms packets all the same
+//!   (no phone we know of offers it; refusing the call would be worse than a larger packet).
+//! - **Address family**: the answer's `c=` is of the family of the local address we are given,
+//!   which must be the family of the RTP socket: an IPv4-bound socket cannot send to an IPv6
+//!   peer (nor the reverse), so such an offer is refused with
+//!   [`SdpError::AddressFamily`] (the media server answers 488 Not Acceptable Here). An offer's
+//!   IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) counts as IPv4. Answering an IPv6 offer
+//!   needs an IPv6 RTP socket (`[media] rtp_ip` an IPv6 address).
+//!
+//! # Offering (late offer, RFC 3261 §13.2.1)
+//!
+//! An INVITE without a body asks us to offer in the 200 OK ([`create_offer`]); the caller's
+//! answer arrives in the ACK and [`negotiate_answer`] turns it into a [`Negotiated`].
+//!
+//! # Bounds
+//!
+//! Input is bounded before any work ([`MAX_SDP_BYTES`], [`MAX_LINES`], [`MAX_MEDIA`],
+//! [`MAX_FORMATS`], [`MAX_ATTRIBUTES`]); over a bound is [`SdpError::TooLarge`]. Parsing never
+//! panics (fuzzed: `media-engine/fuzz-sdp/`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::codec::CodecKind;
+
+/// Largest SDP body accepted (bytes). Phone offers are under 2 KiB; a WebRTC offer with ICE
+/// candidates stays under 16 KiB.
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+/// Most lines accepted in one SDP body.
+pub const MAX_LINES: usize = 512;
+/// Most m-lines accepted.
+pub const MAX_MEDIA: usize = 16;
+/// Most formats (payload types) on one m-line.
+pub const MAX_FORMATS: usize = 64;
+/// Most `a=` lines in one m-line section (or at session level).
+pub const MAX_ATTRIBUTES: usize = 256;
+/// The packet time we send, in milliseconds.
+pub const PTIME_MS: u32 = 20;
 
 /// Errors from parsing or negotiating SDP. The SIP layer answers `488 Not Acceptable Here`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,6 +74,25 @@ pub enum SdpError {
     /// Neither the session nor the audio m-line has a `c=` address.
     #[error("no connection address")]
     NoConnection,
+    /// The body is over one of the bounds (the name says which).
+    #[error("sdp too large: {0}")]
+    TooLarge(&'static str),
+    /// The peer's media address is of another family than our RTP socket (IPv6 offer to an
+    /// IPv4 socket, or the reverse): we could not send to it.
+    #[error("peer media address {remote} is IPv{}, our RTP socket ({local}) is IPv{}",
+        if .remote.is_ipv4() { 4 } else { 6 }, if .local.is_ipv4() { 4 } else { 6 })]
+    AddressFamily {
+        /// The peer's media address.
+        remote: IpAddr,
+        /// Our address.
+        local: IpAddr,
+    },
+    /// An answer that cannot answer our offer (wrong m-line count, or a codec we did not offer).
+    #[error("sdp answer does not match our offer: {0}")]
+    AnswerMismatch(&'static str),
+    /// A multicast media address (RFC 3264 §5.1 multicast streams are not supported).
+    #[error("multicast media address {0} not supported")]
+    Multicast(IpAddr),
 }
 
 /// Media direction attribute.
@@ -65,6 +133,44 @@ impl Direction {
     pub fn sends(self) -> bool {
         matches!(self, Direction::SendRecv | Direction::SendOnly)
     }
+
+    /// Whether we receive media in this direction.
+    pub fn receives(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::RecvOnly)
+    }
+
+    /// The direction that sends when `send` and receives when `receive`.
+    pub fn from_flags(send: bool, receive: bool) -> Self {
+        match (send, receive) {
+            (true, true) => Direction::SendRecv,
+            (true, false) => Direction::SendOnly,
+            (false, true) => Direction::RecvOnly,
+            (false, false) => Direction::Inactive,
+        }
+    }
+
+    /// This direction without sending (for a peer with no address to send to).
+    pub fn without_send(self) -> Self {
+        Self::from_flags(false, self.receives())
+    }
+
+    /// What both directions allow.
+    pub fn intersect(self, other: Self) -> Self {
+        Self::from_flags(
+            self.sends() && other.sends(),
+            self.receives() && other.receives(),
+        )
+    }
+
+    fn from_attribute(name: &str) -> Option<Self> {
+        match name {
+            "sendrecv" => Some(Direction::SendRecv),
+            "sendonly" => Some(Direction::SendOnly),
+            "recvonly" => Some(Direction::RecvOnly),
+            "inactive" => Some(Direction::Inactive),
+            _ => None,
+        }
+    }
 }
 
 /// One `a=rtpmap:<pt> <name>/<rate>[/<channels>]`.
@@ -99,8 +205,12 @@ pub struct MediaDescription {
     pub fmtps: Vec<(u8, String)>,
     /// `a=ptime` in milliseconds.
     pub ptime: Option<u32>,
+    /// `a=maxptime` in milliseconds.
+    pub maxptime: Option<u32>,
     /// Media-level direction attribute.
     pub direction: Option<Direction>,
+    /// `a=` lines seen in this section (for the bound).
+    attributes: usize,
 }
 
 /// A parsed session description (the parts media negotiation needs).
@@ -110,8 +220,14 @@ pub struct SessionDescription {
     pub connection: Option<IpAddr>,
     /// Session-level direction attribute.
     pub direction: Option<Direction>,
+    /// Session-level `a=ptime` (not in RFC 4566 at this level, but some phones put it there).
+    pub ptime: Option<u32>,
+    /// Session-level `a=maxptime`.
+    pub maxptime: Option<u32>,
     /// The m-line sections in order.
     pub media: Vec<MediaDescription>,
+    /// Session-level `a=` lines seen (for the bound).
+    attributes: usize,
 }
 
 impl MediaDescription {
@@ -134,12 +250,56 @@ impl MediaDescription {
             .find(|(pt, _)| *pt == payload_type)
             .map(|(_, p)| p.as_str())
     }
+
+    /// The RTP payload types of the format list (non-numeric formats skipped).
+    fn payload_types(&self) -> impl Iterator<Item = u8> + '_ {
+        self.formats.iter().filter_map(|f| f.parse::<u8>().ok())
+    }
+
+    /// An RTP/AVP stream we could run (audio, non-zero port).
+    fn is_usable_audio(&self) -> bool {
+        self.media == "audio" && self.port != 0 && self.proto.eq_ignore_ascii_case("RTP/AVP")
+    }
+
+    /// The first supported codec of the format list, and its payload type.
+    fn first_supported_codec(&self) -> Option<(CodecKind, u8)> {
+        self.payload_types().find_map(|pt| {
+            let (enc, rate, ch) = self.codec_of(pt)?;
+            supported_codec(enc, rate, ch).map(|kind| (kind, pt))
+        })
+    }
+
+    /// The telephone-event payload type at `clock_rate` in the format list.
+    fn telephone_event(&self, clock_rate: u32) -> Option<u8> {
+        self.payload_types().find(|&pt| {
+            self.codec_of(pt).is_some_and(|(enc, rate, _)| {
+                enc.eq_ignore_ascii_case("telephone-event") && rate == clock_rate
+            })
+        })
+    }
+}
+
+impl SessionDescription {
+    /// The direction of m-line `m` (media level wins over session level; default sendrecv).
+    fn direction_of(&self, m: &MediaDescription) -> Direction {
+        m.direction.or(self.direction).unwrap_or_default()
+    }
+
+    fn connection_of(&self, m: &MediaDescription) -> Option<IpAddr> {
+        m.connection.or(self.connection)
+    }
 }
 
 /// Parses an SDP body (CRLF or LF line endings). Unknown lines and attributes are ignored.
 pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
+    if sdp.len() > MAX_SDP_BYTES {
+        return Err(SdpError::TooLarge("body"));
+    }
     let mut session = SessionDescription::default();
-    for raw in sdp.lines() {
+    for (index, raw) in sdp.lines().enumerate() {
+        if index >= MAX_LINES {
+            return Err(SdpError::TooLarge("lines"));
+        }
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
@@ -150,7 +310,12 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
             .ok_or_else(|| SdpError::Malformed(line.to_owned()))?;
         let value = value.trim();
         match kind {
-            "m" => session.media.push(parse_media_line(value)?),
+            "m" => {
+                if session.media.len() >= MAX_MEDIA {
+                    return Err(SdpError::TooLarge("m-lines"));
+                }
+                session.media.push(parse_media_line(value)?);
+            }
             "c" => {
                 let addr = parse_connection(value)?;
                 match session.media.last_mut() {
@@ -158,34 +323,61 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
                     None => session.connection = Some(addr),
                 }
             }
-            "a" => {
-                let media = session.media.last_mut();
-                let (name, arg) = value.split_once(':').unwrap_or((value, ""));
-                let direction = match name {
-                    "sendrecv" => Some(Direction::SendRecv),
-                    "sendonly" => Some(Direction::SendOnly),
-                    "recvonly" => Some(Direction::RecvOnly),
-                    "inactive" => Some(Direction::Inactive),
-                    _ => None,
-                };
-                match (media, name) {
-                    (None, _) => session.direction = direction.or(session.direction),
-                    (Some(m), "rtpmap") => m.rtpmaps.push(parse_rtpmap(arg)?),
-                    (Some(m), "fmtp") => {
-                        let (pt, params) = arg.split_once(' ').unwrap_or((arg, ""));
-                        // Non-numeric formats (non-RTP media) are not ours to interpret.
-                        if let Ok(pt) = pt.parse() {
-                            m.fmtps.push((pt, params.trim().to_owned()));
-                        }
-                    }
-                    (Some(m), "ptime") => m.ptime = arg.trim().parse().ok(),
-                    (Some(m), _) => m.direction = direction.or(m.direction),
-                }
-            }
+            "a" => parse_attribute(&mut session, value)?,
             _ => {}
         }
     }
     Ok(session)
+}
+
+fn parse_attribute(session: &mut SessionDescription, value: &str) -> Result<(), SdpError> {
+    let (name, arg) = value.split_once(':').unwrap_or((value, ""));
+    let direction = Direction::from_attribute(name);
+    let Some(m) = session.media.last_mut() else {
+        session.attributes += 1;
+        if session.attributes > MAX_ATTRIBUTES {
+            return Err(SdpError::TooLarge("attributes"));
+        }
+        match name {
+            "ptime" => session.ptime = parse_ptime(arg),
+            "maxptime" => session.maxptime = parse_ptime(arg),
+            _ => session.direction = direction.or(session.direction),
+        }
+        return Ok(());
+    };
+    m.attributes += 1;
+    if m.attributes > MAX_ATTRIBUTES {
+        return Err(SdpError::TooLarge("attributes"));
+    }
+    match name {
+        "rtpmap" => {
+            if m.rtpmaps.len() >= MAX_FORMATS {
+                return Err(SdpError::TooLarge("rtpmaps"));
+            }
+            m.rtpmaps.push(parse_rtpmap(arg)?);
+        }
+        "fmtp" => {
+            let (pt, params) = arg.split_once(' ').unwrap_or((arg, ""));
+            // Non-numeric formats (non-RTP media) are not ours to interpret.
+            if let Ok(pt) = pt.parse() {
+                if m.fmtps.len() >= MAX_FORMATS {
+                    return Err(SdpError::TooLarge("fmtps"));
+                }
+                m.fmtps.push((pt, params.trim().to_owned()));
+            }
+        }
+        "ptime" => m.ptime = parse_ptime(arg),
+        "maxptime" => m.maxptime = parse_ptime(arg),
+        _ => m.direction = direction.or(m.direction),
+    }
+    Ok(())
+}
+
+/// `a=ptime` / `a=maxptime` value in whole milliseconds (`20`, `20.0`; RFC 4566 allows a
+/// fraction). Anything else, or 0, is ignored: the attribute is only a hint.
+fn parse_ptime(arg: &str) -> Option<u32> {
+    let whole = arg.trim().split('.').next().unwrap_or_default();
+    whole.parse().ok().filter(|&ms| ms > 0)
 }
 
 fn parse_media_line(value: &str) -> Result<MediaDescription, SdpError> {
@@ -201,7 +393,13 @@ fn parse_media_line(value: &str) -> Result<MediaDescription, SdpError> {
         .parse()
         .map_err(|_| bad())?;
     let proto = fields.next().ok_or_else(bad)?.to_owned();
-    let formats = fields.map(str::to_owned).collect();
+    let mut formats = Vec::new();
+    for format in fields {
+        if formats.len() >= MAX_FORMATS {
+            return Err(SdpError::TooLarge("formats"));
+        }
+        formats.push(format.to_owned());
+    }
     Ok(MediaDescription {
         media,
         port,
@@ -215,12 +413,17 @@ fn parse_connection(value: &str) -> Result<IpAddr, SdpError> {
     let bad = || SdpError::Malformed(format!("c={value}"));
     let mut fields = value.split_ascii_whitespace();
     let (net, addr_type, addr) = (fields.next(), fields.next(), fields.next());
-    if net != Some("IN") || !matches!(addr_type, Some("IP4" | "IP6")) {
+    if net != Some("IN") {
         return Err(bad());
     }
     // Multicast forms carry `/ttl[/count]`; the address is the part before.
     let addr = addr.ok_or_else(bad)?.split('/').next().unwrap_or_default();
-    addr.parse().map_err(|_| bad())
+    // The address must be of the family the address type names.
+    match addr_type {
+        Some("IP4") => addr.parse::<Ipv4Addr>().map(IpAddr::V4).map_err(|_| bad()),
+        Some("IP6") => addr.parse::<Ipv6Addr>().map(IpAddr::V6).map_err(|_| bad()),
+        _ => Err(bad()),
+    }
 }
 
 fn parse_rtpmap(arg: &str) -> Result<RtpMap, SdpError> {
@@ -245,10 +448,12 @@ fn parse_rtpmap(arg: &str) -> Result<RtpMap, SdpError> {
     })
 }
 
-/// The outcome of answering an offer.
+/// The outcome of an offer/answer exchange: what the session core needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Negotiated {
-    /// The SDP answer (CRLF line endings).
+    /// Our SDP: the answer we send ([`negotiate`]), or our offer as sent
+    /// ([`negotiate_answer`]). CRLF line endings.
     pub answer: String,
     /// The chosen codec.
     pub codec: CodecKind,
@@ -256,17 +461,33 @@ pub struct Negotiated {
     pub payload_type: u8,
     /// telephone-event payload type, if the offer had one at the codec's clock rate.
     pub dtmf_payload_type: Option<u8>,
-    /// Where to send RTP.
+    /// The peer's RTP address as its SDP gives it. Its IP is unspecified (`0.0.0.0`/`::`)
+    /// when [`remote_held`](Self::remote_held): then it is not a destination (use
+    /// [`send_to`](Self::send_to)).
     pub remote: SocketAddr,
+    /// Our direction for this stream (what we may do: send, receive).
+    pub direction: Direction,
+    /// The packet time we send (ms); always [`PTIME_MS`].
+    pub ptime: u32,
+    /// The peer's `a=ptime` (media level, else session level), if any.
+    pub remote_ptime: Option<u32>,
+    /// The peer's `a=maxptime`, if any.
+    pub remote_maxptime: Option<u32>,
+    /// The peer gave an unspecified connection address (`c=IN IP4 0.0.0.0`, RFC 3264 §8.4 old
+    /// style hold): we must send neither RTP nor RTCP to it.
+    pub remote_held: bool,
 }
 
 impl Negotiated {
-    /// The direction of our answer (read back from it): whether we may send and receive.
+    /// Our direction: whether we may send and receive.
     pub fn direction(&self) -> Direction {
-        parse(&self.answer)
-            .ok()
-            .and_then(|sdp| sdp.media.into_iter().find(|m| m.port != 0)?.direction)
-            .unwrap_or_default()
+        self.direction
+    }
+
+    /// Where to send RTP, if we may send at all (our direction sends and the peer is not on
+    /// `c=0.0.0.0` hold).
+    pub fn send_to(&self) -> Option<SocketAddr> {
+        (self.direction.sends() && !self.remote_held).then_some(self.remote)
     }
 }
 
@@ -280,60 +501,92 @@ fn supported_codec(encoding: &str, clock_rate: u32, channels: Option<u8>) -> Opt
         })
 }
 
+/// The peer's media address checked against our address: IPv4-mapped IPv6 counts as IPv4,
+/// multicast is refused, the family must be ours.
+fn check_remote(remote: IpAddr, local: IpAddr) -> Result<IpAddr, SdpError> {
+    let remote = remote.to_canonical();
+    if remote.is_multicast() {
+        return Err(SdpError::Multicast(remote));
+    }
+    if remote.is_ipv4() != local.to_canonical().is_ipv4() {
+        return Err(SdpError::AddressFamily { remote, local });
+    }
+    Ok(remote)
+}
+
+/// Parameters of our answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerConfig {
+    /// Our RTP address as the peer should reach it (its family must be the RTP socket's).
+    pub local: SocketAddr,
+    /// `o=` session id: random for a new session, the same for every later answer of a dialog.
+    pub session_id: u64,
+    /// `o=` session version: one more than our previous SDP of the dialog on each re-answer
+    /// (RFC 3264 §8).
+    pub session_version: u64,
+}
+
 /// Answers `offer` with our media at `local`, using a fresh random session id.
 pub fn negotiate(offer: &str, local: SocketAddr) -> Result<Negotiated, SdpError> {
     negotiate_with_session_id(offer, local, rand::random::<u64>() >> 1)
 }
 
-/// [`negotiate`] with a given `o=` session id (deterministic answers for tests).
+/// [`negotiate`] with a given `o=` session id (also the version; deterministic answers for
+/// tests).
 pub fn negotiate_with_session_id(
     offer: &str,
     local: SocketAddr,
     session_id: u64,
 ) -> Result<Negotiated, SdpError> {
+    negotiate_with(
+        offer,
+        &AnswerConfig {
+            local,
+            session_id,
+            session_version: session_id,
+        },
+    )
+}
+
+/// Answers `offer` (an initial offer or a re-INVITE's) as `config` says. See the module
+/// documentation for the rules.
+pub fn negotiate_with(offer: &str, config: &AnswerConfig) -> Result<Negotiated, SdpError> {
     let session = parse(offer)?;
-    let chosen = session
-        .media
-        .iter()
-        .position(|m| m.media == "audio" && m.port != 0 && m.proto.eq_ignore_ascii_case("RTP/AVP"))
-        .ok_or(SdpError::NoAudio)?;
+    let local = config.local;
+    let mut saw_audio = false;
+    let mut found = None;
+    for (index, m) in session.media.iter().enumerate() {
+        if !m.is_usable_audio() {
+            continue;
+        }
+        saw_audio = true;
+        if let Some(codec) = m.first_supported_codec() {
+            found = Some((index, codec));
+            break;
+        }
+    }
+    let (chosen, (codec, payload_type)) = match found {
+        Some(found) => found,
+        None if saw_audio => return Err(SdpError::NoCommonCodec),
+        None => return Err(SdpError::NoAudio),
+    };
     let audio = &session.media[chosen];
+    let dtmf_payload_type = audio.telephone_event(codec.clock_rate());
 
-    let (codec, payload_type) = audio
-        .formats
-        .iter()
-        .filter_map(|f| f.parse::<u8>().ok())
-        .find_map(|pt| {
-            let (enc, rate, ch) = audio.codec_of(pt)?;
-            supported_codec(enc, rate, ch).map(|kind| (kind, pt))
-        })
-        .ok_or(SdpError::NoCommonCodec)?;
-    let dtmf_payload_type = audio
-        .formats
-        .iter()
-        .filter_map(|f| f.parse::<u8>().ok())
-        .find(|&pt| {
-            audio.codec_of(pt).is_some_and(|(enc, rate, _)| {
-                enc.eq_ignore_ascii_case("telephone-event") && rate == codec.clock_rate()
-            })
-        });
-
-    let remote_ip = audio
-        .connection
-        .or(session.connection)
+    let remote_ip = session
+        .connection_of(audio)
         .ok_or(SdpError::NoConnection)?;
-    let remote = SocketAddr::new(remote_ip, audio.port);
-    let direction = audio
-        .direction
-        .or(session.direction)
-        .unwrap_or_default()
-        .mirrored();
+    let remote_ip = check_remote(remote_ip, local.ip())?;
+    let remote_held = remote_ip.is_unspecified();
+    let mut direction = session.direction_of(audio).mirrored();
+    if remote_held {
+        direction = direction.without_send();
+    }
 
     let answer = write_answer(&AnswerParts {
         session: &session,
         chosen,
-        local,
-        session_id,
+        config,
         codec,
         payload_type,
         dtmf_payload_type,
@@ -345,15 +598,19 @@ pub fn negotiate_with_session_id(
         codec,
         payload_type,
         dtmf_payload_type,
-        remote,
+        remote: SocketAddr::new(remote_ip, audio.port),
+        direction,
+        ptime: PTIME_MS,
+        remote_ptime: audio.ptime.or(session.ptime),
+        remote_maxptime: audio.maxptime.or(session.maxptime),
+        remote_held,
     })
 }
 
 struct AnswerParts<'a> {
     session: &'a SessionDescription,
     chosen: usize,
-    local: SocketAddr,
-    session_id: u64,
+    config: &'a AnswerConfig,
     codec: CodecKind,
     payload_type: u8,
     dtmf_payload_type: Option<u8>,
@@ -361,50 +618,238 @@ struct AnswerParts<'a> {
     direction: Direction,
 }
 
-fn write_answer(p: &AnswerParts<'_>) -> String {
-    use std::fmt::Write;
-    let ip = p.local.ip();
-    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    let mut sdp = String::with_capacity(256);
+/// `v=` to `t=` for our address.
+fn write_session_header(sdp: &mut String, local: IpAddr, session_id: u64, version: u64) {
+    let family = if local.is_ipv4() { "IP4" } else { "IP6" };
     // Writing to a String cannot fail.
     let _ = write!(
         sdp,
-        "v=0\r\no=parley {id} {id} IN {family} {ip}\r\ns=parley\r\nc=IN {family} {ip}\r\nt=0 0\r\n",
-        id = p.session_id
+        "v=0\r\no=parley {session_id} {version} IN {family} {local}\r\ns=parley\r\n\
+         c=IN {family} {local}\r\nt=0 0\r\n"
+    );
+}
+
+/// `a=rtpmap` (and fmtp) lines of a codec.
+fn write_rtpmap(sdp: &mut String, payload_type: u8, codec: CodecKind) {
+    let _ = write!(
+        sdp,
+        "a=rtpmap:{payload_type} {}/{}",
+        codec.encoding_name(),
+        codec.clock_rate()
+    );
+    if let Some(channels) = codec.rtpmap_channels() {
+        let _ = write!(sdp, "/{channels}");
+    }
+    sdp.push_str("\r\n");
+}
+
+fn write_answer(p: &AnswerParts<'_>) -> String {
+    let mut sdp = String::with_capacity(256);
+    write_session_header(
+        &mut sdp,
+        p.config.local.ip(),
+        p.config.session_id,
+        p.config.session_version,
     );
     for (index, m) in p.session.media.iter().enumerate() {
         if index != p.chosen {
+            // Rejected in place (RFC 3264 §6): port 0, at least one format from the offer.
             let first = m.formats.first().map(String::as_str).unwrap_or("0");
             let _ = write!(sdp, "m={} 0 {} {first}\r\n", m.media, m.proto);
             continue;
         }
-        let _ = write!(sdp, "m=audio {} RTP/AVP {}", p.local.port(), p.payload_type);
+        let _ = write!(
+            sdp,
+            "m=audio {} RTP/AVP {}",
+            p.config.local.port(),
+            p.payload_type
+        );
         if let Some(dtmf) = p.dtmf_payload_type {
             let _ = write!(sdp, " {dtmf}");
         }
         sdp.push_str("\r\n");
-        let _ = write!(
-            sdp,
-            "a=rtpmap:{} {}/{}",
-            p.payload_type,
-            p.codec.encoding_name(),
-            p.codec.clock_rate()
-        );
-        if let Some(channels) = p.codec.rtpmap_channels() {
-            let _ = write!(sdp, "/{channels}");
-        }
-        sdp.push_str("\r\n");
+        write_rtpmap(&mut sdp, p.payload_type, p.codec);
         if let Some(dtmf) = p.dtmf_payload_type {
             let _ = write!(
                 sdp,
                 "a=rtpmap:{dtmf} telephone-event/{}\r\n",
                 p.codec.clock_rate()
             );
-            let _ = write!(sdp, "a=fmtp:{dtmf} {}\r\n", p.dtmf_fmtp.unwrap_or("0-15"));
+            let fmtp = p.dtmf_fmtp.filter(|f| is_event_list(f)).unwrap_or("0-15");
+            let _ = write!(sdp, "a=fmtp:{dtmf} {fmtp}\r\n");
         }
-        let _ = write!(sdp, "a=ptime:20\r\na={}\r\n", p.direction.as_str());
+        // Always the ptime we send (see the module documentation).
+        let _ = write!(sdp, "a=ptime:{PTIME_MS}\r\na={}\r\n", p.direction.as_str());
     }
     sdp
+}
+
+/// A telephone-event fmtp we may echo: digits, `,` and `-` only (RFC 4733 §2.4.1).
+fn is_event_list(fmtp: &str) -> bool {
+    !fmtp.is_empty()
+        && fmtp
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b',' || b == b'-')
+}
+
+/// Parameters of an offer we make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferConfig {
+    /// Our RTP address as the peer should reach it (its family must be the RTP socket's).
+    pub local: SocketAddr,
+    /// `o=` session id.
+    pub session_id: u64,
+    /// `o=` session version.
+    pub session_version: u64,
+    /// The codecs we offer, most preferred first (duplicates ignored).
+    pub codecs: Vec<CodecKind>,
+    /// The direction we offer (`sendrecv` normally, `sendonly` to put the peer on hold).
+    pub direction: Direction,
+}
+
+impl OfferConfig {
+    /// PCMU and PCMA, sendrecv, at `local`, with a fresh random session id.
+    pub fn new(local: SocketAddr) -> Self {
+        let session_id = rand::random::<u64>() >> 1;
+        OfferConfig {
+            local,
+            session_id,
+            session_version: session_id,
+            codecs: vec![CodecKind::Pcmu, CodecKind::Pcma],
+            direction: Direction::SendRecv,
+        }
+    }
+}
+
+/// Payload type we offer for a codec: the static one, else 96 (Opus).
+fn offered_payload_type(codec: CodecKind) -> u8 {
+    codec.static_payload_type().unwrap_or(96)
+}
+
+/// telephone-event payload types we offer: 101 at 8 kHz, 102 at 48 kHz.
+fn offered_event_payload_type(clock_rate: u32) -> u8 {
+    if clock_rate == 8000 { 101 } else { 102 }
+}
+
+/// Our SDP offer (for a late offer: an INVITE without a body is answered with this in the
+/// 200 OK, and the peer's answer in the ACK goes to [`negotiate_answer`]). One audio m-line
+/// with `config.codecs` in order and telephone-event at each offered clock rate.
+pub fn create_offer(config: &OfferConfig) -> String {
+    let mut codecs: Vec<CodecKind> = Vec::new();
+    for &codec in &config.codecs {
+        if !codecs.contains(&codec) {
+            codecs.push(codec);
+        }
+    }
+    if codecs.is_empty() {
+        codecs.push(CodecKind::Pcmu);
+    }
+    let mut rates: Vec<u32> = Vec::new();
+    for codec in &codecs {
+        if !rates.contains(&codec.clock_rate()) {
+            rates.push(codec.clock_rate());
+        }
+    }
+    let mut sdp = String::with_capacity(320);
+    write_session_header(
+        &mut sdp,
+        config.local.ip(),
+        config.session_id,
+        config.session_version,
+    );
+    let _ = write!(sdp, "m=audio {} RTP/AVP", config.local.port());
+    for &codec in &codecs {
+        let _ = write!(sdp, " {}", offered_payload_type(codec));
+    }
+    for &rate in &rates {
+        let _ = write!(sdp, " {}", offered_event_payload_type(rate));
+    }
+    sdp.push_str("\r\n");
+    for &codec in &codecs {
+        write_rtpmap(&mut sdp, offered_payload_type(codec), codec);
+    }
+    for &rate in &rates {
+        let pt = offered_event_payload_type(rate);
+        let _ = write!(
+            sdp,
+            "a=rtpmap:{pt} telephone-event/{rate}\r\na=fmtp:{pt} 0-15\r\n"
+        );
+    }
+    let _ = write!(
+        sdp,
+        "a=ptime:{PTIME_MS}\r\na={}\r\n",
+        config.direction.as_str()
+    );
+    sdp
+}
+
+/// Takes the peer's `their_answer` to `our_offer` (ours, as [`create_offer`] made it or any
+/// offer of ours): the codec is the first payload type of the answer's audio m-line that we
+/// offered and support, the direction what both allow. [`Negotiated::answer`] is `our_offer`.
+pub fn negotiate_answer(our_offer: &str, their_answer: &str) -> Result<Negotiated, SdpError> {
+    let offer = parse(our_offer)?;
+    let answer = parse(their_answer)?;
+    if offer.media.len() != answer.media.len() {
+        return Err(SdpError::AnswerMismatch("m-line count differs from the offer"));
+    }
+    let mut saw_audio = false;
+    let mut found = None;
+    for (index, (ours, theirs)) in offer.media.iter().zip(&answer.media).enumerate() {
+        if !ours.is_usable_audio() || !theirs.is_usable_audio() {
+            continue;
+        }
+        saw_audio = true;
+        // Their payload types must be ones we offered; the mapping is ours (RFC 3264 §6.1).
+        let codec = theirs
+            .payload_types()
+            .filter(|&pt| ours.payload_types().any(|o| o == pt))
+            .find_map(|pt| {
+                let (enc, rate, ch) = ours.codec_of(pt)?;
+                supported_codec(enc, rate, ch).map(|kind| (kind, pt))
+            });
+        if let Some(codec) = codec {
+            found = Some((index, codec));
+            break;
+        }
+    }
+    let (chosen, (codec, payload_type)) = match found {
+        Some(found) => found,
+        None if saw_audio => return Err(SdpError::NoCommonCodec),
+        None => return Err(SdpError::NoAudio),
+    };
+    let (ours, theirs) = (&offer.media[chosen], &answer.media[chosen]);
+    let dtmf_payload_type = theirs
+        .payload_types()
+        .filter(|&pt| ours.payload_types().any(|o| o == pt))
+        .find(|&pt| {
+            ours.codec_of(pt).is_some_and(|(enc, rate, _)| {
+                enc.eq_ignore_ascii_case("telephone-event") && rate == codec.clock_rate()
+            })
+        });
+    let local_ip = offer.connection_of(ours).ok_or(SdpError::NoConnection)?;
+    let remote_ip = answer
+        .connection_of(theirs)
+        .ok_or(SdpError::NoConnection)?;
+    let remote_ip = check_remote(remote_ip, local_ip)?;
+    let remote_held = remote_ip.is_unspecified();
+    let mut direction = offer
+        .direction_of(ours)
+        .intersect(answer.direction_of(theirs).mirrored());
+    if remote_held {
+        direction = direction.without_send();
+    }
+    Ok(Negotiated {
+        answer: our_offer.to_owned(),
+        codec,
+        payload_type,
+        dtmf_payload_type,
+        remote: SocketAddr::new(remote_ip, theirs.port),
+        direction,
+        ptime: PTIME_MS,
+        remote_ptime: theirs.ptime.or(answer.ptime),
+        remote_maxptime: theirs.maxptime.or(answer.maxptime),
+        remote_held,
+    })
 }
 
 #[cfg(test)]
