@@ -35,7 +35,7 @@
 //!
 //! # Bounds
 //!
-//! Input is bounded before any work ([`MAX_SDP_BYTES`], [`MAX_LINES`], [`MAX_MEDIA`],
+//! Input is bounded before any work ([`MAX_SDP_BYTES`], [`MAX_LINES`], [`MAX_LINE_BYTES`], [`MAX_MEDIA`],
 //! [`MAX_FORMATS`], [`MAX_ATTRIBUTES`]); over a bound is [`SdpError::TooLarge`]. Parsing never
 //! panics (fuzzed: `media-engine/fuzz-sdp/`).
 
@@ -49,6 +49,9 @@ use crate::codec::CodecKind;
 pub const MAX_SDP_BYTES: usize = 32 * 1024;
 /// Most lines accepted in one SDP body.
 pub const MAX_LINES: usize = 512;
+/// Longest line accepted (bytes). With [`MAX_MEDIA`] this keeps every answer we write under
+/// [`MAX_SDP_BYTES`], so our answers always parse again.
+pub const MAX_LINE_BYTES: usize = 1024;
 /// Most m-lines accepted.
 pub const MAX_MEDIA: usize = 16;
 /// Most formats (payload types) on one m-line.
@@ -299,6 +302,9 @@ pub fn parse(sdp: &str) -> Result<SessionDescription, SdpError> {
     for (index, raw) in sdp.lines().enumerate() {
         if index >= MAX_LINES {
             return Err(SdpError::TooLarge("lines"));
+        }
+        if raw.len() > MAX_LINE_BYTES {
+            return Err(SdpError::TooLarge("line"));
         }
         let line = raw.trim_end_matches('\r');
         if line.trim().is_empty() {
@@ -573,9 +579,7 @@ pub fn negotiate_with(offer: &str, config: &AnswerConfig) -> Result<Negotiated, 
     let audio = &session.media[chosen];
     let dtmf_payload_type = audio.telephone_event(codec.clock_rate());
 
-    let remote_ip = session
-        .connection_of(audio)
-        .ok_or(SdpError::NoConnection)?;
+    let remote_ip = session.connection_of(audio).ok_or(SdpError::NoConnection)?;
     let remote_ip = check_remote(remote_ip, local.ip())?;
     let remote_held = remote_ip.is_unspecified();
     let mut direction = session.direction_of(audio).mirrored();
@@ -790,7 +794,9 @@ pub fn negotiate_answer(our_offer: &str, their_answer: &str) -> Result<Negotiate
     let offer = parse(our_offer)?;
     let answer = parse(their_answer)?;
     if offer.media.len() != answer.media.len() {
-        return Err(SdpError::AnswerMismatch("m-line count differs from the offer"));
+        return Err(SdpError::AnswerMismatch(
+            "m-line count differs from the offer",
+        ));
     }
     let mut saw_audio = false;
     let mut found = None;
@@ -827,9 +833,7 @@ pub fn negotiate_answer(our_offer: &str, their_answer: &str) -> Result<Negotiate
             })
         });
     let local_ip = offer.connection_of(ours).ok_or(SdpError::NoConnection)?;
-    let remote_ip = answer
-        .connection_of(theirs)
-        .ok_or(SdpError::NoConnection)?;
+    let remote_ip = answer.connection_of(theirs).ok_or(SdpError::NoConnection)?;
     let remote_ip = check_remote(remote_ip, local_ip)?;
     let remote_held = remote_ip.is_unspecified();
     let mut direction = offer
@@ -967,6 +971,13 @@ mod tests {
             if let Ok(n) = negotiate(&offer, local()) {
                 // Whatever was accepted produces an answer that parses again.
                 assert!(parse(&n.answer).is_ok(), "{offer}");
+                // And the offerer, taking it, agrees on the stream.
+                let theirs = negotiate_answer(&offer, &n.answer).unwrap();
+                assert_eq!(
+                    (theirs.codec, theirs.payload_type),
+                    (n.codec, n.payload_type)
+                );
+                assert_eq!(theirs.direction().receives(), n.direction().sends());
             }
         }
     }
@@ -993,5 +1004,422 @@ mod tests {
             negotiate("v=0\r\nm=audio x RTP/AVP 0\r\n", local()),
             Err(SdpError::Malformed(_))
         ));
+    }
+
+    /// baresip 3.x, G.711 with RFC 4733 events and ptime 20.
+    const BARESIP_OFFER: &str = "v=0\r\n\
+        o=- 1820597843 2001324534 IN IP4 192.168.1.20\r\n\
+        s=-\r\n\
+        c=IN IP4 192.168.1.20\r\n\
+        t=0 0\r\n\
+        m=audio 10302 RTP/AVP 0 8 101\r\n\
+        b=AS:64\r\n\
+        a=rtpmap:0 PCMU/8000\r\n\
+        a=rtpmap:8 PCMA/8000\r\n\
+        a=rtpmap:101 telephone-event/8000\r\n\
+        a=fmtp:101 0-15\r\n\
+        a=sendrecv\r\n\
+        a=label:1\r\n\
+        a=ssrc:2563480283 cname:aa7f1a5c-7fb2-4bf4-9a3f-2de6a5b9b1f7\r\n\
+        a=rtcp-rsize\r\n\
+        a=ptime:20\r\n";
+
+    /// Linphone-style: Opus first, audio and video, ptime 30 and maxptime 60 on the audio.
+    const LINPHONE_OFFER: &str = "v=0\r\n\
+        o=alice 3102 2617 IN IP4 192.168.0.11\r\n\
+        s=Talk\r\n\
+        c=IN IP4 192.168.0.11\r\n\
+        t=0 0\r\n\
+        a=rtcp-xr:rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics\r\n\
+        m=audio 7078 RTP/AVP 96 97 98 0 8 101 99 100\r\n\
+        a=rtpmap:96 opus/48000/2\r\n\
+        a=fmtp:96 useinbandfec=1\r\n\
+        a=rtpmap:97 speex/16000\r\n\
+        a=fmtp:97 vbr=on\r\n\
+        a=rtpmap:98 speex/8000\r\n\
+        a=fmtp:98 vbr=on\r\n\
+        a=rtpmap:101 telephone-event/48000\r\n\
+        a=rtpmap:99 telephone-event/16000\r\n\
+        a=rtpmap:100 telephone-event/8000\r\n\
+        a=ptime:30\r\n\
+        a=maxptime:60\r\n\
+        a=rtcp-fb:* trr-int 1000\r\n\
+        m=video 9078 RTP/AVP 102 103\r\n\
+        a=rtpmap:102 VP8/90000\r\n\
+        a=rtpmap:103 H264/90000\r\n\
+        a=fmtp:103 profile-level-id=42801F\r\n\
+        a=rtcp-fb:* trr-int 1000\r\n";
+
+    fn local6() -> SocketAddr {
+        "[2001:db8::5]:20002".parse().unwrap()
+    }
+
+    fn m_lines(sdp: &str) -> Vec<&str> {
+        sdp.lines().filter(|l| l.starts_with("m=")).collect()
+    }
+
+    #[test]
+    fn baresip_offer_ptime_20() {
+        let n = negotiate_with_session_id(BARESIP_OFFER, local(), 9).unwrap();
+        assert_eq!(
+            (n.codec, n.payload_type, n.dtmf_payload_type),
+            (CodecKind::Pcmu, 0, Some(101))
+        );
+        assert_eq!(
+            (n.ptime, n.remote_ptime, n.remote_maxptime),
+            (20, Some(20), None)
+        );
+        assert_eq!(n.send_to(), Some("192.168.1.20:10302".parse().unwrap()));
+        assert!(!n.remote_held);
+        assert_eq!(n.direction(), Direction::SendRecv);
+        assert!(
+            n.answer.contains("a=ptime:20\r\na=sendrecv\r\n"),
+            "{}",
+            n.answer
+        );
+    }
+
+    #[test]
+    fn linphone_audio_and_video_ptime_30() {
+        let n = negotiate_with_session_id(LINPHONE_OFFER, local(), 9).unwrap();
+        // Opus first, telephone-event at Opus's 48 kHz clock.
+        assert_eq!(
+            (n.codec, n.payload_type, n.dtmf_payload_type),
+            (CodecKind::Opus, 96, Some(101))
+        );
+        // We send 20 ms whatever was asked; the offered values are exposed.
+        assert_eq!(
+            (n.ptime, n.remote_ptime, n.remote_maxptime),
+            (20, Some(30), Some(60))
+        );
+        assert!(n.answer.contains("a=ptime:20\r\n"));
+        assert!(!n.answer.contains("ptime:30"));
+        // Both m-lines answered in order, the video one rejected with port 0.
+        assert_eq!(
+            m_lines(&n.answer),
+            vec!["m=audio 20000 RTP/AVP 96 101", "m=video 0 RTP/AVP 102"]
+        );
+    }
+
+    #[test]
+    fn session_level_ptime_is_a_fallback() {
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\na=ptime:30\r\nm=audio 5004 RTP/AVP 0\r\n";
+        assert_eq!(negotiate(offer, local()).unwrap().remote_ptime, Some(30));
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\na=ptime:30\r\nm=audio 5004 RTP/AVP 0\r\n\
+                     a=ptime:20.0\r\n";
+        assert_eq!(negotiate(offer, local()).unwrap().remote_ptime, Some(20));
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5004 RTP/AVP 0\r\na=ptime:x\r\n\
+                     a=maxptime:0\r\n";
+        let n = negotiate(offer, local()).unwrap();
+        assert_eq!((n.remote_ptime, n.remote_maxptime), (None, None));
+    }
+
+    #[test]
+    fn hold_and_resume_reinvites() {
+        // baresip puts the call on hold: same session, version + 1, a=sendonly.
+        let hold = BARESIP_OFFER
+            .replace("2001324534", "2001324535")
+            .replace("a=sendrecv", "a=sendonly");
+        let config = AnswerConfig {
+            local: local(),
+            session_id: 9,
+            session_version: 10,
+        };
+        let n = negotiate_with(&hold, &config).unwrap();
+        assert_eq!(n.direction(), Direction::RecvOnly);
+        assert!(n.answer.contains("a=recvonly\r\n"), "{}", n.answer);
+        assert!(n.answer.contains("o=parley 9 10 IN IP4"), "{}", n.answer);
+        assert_eq!(n.send_to(), None, "the held party sends, we do not");
+        assert!(!n.remote_held);
+        // Resume: sendrecv again.
+        let config = AnswerConfig {
+            session_version: 11,
+            ..config
+        };
+        let n = negotiate_with(BARESIP_OFFER, &config).unwrap();
+        assert_eq!(n.direction(), Direction::SendRecv);
+        assert!(n.send_to().is_some());
+    }
+
+    #[test]
+    fn every_direction_is_mirrored_media_level_wins() {
+        for (offered, answered) in [
+            ("sendrecv", Direction::SendRecv),
+            ("sendonly", Direction::RecvOnly),
+            ("recvonly", Direction::SendOnly),
+            ("inactive", Direction::Inactive),
+        ] {
+            // Media level.
+            let offer =
+                format!("v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5004 RTP/AVP 0\r\na={offered}\r\n");
+            let n = negotiate(&offer, local()).unwrap();
+            assert_eq!(n.direction(), answered, "{offered}");
+            assert!(n.answer.ends_with(&format!("a={}\r\n", answered.as_str())));
+            assert_eq!(n.send_to().is_some(), answered.sends());
+            // Session level only.
+            let offer =
+                format!("v=0\r\nc=IN IP4 10.0.0.1\r\na={offered}\r\nm=audio 5004 RTP/AVP 0\r\n");
+            assert_eq!(negotiate(&offer, local()).unwrap().direction(), answered);
+            // Session says inactive, media says otherwise: media wins.
+            let offer = format!(
+                "v=0\r\nc=IN IP4 10.0.0.1\r\na=inactive\r\nm=audio 5004 RTP/AVP 0\r\na={offered}\r\n"
+            );
+            assert_eq!(negotiate(&offer, local()).unwrap().direction(), answered);
+        }
+    }
+
+    #[test]
+    fn old_style_hold_c_0_0_0_0_is_not_a_destination() {
+        // RFC 2543 hold: sendrecv with a null address. We may receive, never send.
+        let hold = BARESIP_OFFER.replace("c=IN IP4 192.168.1.20", "c=IN IP4 0.0.0.0");
+        let n = negotiate(&hold, local()).unwrap();
+        assert!(n.remote_held);
+        assert_eq!(n.direction(), Direction::RecvOnly);
+        assert_eq!(n.send_to(), None);
+        assert!(n.answer.contains("a=recvonly\r\n"));
+        assert_eq!(n.remote, "0.0.0.0:10302".parse().unwrap());
+        // A sendonly offer on a null address: we receive (e.g. music on hold), never send.
+        let hold = hold.replace("a=sendrecv", "a=sendonly");
+        let n = negotiate(&hold, local()).unwrap();
+        assert_eq!(n.direction(), Direction::RecvOnly);
+        let hold = hold.replace("a=sendonly", "a=recvonly");
+        let n = negotiate(&hold, local()).unwrap();
+        assert_eq!(n.direction(), Direction::Inactive);
+        assert!(n.answer.contains("a=inactive\r\n"));
+        // The IPv6 null address on an IPv6 socket.
+        let offer = "v=0\r\nc=IN IP6 ::\r\nm=audio 5004 RTP/AVP 0\r\n";
+        let n = negotiate(offer, local6()).unwrap();
+        assert!(n.remote_held);
+        assert_eq!(n.send_to(), None);
+    }
+
+    #[test]
+    fn ipv6_offers_need_an_ipv6_socket() {
+        let offer6 = "v=0\r\no=- 1 1 IN IP6 2001:db8::1\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\n\
+                      m=audio 7078 RTP/AVP 0 8\r\n";
+        let err = negotiate(offer6, local()).unwrap_err();
+        assert_eq!(
+            err,
+            SdpError::AddressFamily {
+                remote: "2001:db8::1".parse().unwrap(),
+                local: local().ip()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "peer media address 2001:db8::1 is IPv6, our RTP socket (198.51.100.5) is IPv4"
+        );
+        // The wildcard-bound IPv4 socket the media server negotiates with first refuses too.
+        let wildcard: SocketAddr = "0.0.0.0:20000".parse().unwrap();
+        assert!(matches!(
+            negotiate(offer6, wildcard),
+            Err(SdpError::AddressFamily { .. })
+        ));
+        // The reverse.
+        assert!(matches!(
+            negotiate(PHONE_OFFER, local6()),
+            Err(SdpError::AddressFamily { .. })
+        ));
+        // An IPv6 socket answers it.
+        let n = negotiate(offer6, local6()).unwrap();
+        assert_eq!(n.remote, "[2001:db8::1]:7078".parse().unwrap());
+        assert!(n.answer.contains("c=IN IP6 2001:db8::5\r\n"));
+        // An IPv4-mapped IPv6 address is IPv4.
+        let mapped = offer6.replace("c=IN IP6 2001:db8::1", "c=IN IP6 ::ffff:192.0.2.1");
+        let n = negotiate(&mapped, local()).unwrap();
+        assert_eq!(n.remote, "192.0.2.1:7078".parse().unwrap());
+    }
+
+    #[test]
+    fn connection_address_must_match_its_type_and_be_unicast() {
+        let mixed = "v=0\r\nc=IN IP4 2001:db8::1\r\nm=audio 5004 RTP/AVP 0\r\n";
+        assert!(matches!(
+            negotiate(mixed, local()),
+            Err(SdpError::Malformed(_))
+        ));
+        let mixed = "v=0\r\nc=IN IP6 10.0.0.1\r\nm=audio 5004 RTP/AVP 0\r\n";
+        assert!(matches!(
+            negotiate(mixed, local()),
+            Err(SdpError::Malformed(_))
+        ));
+        let multicast = "v=0\r\nc=IN IP4 224.2.1.1/127\r\nm=audio 5004 RTP/AVP 0\r\n";
+        assert_eq!(
+            negotiate(multicast, local()),
+            Err(SdpError::Multicast("224.2.1.1".parse().unwrap()))
+        );
+    }
+
+    #[test]
+    fn second_audio_line_with_a_common_codec_is_chosen() {
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\n\
+                     m=audio 5004 RTP/AVP 9\r\na=rtpmap:9 G722/8000\r\n\
+                     m=audio 5006 RTP/AVP 8\r\n\
+                     m=image 5008 udptl t38\r\n";
+        let n = negotiate(offer, local()).unwrap();
+        assert_eq!(n.remote.port(), 5006);
+        assert_eq!(
+            m_lines(&n.answer),
+            vec![
+                "m=audio 0 RTP/AVP 9",
+                "m=audio 20000 RTP/AVP 8",
+                "m=image 0 udptl t38"
+            ]
+        );
+        // Video only: no audio at all.
+        let video = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=video 5004 RTP/AVP 97\r\n";
+        assert_eq!(negotiate(video, local()), Err(SdpError::NoAudio));
+    }
+
+    #[test]
+    fn hostile_sizes_are_refused() {
+        let big = format!("v=0\r\n{}", "a=x\r\n".repeat(MAX_SDP_BYTES / 5));
+        assert_eq!(parse(&big), Err(SdpError::TooLarge("body")));
+        let lines = "\n".repeat(MAX_LINES + 1);
+        assert_eq!(parse(&lines), Err(SdpError::TooLarge("lines")));
+        let long = format!("v=0\r\ns={}\r\n", "x".repeat(MAX_LINE_BYTES));
+        assert_eq!(parse(&long), Err(SdpError::TooLarge("line")));
+        let media = "m=audio 1 RTP/AVP 0\r\n".repeat(MAX_MEDIA + 1);
+        assert_eq!(parse(&media), Err(SdpError::TooLarge("m-lines")));
+        let formats = format!("m=audio 1 RTP/AVP{}\r\n", " 0".repeat(MAX_FORMATS + 1));
+        assert_eq!(parse(&formats), Err(SdpError::TooLarge("formats")));
+        let attributes = format!(
+            "m=audio 1 RTP/AVP 0\r\n{}",
+            "a=x\r\n".repeat(MAX_ATTRIBUTES + 1)
+        );
+        assert_eq!(parse(&attributes), Err(SdpError::TooLarge("attributes")));
+        let attributes = "a=x\r\n".repeat(MAX_ATTRIBUTES + 1);
+        assert_eq!(parse(&attributes), Err(SdpError::TooLarge("attributes")));
+        let rtpmaps = format!(
+            "m=audio 1 RTP/AVP 0\r\n{}",
+            "a=rtpmap:0 PCMU/8000\r\n".repeat(MAX_FORMATS + 1)
+        );
+        assert_eq!(parse(&rtpmaps), Err(SdpError::TooLarge("rtpmaps")));
+        // At the bounds: accepted, and the answer to the biggest offer still parses.
+        let mut offer = String::from("v=0\r\nc=IN IP4 10.0.0.1\r\n");
+        let token = "y".repeat(400);
+        for _ in 0..MAX_MEDIA - 1 {
+            offer.push_str(&format!("m={token} 1 {token} 0\n"));
+        }
+        offer.push_str("m=audio 1 RTP/AVP 0\n");
+        let n = negotiate(&offer, local()).unwrap();
+        assert_eq!(parse(&n.answer).unwrap().media.len(), MAX_MEDIA);
+    }
+
+    #[test]
+    fn hostile_telephone_event_fmtp_is_not_echoed() {
+        let offer = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 5004 RTP/AVP 0 101\r\n\
+                     a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15 evil=1\r\n";
+        let n = negotiate(offer, local()).unwrap();
+        assert!(n.answer.contains("a=fmtp:101 0-15\r\n"), "{}", n.answer);
+    }
+
+    /// A peer's answer to our offer, as a phone would write it.
+    fn peer_answer(formats: &str, extra: &str) -> String {
+        format!(
+            "v=0\r\no=- 5 5 IN IP4 192.0.2.20\r\ns=-\r\nc=IN IP4 192.0.2.20\r\nt=0 0\r\n\
+             m=audio 30000 RTP/AVP {formats}\r\n{extra}"
+        )
+    }
+
+    #[test]
+    fn late_offer_and_the_answer_in_the_ack() {
+        let config = OfferConfig {
+            session_id: 77,
+            session_version: 77,
+            ..OfferConfig::new(local())
+        };
+        let offer = create_offer(&config);
+        assert_eq!(
+            offer,
+            "v=0\r\no=parley 77 77 IN IP4 198.51.100.5\r\ns=parley\r\n\
+             c=IN IP4 198.51.100.5\r\nt=0 0\r\n\
+             m=audio 20000 RTP/AVP 0 8 101\r\n\
+             a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+             a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n\
+             a=ptime:20\r\na=sendrecv\r\n"
+        );
+        // The peer picks PCMA and events.
+        let answer = peer_answer(
+            "8 101",
+            "a=rtpmap:101 telephone-event/8000\r\na=ptime:30\r\n",
+        );
+        let n = negotiate_answer(&offer, &answer).unwrap();
+        assert_eq!(
+            (n.codec, n.payload_type, n.dtmf_payload_type),
+            (CodecKind::Pcma, 8, Some(101))
+        );
+        assert_eq!(n.send_to(), Some("192.0.2.20:30000".parse().unwrap()));
+        assert_eq!(
+            (n.direction(), n.remote_ptime),
+            (Direction::SendRecv, Some(30))
+        );
+        assert_eq!(n.answer, offer);
+        // A peer answering recvonly: we only send.
+        let n = negotiate_answer(&offer, &peer_answer("0", "a=recvonly\r\n")).unwrap();
+        assert_eq!((n.codec, n.dtmf_payload_type), (CodecKind::Pcmu, None));
+        assert_eq!(n.direction(), Direction::SendOnly);
+        // c=0.0.0.0 in the answer: receive only.
+        let held = peer_answer("0", "").replace("c=IN IP4 192.0.2.20", "c=IN IP4 0.0.0.0");
+        let n = negotiate_answer(&offer, &held).unwrap();
+        assert!(n.remote_held && n.send_to().is_none());
+        assert_eq!(n.direction(), Direction::RecvOnly);
+        // Errors: a payload type we did not offer, a rejected stream, a missing m-line.
+        assert_eq!(
+            negotiate_answer(&offer, &peer_answer("18", "a=rtpmap:18 G729/8000\r\n")),
+            Err(SdpError::NoCommonCodec)
+        );
+        let rejected = peer_answer("0", "").replace("m=audio 30000", "m=audio 0");
+        assert_eq!(negotiate_answer(&offer, &rejected), Err(SdpError::NoAudio));
+        let two = format!("{}m=video 0 RTP/AVP 97\r\n", peer_answer("0", ""));
+        assert!(matches!(
+            negotiate_answer(&offer, &two),
+            Err(SdpError::AnswerMismatch(_))
+        ));
+        let v6 = peer_answer("0", "").replace("c=IN IP4 192.0.2.20", "c=IN IP6 2001:db8::20");
+        assert!(matches!(
+            negotiate_answer(&offer, &v6),
+            Err(SdpError::AddressFamily { .. })
+        ));
+    }
+
+    #[test]
+    fn our_offer_with_opus_answered_by_our_own_negotiate() {
+        let config = OfferConfig {
+            codecs: vec![CodecKind::Opus, CodecKind::Pcmu, CodecKind::Opus],
+            direction: Direction::SendOnly,
+            ..OfferConfig::new(local6())
+        };
+        let offer = create_offer(&config);
+        assert!(
+            offer.contains("m=audio 20002 RTP/AVP 96 0 102 101\r\n"),
+            "{offer}"
+        );
+        assert!(offer.contains("a=rtpmap:96 opus/48000/2\r\n"));
+        assert!(offer.contains("a=sendonly\r\n"));
+        // The peer (an IPv6 Parley) answers; we take its answer.
+        let peer: SocketAddr = "[2001:db8::9]:40000".parse().unwrap();
+        let theirs = negotiate(&offer, peer).unwrap();
+        assert_eq!(theirs.direction(), Direction::RecvOnly);
+        let ours = negotiate_answer(&offer, &theirs.answer).unwrap();
+        assert_eq!(
+            (ours.codec, ours.payload_type, ours.dtmf_payload_type),
+            (CodecKind::Opus, 96, Some(102))
+        );
+        assert_eq!(ours.direction(), Direction::SendOnly);
+        assert_eq!(ours.send_to(), Some(peer));
+    }
+
+    #[test]
+    fn direction_algebra() {
+        use Direction::*;
+        for d in [SendRecv, SendOnly, RecvOnly, Inactive] {
+            assert_eq!(d.mirrored().mirrored(), d);
+            assert_eq!(Direction::from_flags(d.sends(), d.receives()), d);
+            assert!(!d.without_send().sends());
+            assert_eq!(d.without_send().receives(), d.receives());
+            assert_eq!(d.intersect(SendRecv), d);
+            assert_eq!(d.intersect(Inactive), Inactive);
+        }
+        assert_eq!(SendOnly.intersect(RecvOnly), Inactive);
     }
 }
