@@ -10,7 +10,7 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-pub use crate::resample::{Resampler, resample};
+pub use crate::resample::{MAX_PHASES, MAX_RATE, MAX_TAPS, MIN_RATE, Resampler, resample};
 
 /// Errors from decoding a prompt file.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,40 @@ pub enum PromptError {
     /// The track has no codec parameters, sample rate or channel layout.
     #[error("wav: missing stream parameters")]
     MissingParameters,
+    /// Not a RIFF/WAVE file, or its chunk structure is broken (no `fmt `/`data` chunk).
+    #[error("wav: {0}")]
+    NotWav(&'static str),
+    /// The sample rate is outside [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`].
+    #[error("wav: unsupported sample rate {0} Hz")]
+    UnsupportedRate(u32),
+    /// The channel count is 0 or over [`MAX_CHANNELS`], or the block alignment does not fit it.
+    #[error("wav: unsupported layout ({channels} channels, {block_align}-byte frames)")]
+    UnsupportedLayout {
+        /// Channels of the `fmt ` chunk.
+        channels: u16,
+        /// Bytes per frame of the `fmt ` chunk.
+        block_align: u16,
+    },
+    /// The audio is longer than [`MAX_PROMPT_SECONDS`].
+    #[error("wav: {seconds} s of audio, over the {MAX_PROMPT_SECONDS} s a prompt may last")]
+    TooLong {
+        /// Duration the file holds, in whole seconds.
+        seconds: u64,
+    },
 }
+
+/// Lowest WAV sample rate accepted (Hz).
+pub const MIN_SAMPLE_RATE: u32 = crate::resample::MIN_RATE;
+/// Highest WAV sample rate accepted (Hz).
+pub const MAX_SAMPLE_RATE: u32 = crate::resample::MAX_RATE;
+/// Most channels accepted (they are mixed down to mono).
+pub const MAX_CHANNELS: u16 = 8;
+/// Longest prompt accepted: 10 minutes, 4.8 million samples (9.6 MB) at the call's 8 kHz, and
+/// at most `600 * MAX_SAMPLE_RATE` samples at the file's rate while decoding. The duration is
+/// checked from the header and the bytes actually present, before anything is decoded.
+pub const MAX_PROMPT_SECONDS: u64 = 600;
+/// Most RIFF chunks walked before the `data` chunk.
+const MAX_CHUNKS: usize = 64;
 
 /// Mono 16-bit PCM at a sample rate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,8 +79,14 @@ impl Pcm {
     }
 }
 
-/// Decodes a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law; any channel count, mixed down
-/// to mono by averaging) to 16-bit PCM at the file's rate.
+/// Decodes a WAV file (PCM 8/16/24/32-bit, float, µ-law, A-law; up to [`MAX_CHANNELS`]
+/// channels, mixed down to mono by averaging) to 16-bit PCM at the file's rate.
+///
+/// The header is checked before any decoding: a rate outside
+/// [`MIN_SAMPLE_RATE`]..=[`MAX_SAMPLE_RATE`], a channel count over [`MAX_CHANNELS`] or more
+/// than [`MAX_PROMPT_SECONDS`] of audio is an error. A truncated file (a `data` chunk shorter
+/// than its header says, or cut in the middle of a sample) plays what is there: the whole
+/// frames present are decoded.
 pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, crate::Error> {
     Ok(decode_wav_inner(bytes)?)
 }
@@ -77,8 +116,98 @@ fn widen_g711_fmt(bytes: &[u8]) -> Cow<'_, [u8]> {
     Cow::Owned(widened)
 }
 
+/// What [`check_wav`] read from the header.
+struct WavLayout {
+    /// Frames (samples per channel) present in the file.
+    frames: u64,
+    sample_rate: u32,
+}
+
+/// Walks the RIFF chunks up to `data`, checks the `fmt ` chunk and the duration against the
+/// bounds, and repairs a truncated `data` chunk: its size is set to the whole frames present,
+/// the partial frame at the end is dropped, so the decoder reads a consistent file.
+fn check_wav(bytes: Cow<'_, [u8]>) -> Result<(Cow<'_, [u8]>, WavLayout), PromptError> {
+    let u32_at = |at: usize| -> Option<u32> {
+        let b = bytes.get(at..at + 4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u16_at = |at: usize| -> Option<u16> {
+        let b = bytes.get(at..at + 2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    };
+    if bytes.get(..4) != Some(b"RIFF") || bytes.get(8..12) != Some(b"WAVE") {
+        return Err(PromptError::NotWav("not a RIFF/WAVE file"));
+    }
+    let mut at = 12usize;
+    let mut format = None;
+    for _ in 0..MAX_CHUNKS {
+        let id = bytes
+            .get(at..at + 4)
+            .ok_or(PromptError::NotWav("no data chunk"))?;
+        let size = u32_at(at + 4).ok_or(PromptError::NotWav("truncated chunk header"))?;
+        let body = at + 8;
+        if id == b"fmt " {
+            let channels = u16_at(body + 2).ok_or(PromptError::NotWav("short fmt chunk"))?;
+            let rate = u32_at(body + 4).ok_or(PromptError::NotWav("short fmt chunk"))?;
+            let block_align = u16_at(body + 12).ok_or(PromptError::NotWav("short fmt chunk"))?;
+            if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&rate) {
+                return Err(PromptError::UnsupportedRate(rate));
+            }
+            // At most 8 bytes (64-bit float) per sample.
+            if channels == 0
+                || channels > MAX_CHANNELS
+                || block_align < channels
+                || block_align > channels * 8
+            {
+                return Err(PromptError::UnsupportedLayout {
+                    channels,
+                    block_align,
+                });
+            }
+            format = Some((rate, block_align));
+        } else if id == b"data" {
+            let (sample_rate, block_align) =
+                format.ok_or(PromptError::NotWav("data chunk before fmt chunk"))?;
+            let available = bytes.len().saturating_sub(body) as u64;
+            let whole = u64::from(size).min(available);
+            let whole = whole - whole % u64::from(block_align);
+            let frames = whole / u64::from(block_align);
+            let seconds = frames / u64::from(sample_rate);
+            if frames > MAX_PROMPT_SECONDS * u64::from(sample_rate) {
+                return Err(PromptError::TooLong { seconds });
+            }
+            let layout = WavLayout {
+                frames,
+                sample_rate,
+            };
+            if whole == u64::from(size) {
+                return Ok((bytes, layout));
+            }
+            // Truncated (or cut mid-frame): keep the whole frames, say so in the header.
+            let end = body + whole as usize;
+            let mut repaired = bytes[..end].to_vec();
+            repaired[at + 4..body].copy_from_slice(&(whole as u32).to_le_bytes());
+            repaired[4..8].copy_from_slice(&((end - 8) as u32).to_le_bytes());
+            tracing::debug!(
+                declared = size,
+                present = whole,
+                "truncated wav: playing the frames present"
+            );
+            return Ok((Cow::Owned(repaired), layout));
+        }
+        // Chunks are padded to an even size.
+        at = body
+            .checked_add(size as usize)
+            .and_then(|end| end.checked_add(size as usize & 1))
+            .ok_or(PromptError::NotWav("chunk size overflows"))?;
+    }
+    Err(PromptError::NotWav("too many chunks before the data chunk"))
+}
+
 fn decode_wav_inner(bytes: &[u8]) -> Result<Pcm, PromptError> {
-    let bytes = widen_g711_fmt(bytes);
+    let (bytes, layout) = check_wav(widen_g711_fmt(bytes))?;
+    // Decoded samples never exceed the frames the header check allowed.
+    let max_samples = usize::try_from(layout.frames).unwrap_or(usize::MAX);
     let source = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut hint = Hint::new();
     hint.with_extension("wav");
@@ -100,25 +229,43 @@ fn decode_wav_inner(bytes: &[u8]) -> Result<Pcm, PromptError> {
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())?;
 
-    let mut sample_rate = params.sample_rate;
-    let mut samples = Vec::new();
+    let mut sample_rate = params.sample_rate.or(Some(layout.sample_rate));
+    let mut samples = Vec::with_capacity(max_samples.min(MAX_PROMPT_SECONDS as usize * 8000));
     let mut interleaved: Vec<i16> = Vec::new();
-    while let Some(packet) = format.next_packet()? {
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            // A damaged tail after some audio: play what was decoded.
+            Err(e) if !samples.is_empty() => {
+                tracing::debug!(error = %e, "wav read stopped early: playing what was decoded");
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         if packet.track_id != track_id {
             continue;
         }
-        let buffer = decoder.decode(&packet)?;
+        let buffer = match decoder.decode(&packet) {
+            Ok(buffer) => buffer,
+            Err(e) if !samples.is_empty() => {
+                tracing::debug!(error = %e, "wav decode stopped early: playing what was decoded");
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let channels = buffer.spec().channels().count().max(1);
         sample_rate = Some(buffer.spec().rate());
         buffer.copy_to_vec_interleaved(&mut interleaved);
-        samples.extend(interleaved.chunks(channels).map(|frame| {
+        let room = max_samples.saturating_sub(samples.len());
+        samples.extend(interleaved.chunks(channels).take(room).map(|frame| {
             let sum: i32 = frame.iter().map(|&s| i32::from(s)).sum();
             // The mean of i16 values always fits an i16.
             (sum / frame.len() as i32) as i16
         }));
     }
     let sample_rate = sample_rate
-        .filter(|&r| r > 0)
+        .filter(|r| (MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(r))
         .ok_or(PromptError::MissingParameters)?;
     Ok(Pcm {
         sample_rate,
@@ -247,5 +394,140 @@ pub(crate) mod tests {
         // A truncated header.
         let wav = pcm16_wav(8000, &[1, 2, 3]);
         assert!(decode_wav(&wav[..20]).is_err());
+    }
+
+    /// Overwrites the `fmt ` fields of a [`wav_bytes`] file: channels, rate, block align.
+    fn with_fmt(mut wav: Vec<u8>, channels: u16, rate: u32, block_align: u16) -> Vec<u8> {
+        wav[22..24].copy_from_slice(&channels.to_le_bytes());
+        wav[24..28].copy_from_slice(&rate.to_le_bytes());
+        wav[32..34].copy_from_slice(&block_align.to_le_bytes());
+        wav
+    }
+
+    #[test]
+    fn absurd_rates_and_layouts_are_refused_before_decoding() {
+        let wav = pcm16_wav(8000, &[1, 2, 3, 4]);
+        for rate in [0, 1, 999, 384_001, 4_000_000_000, u32::MAX] {
+            let err = decode_wav_inner(&with_fmt(wav.clone(), 1, rate, 2)).unwrap_err();
+            assert!(
+                matches!(err, PromptError::UnsupportedRate(r) if r == rate),
+                "{rate}: {err}"
+            );
+        }
+        for (channels, block_align) in [(0, 2), (9, 18), (u16::MAX, 2), (1, 0), (2, 1), (1, 9)] {
+            let err =
+                decode_wav_inner(&with_fmt(wav.clone(), channels, 8000, block_align)).unwrap_err();
+            assert!(
+                matches!(err, PromptError::UnsupportedLayout { .. }),
+                "{channels}/{block_align}: {err}"
+            );
+        }
+        // At the edges of the bounds: decoded.
+        assert_eq!(
+            decode_wav(&with_fmt(wav.clone(), 1, MIN_SAMPLE_RATE, 2))
+                .unwrap()
+                .samples
+                .len(),
+            4
+        );
+        assert_eq!(
+            decode_wav(&with_fmt(wav, 1, MAX_SAMPLE_RATE, 2))
+                .unwrap()
+                .samples
+                .len(),
+            4
+        );
+    }
+
+    #[test]
+    fn more_than_ten_minutes_is_refused() {
+        // 601 s of µ-law at the lowest rate: refused from the header and the bytes present.
+        let data = vec![0xffu8; (MIN_SAMPLE_RATE as usize) * 601];
+        let err = decode_wav_inner(&wav_bytes(7, 1, MIN_SAMPLE_RATE, 8, &data)).unwrap_err();
+        assert!(
+            matches!(err, PromptError::TooLong { seconds: 601 }),
+            "{err}"
+        );
+        // Exactly ten minutes is fine.
+        let data = &data[..MIN_SAMPLE_RATE as usize * 600];
+        let pcm = decode_wav(&wav_bytes(7, 1, MIN_SAMPLE_RATE, 8, data)).unwrap();
+        assert_eq!(pcm.samples.len(), data.len());
+        // A header claiming 4 GiB with a few bytes present is a truncated file, not a long one.
+        let mut wav = wav_bytes(7, 1, 8000, 8, &[0xff; 80]);
+        wav[42..46].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(decode_wav(&wav).unwrap().samples.len(), 80);
+    }
+
+    #[test]
+    fn truncated_wavs_play_what_is_there() {
+        let tone = sine(1000.0, 8000, 0.25, 12000.0);
+        let wav = pcm16_wav(8000, &tone);
+        // Cut at a sample boundary: the data chunk says 4000 bytes, 1600 are there.
+        let pcm = decode_wav(&wav[..44 + 1600]).unwrap();
+        assert_eq!(pcm.samples, tone[..800]);
+        // Cut in the middle of a sample: the whole samples play.
+        let pcm = decode_wav(&wav[..44 + 1001]).unwrap();
+        assert_eq!(pcm.samples, tone[..500]);
+        // Stereo cut in the middle of a frame.
+        let stereo: Vec<u8> = tone
+            .iter()
+            .flat_map(|&s| [s.to_le_bytes(), s.to_le_bytes()].concat())
+            .collect();
+        let wav = wav_bytes(1, 2, 8000, 16, &stereo);
+        let pcm = decode_wav(&wav[..44 + 4 * 300 + 3]).unwrap();
+        assert_eq!(pcm.samples, tone[..300]);
+        // A data chunk whose size is not a whole number of frames.
+        let mut odd = pcm16_wav(8000, &tone[..10]);
+        odd[40..44].copy_from_slice(&19u32.to_le_bytes());
+        assert_eq!(decode_wav(&odd).unwrap().samples, tone[..9]);
+        // Cut inside the data chunk header, or before any audio: nothing to play, an error.
+        assert!(decode_wav(&pcm16_wav(8000, &tone)[..42]).is_err());
+        assert!(decode_wav(&pcm16_wav(8000, &tone)[..44]).map_or(true, |p| p.samples.is_empty()));
+    }
+
+    #[test]
+    fn chunks_before_data_are_walked() {
+        let tone = sine(500.0, 8000, 0.05, 8000.0);
+        let mut wav = pcm16_wav(8000, &tone);
+        // An odd-sized chunk (padded) between fmt and data.
+        let list = [b"JUNK".as_slice(), &3u32.to_le_bytes(), b"abc\0"].concat();
+        wav.splice(36..36, list.iter().copied());
+        let riff = u32::from_le_bytes([wav[4], wav[5], wav[6], wav[7]]) + list.len() as u32;
+        wav[4..8].copy_from_slice(&riff.to_le_bytes());
+        assert_eq!(decode_wav(&wav).unwrap().samples, tone);
+        // data before fmt, or no data chunk at all.
+        let mut swapped = b"RIFF\0\0\0\0WAVEdata\x02\0\0\0\x01\0".to_vec();
+        swapped.extend_from_slice(&wav[12..36]);
+        assert!(matches!(
+            decode_wav_inner(&swapped),
+            Err(PromptError::NotWav(_))
+        ));
+        assert!(matches!(
+            decode_wav_inner(&wav[..36]),
+            Err(PromptError::NotWav(_))
+        ));
+        // A chunk size that overflows.
+        let mut huge = wav.clone();
+        huge[40..44].copy_from_slice(&u32::MAX.to_le_bytes());
+        let _ = decode_wav(&huge);
+    }
+
+    #[test]
+    fn mangled_wavs_never_panic() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let base = wav_bytes(1, 2, 16000, 16, &[7u8; 400]);
+        for _ in 0..3_000 {
+            let mut bytes = base.clone();
+            for _ in 0..rng.random_range(1..6) {
+                let at = rng.random_range(0..48);
+                bytes[at] = rng.random();
+            }
+            bytes.truncate(rng.random_range(0..=bytes.len()));
+            if let Ok(pcm) = decode_wav(&bytes) {
+                assert!(pcm.samples.len() <= 200, "{}", pcm.samples.len());
+                let _ = pcm.to_rate(8000);
+            }
+        }
     }
 }

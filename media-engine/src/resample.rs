@@ -5,6 +5,12 @@
 //! low-pass cutoff is set just below the Nyquist frequency of the *lower* of the two rates, so
 //! downsampling removes what would alias (a 6 kHz tone does not fold into 2 kHz at 8 kHz).
 //!
+//! Memory is bounded whatever the rates: rates outside [`MIN_RATE`]..=[`MAX_RATE`] produce no
+//! output, the filter has at most [`MAX_TAPS`] taps per phase (fewer zero crossings when a large
+//! downsampling ratio would need more), and an awkward ratio (`up` over [`MAX_PHASES`], e.g.
+//! 44,101 Hz to 8 kHz) uses [`MAX_PHASES`] phases, each output taking the nearest one (timing
+//! error under 1/2048 of an input sample, below the 16-bit noise floor for voice).
+//!
 //! [`Resampler`] is streaming (it keeps the last filter span of input between calls) so a live
 //! codec path can feed it 20 ms at a time without clicks at frame boundaries; [`resample`] runs a
 //! whole buffer through it with no delay.
@@ -16,6 +22,16 @@ const KAISER_BETA: f64 = 8.6;
 /// Cutoff as a fraction of the lower Nyquist frequency (3.76 kHz for 8 kHz output).
 const HIGH_QUALITY_CUTOFF: f64 = 0.94;
 
+/// Lowest rate the resamplers accept (Hz); below it they produce nothing.
+pub const MIN_RATE: u32 = 1000;
+/// Highest rate the resamplers accept (Hz); above it they produce nothing.
+pub const MAX_RATE: u32 = 384_000;
+/// Most filter taps per phase.
+pub const MAX_TAPS: usize = 1024;
+/// Most filter phases (the filter table holds at most `MAX_PHASES * MAX_TAPS` coefficients,
+/// 4 MiB; in practice a few hundred KiB).
+pub const MAX_PHASES: usize = 1024;
+
 /// A streaming resampler between two fixed rates.
 #[derive(Debug, Clone)]
 pub struct Resampler {
@@ -23,8 +39,10 @@ pub struct Resampler {
     down: usize,
     /// Taps per phase (even).
     taps: usize,
-    /// `up` phases of `taps` coefficients each, flattened.
+    /// `phases` phases of `taps` coefficients each, flattened.
     filter: Vec<f32>,
+    /// Filter phases: `up`, or [`MAX_PHASES`] when `up` is larger (nearest phase used).
+    phases: usize,
     /// Input not yet fully consumed; index 0 is the oldest kept sample.
     history: Vec<f32>,
     /// Input index (into `history`) of the next output's integer position.
@@ -38,7 +56,7 @@ impl Resampler {
     /// so that every `n` input samples give exactly `n * to / from` output samples once the ratio
     /// divides evenly (e.g. 160 samples at 8 kHz always give 960 at 48 kHz).
     ///
-    /// A rate of 0 yields a resampler that outputs nothing.
+    /// A rate outside [`MIN_RATE`]..=[`MAX_RATE`] yields a resampler that outputs nothing.
     pub fn new(from_hz: u32, to_hz: u32) -> Self {
         Self::with_quality(
             from_hz,
@@ -54,15 +72,35 @@ impl Resampler {
     }
 
     fn with_quality(from_hz: u32, to_hz: u32, zero_crossings: usize, cutoff: f64) -> Self {
-        let g = gcd(from_hz.max(1), to_hz.max(1));
+        let valid = |hz: u32| (MIN_RATE..=MAX_RATE).contains(&hz);
+        if !valid(from_hz) || !valid(to_hz) {
+            return Resampler {
+                up: 0,
+                down: 0,
+                taps: 2,
+                filter: Vec::new(),
+                phases: 0,
+                history: Vec::new(),
+                position: 0,
+                phase: 0,
+            };
+        }
+        let g = gcd(from_hz, to_hz);
         let (up, down) = ((to_hz / g) as usize, (from_hz / g) as usize);
         // Normalised to the input rate: 1.0 = input Nyquist.
-        let fc = cutoff * (up as f64 / down.max(1) as f64).min(1.0);
-        let half = ((zero_crossings as f64 / fc).ceil() as usize).max(1);
+        let fc = cutoff * (up as f64 / down as f64).min(1.0);
+        let half = ((zero_crossings as f64 / fc).ceil() as usize).clamp(1, MAX_TAPS / 2);
         let taps = 2 * half;
-        let mut filter = Vec::with_capacity(up * taps);
-        for p in 0..up {
-            let frac = p as f64 / up as f64;
+        let phases = up.min(MAX_PHASES);
+        let mut filter = Vec::with_capacity(phases * taps);
+        for p in 0..phases {
+            // Exact phases when there are `up` of them; else each covers 1/phases of a sample
+            // and is centred in it.
+            let frac = if phases == up {
+                p as f64 / up as f64
+            } else {
+                (p as f64 + 0.5) / phases as f64
+            };
             for j in 0..taps {
                 // Tap j multiplies input (i - half + 1 + j); its distance from the output position
                 // (i + frac) is d = frac + half - 1 - j (in input samples).
@@ -75,6 +113,7 @@ impl Resampler {
             down,
             taps,
             filter,
+            phases,
             // `taps - 1` leading zeros with the first output centred `half` samples before the
             // first real input: the filter's delay, which keeps the output count per call exact.
             history: vec![0.0; taps - 1],
@@ -99,7 +138,9 @@ impl Resampler {
         while self.position + half < self.history.len() {
             let start = self.position + 1 - half;
             let window = &self.history[start..start + self.taps];
-            let coefficients = &self.filter[self.phase * self.taps..][..self.taps];
+            // `phase < up`, so the row is below `phases`.
+            let row = self.phase * self.phases / self.up;
+            let coefficients = &self.filter[row * self.taps..][..self.taps];
             let acc: f32 = window.iter().zip(coefficients).map(|(x, h)| x * h).sum();
             out.push(acc.round().clamp(f32::from(i16::MIN), f32::from(i16::MAX)) as i16);
             self.phase += self.down;
@@ -117,12 +158,15 @@ impl Resampler {
 
 /// Resamples a whole buffer from `from_hz` to `to_hz`, keeping its timing: the output holds
 /// `ceil(len * to / from)` samples and sample `k` corresponds to input time `k * from / to`.
+/// Rates outside [`MIN_RATE`]..=[`MAX_RATE`] give an empty buffer (so the output is at most
+/// `MAX_RATE / MIN_RATE` times the input).
 pub fn resample(samples: &[i16], from_hz: u32, to_hz: u32) -> Vec<i16> {
+    let valid = |hz: u32| (MIN_RATE..=MAX_RATE).contains(&hz);
+    if !valid(from_hz) || !valid(to_hz) {
+        return Vec::new();
+    }
     if from_hz == to_hz {
         return samples.to_vec();
-    }
-    if from_hz == 0 || to_hz == 0 {
-        return Vec::new();
     }
     let wanted = (samples.len() as u64 * u64::from(to_hz)).div_ceil(u64::from(from_hz)) as usize;
     let mut resampler = Resampler::new(from_hz, to_hz);
@@ -284,5 +328,51 @@ pub(crate) mod tests {
         assert!(resample(&[1, 2, 3], 0, 8000).is_empty());
         assert!(resample(&[1, 2, 3], 8000, 0).is_empty());
         assert!(resample(&[], 16000, 8000).is_empty());
+        // Absurd rates: nothing, and no allocation on their account.
+        for (from, to) in [
+            (1, 8000),
+            (4_000_000_000, 8000),
+            (8000, u32::MAX),
+            (999, 999),
+        ] {
+            assert!(resample(&[1; 1000], from, to).is_empty(), "{from} -> {to}");
+            let mut r = Resampler::new(from, to);
+            assert!(r.filter.is_empty() && r.history.is_empty());
+            let mut out = Vec::new();
+            r.process(&[1; 1000], &mut out);
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn filter_is_bounded_for_awkward_ratios() {
+        for (from, to) in [
+            (MAX_RATE, 8000),
+            (44_101, 8000),
+            (MIN_RATE, MAX_RATE),
+            (383_999, 8000),
+            (8000, 383_999),
+        ] {
+            let r = Resampler::new(from, to);
+            assert!(r.taps <= MAX_TAPS, "{from} -> {to}: {} taps", r.taps);
+            assert!(r.phases <= MAX_PHASES);
+            assert_eq!(r.filter.len(), r.phases * r.taps);
+        }
+        // The common rates keep exact phases (11,025 -> 8,000 has 320).
+        assert_eq!(Resampler::new(11_025, 8000).phases, 320);
+        // An awkward ratio with nearest phases still resamples cleanly.
+        let input = sine(1000.0, 44_101, 0.5, 10000.0);
+        let out = resample(&input, 44_101, 8000);
+        assert_eq!(out.len(), 4000);
+        let f = crossing_frequency(&out[200..3800], 8000);
+        assert!((f - 1000.0).abs() < 5.0, "{f}");
+        let a = goertzel_amplitude(&out[200..3800], 8000, 1000.0);
+        assert!((a - 10000.0).abs() < 300.0, "amplitude {a}");
+        // A large ratio with capped taps too.
+        let input = sine(1000.0, 384_000, 0.25, 10000.0);
+        let out = resample(&input, 384_000, 8000);
+        assert_eq!(out.len(), 2000);
+        let a = goertzel_amplitude(&out[200..1800], 8000, 1000.0);
+        assert!((a - 10000.0).abs() < 300.0, "amplitude {a}");
     }
 }

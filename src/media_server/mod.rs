@@ -177,6 +177,8 @@ impl CallContext {
         let negotiated = match self.negotiate(&call.remote_sdp, socket.local_addr()) {
             Ok(n) => n,
             Err(e) => {
+                // Every SdpError, the refusal of an IPv6 offer by our IPv4 RTP socket
+                // (AddressFamily) included, is 488 Not Acceptable Here (RFC 3261 §21.4.26).
                 warn!(error = %e, "SDP offer not acceptable");
                 return reject(488);
             }
@@ -186,6 +188,9 @@ impl CallContext {
             pt = negotiated.payload_type,
             dtmf_pt = ?negotiated.dtmf_payload_type,
             remote_rtp = %negotiated.remote,
+            direction = negotiated.direction().as_str(),
+            remote_ptime = ?negotiated.remote_ptime,
+            held = negotiated.remote_held,
             "media negotiated"
         );
         let (media, media_events) = media_engine::start_session(socket, &negotiated);

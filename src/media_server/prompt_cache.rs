@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const TTL: Duration = Duration::from_secs(60);
-/// Bound on the cache (samples): ~10 minutes of 8 kHz audio, 9.6 MB.
-const MAX_SAMPLES: usize = 8000 * 600;
+/// Bound on the cache (samples): ~10 minutes of 8 kHz audio, 9.6 MB; also the longest prompt
+/// (`audio::MAX_SAMPLES`), so one entry always fits.
+const MAX_SAMPLES: usize = super::audio::MAX_SAMPLES;
 
 /// When an entry was stored, and its samples.
 type Entry = (Instant, Arc<[i16]>);
