@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media_engine::dtmf::{DtmfDecoder, encode_digit};
-use media_engine::{EngineConfig, MediaEngine, MediaEvent, sdp, start_session};
+use media_engine::{
+    COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, MediaEngine, MediaEvent, sdp,
+    start_session,
+};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, timeout};
@@ -225,4 +228,105 @@ async fn dropping_every_handle_closes_the_session() {
     drop(media);
     assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutStopped(1));
     assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+}
+
+/// One PCMU packet of silence from the phone's stream.
+fn pcmu(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut datagram = vec![0x80, 0];
+    datagram.extend_from_slice(&seq.to_be_bytes());
+    datagram.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+    datagram.extend_from_slice(&ssrc.to_be_bytes());
+    datagram.extend_from_slice(&[0xFF; 160]);
+    datagram
+}
+
+#[tokio::test]
+async fn rtp_follows_a_phone_behind_nat() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let local = rtp.local_addr();
+    // The SDP names one port; the phone's NAT sends from another.
+    let sdp_port = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let nat = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(sdp_port.local_addr().unwrap()), local).unwrap();
+    let (media, mut events) = start_session(rtp, &negotiated);
+    assert!(
+        !receive_for(&sdp_port, Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "rtp goes to the sdp address before the phone sends"
+    );
+    for seq in 0..3 {
+        nat.send_to(&pcmu(seq, 0xCAFE), local).await.unwrap();
+    }
+    let at_nat = receive_for(&nat, Duration::from_millis(400)).await;
+    assert!(at_nat.len() >= 10, "{} packets at the nat", at_nat.len());
+    let _ = receive_for(&sdp_port, Duration::from_millis(50)).await;
+    assert!(
+        receive_for(&sdp_port, Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "nothing more to the sdp address once latched"
+    );
+    // A digit from the SDP address is dropped now; the same from the NAT is heard.
+    for sender in [&sdp_port, &nat] {
+        for (j, p) in encode_digit('3', 800, 160, 10)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            let mut datagram = vec![0x80, (u8::from(p.marker) << 7) | 101];
+            datagram.extend_from_slice(&(10 + j as u16).to_be_bytes());
+            datagram.extend_from_slice(&8000u32.to_be_bytes());
+            datagram.extend_from_slice(&0xCAFE_u32.to_be_bytes());
+            datagram.extend_from_slice(&p.payload);
+            sender.send_to(&datagram, local).await.unwrap();
+        }
+    }
+    assert_eq!(next_event(&mut events).await, MediaEvent::Dtmf('3'));
+    let stats = media.stats().await.unwrap();
+    assert_eq!((stats.foreign, stats.latched, stats.dtmf), (7, 1, 1));
+    media.close();
+    assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+}
+
+#[tokio::test]
+async fn queues_are_bounded_and_closed_is_never_lost() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
+    let (media, mut events) = start_session(rtp, &negotiated);
+    // The current-thread test runtime has not run the session task yet: the queue fills.
+    for id in 0..COMMAND_QUEUE as u64 {
+        media.play(id, Arc::from(Vec::new())).unwrap();
+    }
+    assert_eq!(
+        media.play(99, Arc::from(Vec::new())),
+        Err(CommandError::Full)
+    );
+    // Each empty item is done at once: 64 events into a 64-slot queue nobody reads, one slot
+    // of which is kept for Closed.
+    let stats = media.stats().await.unwrap();
+    assert_eq!(stats.events_dropped, 1);
+    media.close();
+    let mut got = Vec::new();
+    while let Some(event) = events.recv().await {
+        got.push(event);
+    }
+    assert_eq!(got.len(), EVENT_QUEUE);
+    assert_eq!(got.last(), Some(&MediaEvent::Closed));
+    assert_eq!(got[0], MediaEvent::PlayoutDone(0));
+    assert_eq!(
+        media.play(1, Arc::from(Vec::new())),
+        Err(CommandError::Closed)
+    );
 }
