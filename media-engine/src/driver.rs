@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::sdp::Negotiated;
-use crate::session::{Input, MediaEvent, Output, RtpSession, SessionConfig, SessionStats};
+use crate::session::{
+    MediaEvent, Output, RtpSession, SessionConfig, SessionStats, TRANSMIT_BUFFER_LEN,
+};
 
 /// The one place that reads the clock; the session core only sees the `Instant`s passed in.
 mod clock {
@@ -132,18 +134,47 @@ impl RtpSocket {
     }
 }
 
+/// Capacity of a session's command queue ([`MediaHandle`] → task).
+pub const COMMAND_QUEUE: usize = 64;
+
+/// Capacity of a session's event queue (task → owner). When it is full, events are dropped and
+/// counted in [`SessionStats::events_dropped`]; one slot is kept for the final
+/// [`MediaEvent::Closed`], which is therefore never lost.
+pub const EVENT_QUEUE: usize = 64;
+
 enum Command {
     Play(u64, Arc<[i16]>),
     StopPlayout,
     SendDtmf(char),
     Stats(oneshot::Sender<SessionStats>),
-    Close,
+}
+
+/// Why a [`MediaHandle`] command was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// The session's bounded command queue is full (the task is far behind).
+    #[error("media command queue full")]
+    Full,
+    /// The session has ended (and reported `Closed`).
+    #[error("media session ended")]
+    Closed,
+}
+
+impl<T> From<mpsc::error::TrySendError<T>> for CommandError {
+    fn from(error: mpsc::error::TrySendError<T>) -> Self {
+        match error {
+            mpsc::error::TrySendError::Full(_) => CommandError::Full,
+            mpsc::error::TrySendError::Closed(_) => CommandError::Closed,
+        }
+    }
 }
 
 /// Controls a running session; cheap to clone. Dropping every handle also ends the session.
 #[derive(Debug, Clone)]
 pub struct MediaHandle {
-    commands: mpsc::UnboundedSender<Command>,
+    commands: mpsc::Sender<Command>,
+    /// `close` does not go through the bounded queue, so it always works.
+    close: Arc<Notify>,
 }
 
 impl std::fmt::Debug for Command {
@@ -153,99 +184,136 @@ impl std::fmt::Debug for Command {
             Command::StopPlayout => f.write_str("StopPlayout"),
             Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
             Command::Stats(_) => f.write_str("Stats"),
-            Command::Close => f.write_str("Close"),
         }
     }
 }
 
 impl MediaHandle {
-    /// Queues 8 kHz mono PCM; `MediaEvent::PlayoutDone(id)` follows its last packet.
-    pub fn play(&self, id: u64, samples: Arc<[i16]>) {
-        // A send error means the session already ended and reported `Closed`.
-        let _ = self.commands.send(Command::Play(id, samples));
+    /// Queues 8 kHz mono PCM; `MediaEvent::PlayoutDone(id)` follows its last packet. An error
+    /// means no `PlayoutDone` will come for `id`.
+    pub fn play(&self, id: u64, samples: Arc<[i16]>) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::Play(id, samples))?)
     }
 
     /// Flushes queued playout (bargein); `PlayoutStopped(id)` for each flushed item.
-    pub fn stop_playout(&self) {
-        let _ = self.commands.send(Command::StopPlayout);
+    pub fn stop_playout(&self) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::StopPlayout)?)
     }
 
     /// Sends an RFC 4733 key press (100 ms) in place of audio; playout pauses meanwhile.
     /// Ignored (logged) without a negotiated telephone-event payload or for non-DTMF characters.
-    pub fn send_dtmf(&self, digit: char) {
-        let _ = self.commands.send(Command::SendDtmf(digit));
+    pub fn send_dtmf(&self, digit: char) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::SendDtmf(digit))?)
     }
 
     /// Ends the session: the task stops, the socket is freed, `Closed` is the last event.
+    /// Works even when the command queue is full; idempotent.
     pub fn close(&self) {
-        let _ = self.commands.send(Command::Close);
+        self.close.notify_one();
     }
 
-    /// The session's counters, or `None` if it has ended.
+    /// The session's counters, or `None` if it has ended. Waits for room in the command queue.
     pub async fn stats(&self) -> Option<SessionStats> {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Stats(tx)).ok()?;
+        self.commands.send(Command::Stats(tx)).await.ok()?;
         rx.await.ok()
     }
 }
 
-/// Starts the session for `negotiated` on `socket` as a task on the current tokio runtime.
+/// Starts the session for `negotiated` on `socket` as a task on the current tokio runtime,
+/// with [`SessionConfig::from_negotiated`] (30 s inactivity timeout).
 ///
 /// The task runs inside the caller's current tracing span (set one with `call_id` first).
-/// Events arrive on the returned receiver; `MediaEvent::Closed` is always the last one.
+/// Events arrive on the returned bounded receiver; `MediaEvent::Closed` is always the last one.
 ///
 /// # Panics
 /// Outside a tokio runtime (like `tokio::spawn`).
 pub fn start_session(
     socket: RtpSocket,
     negotiated: &Negotiated,
-) -> (MediaHandle, mpsc::UnboundedReceiver<MediaEvent>) {
-    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let config = SessionConfig {
-        codec: negotiated.codec,
-        payload_type: negotiated.payload_type,
-        dtmf_payload_type: negotiated.dtmf_payload_type,
-        send: negotiated.direction().sends(),
-    };
-    let task = run(socket, negotiated.remote, config, commands_rx, events_tx);
+) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
+    start_session_with(socket, SessionConfig::from_negotiated(negotiated))
+}
+
+/// [`start_session`] with an explicit configuration (e.g. another inactivity timeout).
+///
+/// # Panics
+/// Outside a tokio runtime (like `tokio::spawn`).
+pub fn start_session_with(
+    socket: RtpSocket,
+    config: SessionConfig,
+) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
+    let (commands_tx, commands_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let close = Arc::new(Notify::new());
+    let task = run(socket, config, commands_rx, close.clone(), events_tx);
     tokio::spawn(task.instrument(tracing::Span::current()));
     (
         MediaHandle {
             commands: commands_tx,
+            close,
         },
         events_rx,
     )
 }
 
+/// The owner's end of the bounded event queue.
+struct Events {
+    tx: mpsc::Sender<MediaEvent>,
+    dropped: u64,
+}
+
+impl Events {
+    /// Forwards an event without waiting: dropped and counted when the queue is full (one slot
+    /// stays free for `Closed`) or nobody listens any more.
+    fn emit(&mut self, event: MediaEvent) {
+        if event != MediaEvent::Closed && self.tx.capacity() <= 1 {
+            if self.dropped == 0 && !self.tx.is_closed() {
+                tracing::warn!(?event, "media event queue full; dropping events");
+            }
+            self.dropped += 1;
+            return;
+        }
+        if self.tx.try_send(event).is_err() {
+            self.dropped += 1;
+        }
+    }
+}
+
 /// The run loop: 1. drain the core (send transmits, forward events), 2. wait for the first of
-/// timer / command / datagram, 3. feed it to the core, repeat.
+/// timer / close / command / datagram, 3. feed it to the core, repeat.
 async fn run(
     rtp: RtpSocket,
-    remote: SocketAddr,
     config: SessionConfig,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    events: mpsc::UnboundedSender<MediaEvent>,
+    mut commands: mpsc::Receiver<Command>,
+    close: Arc<Notify>,
+    events: mpsc::Sender<MediaEvent>,
 ) {
+    let mut events = Events {
+        tx: events,
+        dropped: 0,
+    };
     let mut session = match RtpSession::new(clock::now(), config) {
         Ok(session) => session,
         Err(error) => {
             tracing::error!(%error, "cannot start media session");
-            let _ = events.send(MediaEvent::Closed);
+            events.emit(MediaEvent::Closed);
             return;
         }
     };
+    let remote = config.remote;
     tracing::debug!(local = %rtp.local, %remote, codec = ?config.codec, "media session started");
-    let mut buf = vec![0u8; MAX_DATAGRAM];
-    let mut foreign: u64 = 0;
+    let mut recv_buf = vec![0u8; MAX_DATAGRAM];
+    let mut send_buf = vec![0u8; TRANSMIT_BUFFER_LEN];
     loop {
-        let deadline = drain(&mut session, &rtp.socket, remote, &events).await;
+        let deadline = drain(&mut session, &rtp.socket, &mut send_buf, &mut events).await;
         tokio::select! {
             // Timer first so a flood of datagrams or commands cannot starve outgoing audio.
             biased;
             () = tokio::time::sleep_until(deadline.into()) => {
-                session.handle_input(Input::Timeout(clock::now()));
+                session.handle_timeout(clock::now());
             }
+            () = close.notified() => break,
             command = commands.recv() => match command {
                 Some(Command::Play(id, samples)) => session.play(id, samples),
                 Some(Command::StopPlayout) => session.stop_playout(),
@@ -255,22 +323,18 @@ async fn run(
                     }
                 }
                 Some(Command::Stats(reply)) => {
-                    let _ = reply.send(session.stats());
+                    let mut stats = session.stats();
+                    stats.events_dropped = events.dropped;
+                    let _ = reply.send(stats);
                 }
-                Some(Command::Close) | None => break,
+                // Every handle dropped.
+                None => break,
             },
-            received = rtp.socket.recv_from(&mut buf) => match received {
-                // Only the negotiated peer's host may feed the call: anyone else spraying the
-                // port range could inject DTMF (a PIN, a menu choice). The port is not checked,
-                // as NATs rewrite it. Latching onto a NATed source is a later step.
-                Ok((_, from)) if from.ip() != remote.ip() => {
-                    if foreign == 0 {
-                        tracing::debug!(%from, %remote, "rtp from a host other than the sdp's: dropped");
-                    }
-                    foreign += 1;
-                }
-                Ok((len, _)) => {
-                    session.handle_input(Input::Receive(clock::now(), buf[..len].to_vec()));
+            received = rtp.socket.recv_from(&mut recv_buf) => match received {
+                // The session decides whom to listen to (symmetric RTP latching).
+                Ok((len, from)) => {
+                    let datagram = recv_buf.get(..len).unwrap_or_default();
+                    session.handle_receive(clock::now(), from, datagram);
                 }
                 // ICMP errors surface here on some platforms; they do not end the call.
                 Err(error) => tracing::debug!(%error, "rtp receive error"),
@@ -280,11 +344,9 @@ async fn run(
     // Report what the close flushed, then Closed; no more packets go out.
     session.stop_playout();
     loop {
-        match session.poll_output() {
-            Output::Event(event) => {
-                let _ = events.send(event);
-            }
-            Output::Transmit(_) => {}
+        match session.poll_output(&mut send_buf) {
+            Output::Event(event) => events.emit(event),
+            Output::Transmit { .. } => {}
             Output::Timeout(_) => break,
         }
     }
@@ -293,30 +355,30 @@ async fn run(
         sent = stats.sent,
         received = stats.received,
         malformed = stats.malformed,
-        foreign,
+        foreign = stats.foreign,
+        latched = ?session.latched(),
+        events_dropped = events.dropped,
         "media session closed"
     );
-    let _ = events.send(MediaEvent::Closed);
+    events.emit(MediaEvent::Closed);
 }
 
 /// Drains the core's outputs, returning the next deadline.
 async fn drain(
     session: &mut RtpSession,
     socket: &UdpSocket,
-    remote: SocketAddr,
-    events: &mpsc::UnboundedSender<MediaEvent>,
+    buf: &mut [u8],
+    events: &mut Events,
 ) -> std::time::Instant {
     loop {
-        match session.poll_output() {
-            Output::Transmit(datagram) => {
-                if let Err(error) = socket.send_to(&datagram, remote).await {
-                    tracing::debug!(%error, %remote, "rtp send failed");
+        match session.poll_output(buf) {
+            Output::Transmit { to, len } => {
+                let datagram = buf.get(..len).unwrap_or_default();
+                if let Err(error) = socket.send_to(datagram, to).await {
+                    tracing::debug!(%error, %to, "rtp send failed");
                 }
             }
-            Output::Event(event) => {
-                // The owner may have stopped listening; the session runs until closed anyway.
-                let _ = events.send(event);
-            }
+            Output::Event(event) => events.emit(event),
             Output::Timeout(deadline) => return deadline,
         }
     }

@@ -7,34 +7,36 @@
 //! touches a socket. A thin tokio driver ([`start_session`]) owns the UDP socket and runs this
 //! loop for one call:
 //!
-//! 1. drain the core with `poll_output()` until it returns `Output::Timeout(deadline)`:
-//!    `Transmit` goes to the socket, `Event` to the owner's channel;
+//! 1. drain the core with `poll_output(&mut buf)` until it returns `Output::Timeout(deadline)`:
+//!    `Transmit { to, len }` means "send `buf[..len]` to `to`", `Event` goes to the owner's
+//!    bounded channel;
 //! 2. wait for the first of: the deadline, a command from a [`MediaHandle`], a datagram;
-//! 3. feed it in (`handle_input(Input::Timeout(now))`, `play`/`stop_playout`,
-//!    `handle_input(Input::Receive(now, bytes))`) and go back to 1.
+//! 3. feed it in (`handle_timeout(now)`, `play`/`stop_playout`,
+//!    `handle_receive(now, from, &datagram)`) and go back to 1.
+//!
+//! Nothing on the packet path allocates: datagrams are parsed in place by [`rtp_packet`] and
+//! written into the driver's buffer. The session latches onto the caller's real RTP source
+//! (symmetric RTP, for NAT) and reports [`MediaEvent::Inactive`] when the caller falls silent;
+//! see [`session`].
 //!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use media_engine::CodecKind;
-//! use media_engine::session::{Input, Output, RtpSession, SessionConfig};
+//! use media_engine::session::{Output, RtpSession, SessionConfig, TRANSMIT_BUFFER_LEN};
 //!
 //! # #[allow(clippy::disallowed_methods)]
 //! let start = Instant::now(); // in the driver this is the one clock read
-//! let config = SessionConfig {
-//!     codec: CodecKind::Pcmu,
-//!     payload_type: 0,
-//!     dtmf_payload_type: None,
-//!     send: true,
-//! };
+//! let config = SessionConfig::new(CodecKind::Pcmu, 0, "192.0.2.1:4000".parse().unwrap());
 //! let mut session = RtpSession::new(start, config).unwrap();
+//! let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
 //! let mut sent = 0;
 //! let mut now = start;
 //! while now < start + Duration::from_secs(1) {
-//!     session.handle_input(Input::Timeout(now));
+//!     session.handle_timeout(now);
 //!     loop {
-//!         match session.poll_output() {
-//!             Output::Transmit(_datagram) => sent += 1, // socket.send_to(..)
-//!             Output::Event(_event) => {}               // events.send(..)
+//!         match session.poll_output(&mut buf) {
+//!             Output::Transmit { to, len } => sent += 1, // socket.send_to(&buf[..len], to)
+//!             Output::Event(_event) => {}                 // events.try_send(..)
 //!             Output::Timeout(deadline) => { now = deadline; break } // sleep_until(deadline)
 //!         }
 //!     }
@@ -64,15 +66,17 @@ mod driver;
 pub mod dtmf;
 pub mod prompt;
 mod resample;
+pub mod rtp_packet;
 pub mod sdp;
 pub mod session;
 
 pub use codec::CodecKind;
 pub use driver::{
-    EngineConfig, MediaEngine, MediaHandle, RtpSocket, local_ip_toward, start_session,
+    COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, MediaEngine, MediaHandle, RtpSocket,
+    local_ip_toward, start_session, start_session_with,
 };
 pub use prompt::{Pcm, Resampler, decode_wav, resample};
-pub use session::{MediaEvent, SessionStats};
+pub use session::{MediaEvent, SessionConfig, SessionStats};
 
 /// Errors of the media engine; each module has its own error, wrapped here.
 #[derive(Debug, thiserror::Error)]

@@ -1,25 +1,78 @@
-//! The sans-IO RTP session: paces outgoing packets, plays queued PCM, decodes incoming DTMF.
+//! The sans-IO RTP session: paces outgoing packets, plays queued PCM, decodes incoming DTMF,
+//! latches onto the caller's real RTP source (symmetric RTP) and notices a silent peer.
 //!
 //! Time only enters through [`Input`]; the session never reads the clock. Packets go out on
 //! absolute 20 ms deadlines counted from the session start (`start + k * 20 ms`), so rounding in
 //! the driver's timer never accumulates. After a stall the session sends one packet for the
 //! current tick and skips the missed ones, advancing the RTP timestamp as if they had been sent
 //! (the receiver sees a loss, not a burst).
+//!
+//! # No allocation per packet
+//!
+//! Datagrams come in as borrowed slices ([`RtpSession::handle_receive`]) and are parsed in place
+//! ([`crate::rtp_packet`]). Going out, the session keeps at most one pending datagram (the
+//! current tick's) as header fields plus its reused payload buffer, and writes it into the
+//! caller's buffer when polled: [`RtpSession::poll_output`]`(&mut buf)` returns
+//! [`Output::Transmit`]` { to, len }` meaning "send `buf[..len]` to `to`". A buffer of
+//! [`TRANSMIT_BUFFER_LEN`] bytes always fits.
+//!
+//! # Symmetric RTP (latching)
+//!
+//! Phones behind NAT send from another address than their SDP names, and only packets sent
+//! back to that address reach them. So:
+//!
+//! 1. Until latched, RTP goes to the SDP address (none if it is unspecified, e.g. `0.0.0.0`),
+//!    and RTP is accepted from *any* source.
+//! 2. The first *valid* packet (well-formed RTP v2 whose payload type is the negotiated codec's
+//!    or telephone-event's) latches the session: from then on RTP goes to its source address
+//!    and only packets from that address *and* with its SSRC are accepted.
+//! 3. Re-latching (the phone roamed or its NAT mapping changed): once no packet has come from
+//!    the latched source for [`RELATCH_AFTER`] (2 s), a new source takes over when it sends two
+//!    valid packets with one SSRC and sequence numbers 1..=[`RELATCH_MAX_GAP`] apart (so a
+//!    single stray or spoofed datagram cannot steal the call). The same applies to a new SSRC
+//!    from the latched address.
+//!
+//! Everything dropped is counted in [`SessionStats`]: `malformed` (not RTP), `foreign` (wrong
+//! source or SSRC), `other_payload` (RTP with a payload type we did not negotiate, e.g. comfort
+//! noise; from the latched source it still counts as activity), `rtcp` (RTCP on the RTP port,
+//! RFC 5761 demultiplexing).
+//!
+//! Limits: before the caller's first packet, whoever sends first wins the latch (as in every
+//! symmetric-RTP implementation); an attacker who keeps sending at least every 2 s keeps it.
+//!
+//! # Inactivity
+//!
+//! With [`SessionConfig::inactivity_timeout`] non-zero and a `sendrecv` stream (`send` and
+//! `recv` both set: not while the peer holds the call with `sendonly`/`inactive`, and not when
+//! it said it will not send), [`MediaEvent::Inactive`] is reported once when no accepted packet
+//! has arrived for that long (counted from the session start before the first one). It is
+//! reported again only after packets resumed and stopped again.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use rtp::header::Header;
-use rtp::packet::Packet;
-use webrtc_util::marshal::{Marshal, Unmarshal};
-
 use crate::codec::{Codec, CodecError, CodecKind, FRAME_SAMPLES_8K};
 use crate::dtmf::{DtmfDecoder, EventPacket, InbandDetector, digit_to_event, encode_digit};
+use crate::rtp_packet::{self, RtpHeader};
+use crate::sdp::{Direction, Negotiated};
 
 /// Packet interval.
 pub const PTIME: Duration = Duration::from_millis(20);
+
+/// A buffer this long holds any datagram the session sends (Opus packets are at most 1275
+/// bytes, plus the 12-byte header).
+pub const TRANSMIT_BUFFER_LEN: usize = 1500;
+
+/// Default of [`SessionConfig::inactivity_timeout`].
+pub const DEFAULT_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Silence from the latched source after which another source may take over.
+pub const RELATCH_AFTER: Duration = Duration::from_secs(2);
+
+/// Largest sequence step between the two packets that let a new source take over.
+pub const RELATCH_MAX_GAP: u16 = 10;
 
 /// Something that happened on the stream, for the call's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,15 +84,25 @@ pub enum MediaEvent {
     PlayoutDone(u64),
     /// The item with this id was flushed by `stop_playout` (bargein) before it finished.
     PlayoutStopped(u64),
+    /// No RTP from the peer for [`SessionConfig::inactivity_timeout`]: the owner should hang
+    /// up (BYE). Reported once; again only after RTP resumed and stopped again.
+    Inactive,
     /// The session ended (closed by the owner or the driver failed); no more events follow.
     Closed,
 }
 
 /// Input to the session.
 #[derive(Debug)]
-pub enum Input {
-    /// A datagram arrived from the peer at this instant.
-    Receive(Instant, Vec<u8>),
+pub enum Input<'a> {
+    /// A datagram arrived at this instant from this source address.
+    Receive {
+        /// When it arrived.
+        now: Instant,
+        /// Its source address.
+        from: SocketAddr,
+        /// Its bytes.
+        datagram: &'a [u8],
+    },
     /// The timer the session asked for has fired (or any later instant).
     Timeout(Instant),
 }
@@ -47,27 +110,47 @@ pub enum Input {
 /// Output of the session, drained with [`RtpSession::poll_output`] until `Timeout`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Send this datagram to the peer.
-    Transmit(Vec<u8>),
+    /// Send the first `len` bytes of the buffer given to `poll_output` to `to`.
+    Transmit {
+        /// Destination: the SDP address until latched, then the latched source.
+        to: SocketAddr,
+        /// Length of the datagram written at the start of the buffer.
+        len: usize,
+    },
     /// Report this to the owner.
     Event(MediaEvent),
-    /// Nothing more to do until this instant (call `handle_input(Input::Timeout(..))` then).
+    /// Nothing more to do until this instant (call `handle_timeout` then).
     Timeout(Instant),
 }
 
 /// Counters of a session.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionStats {
     /// RTP packets sent.
     pub sent: u64,
-    /// Well-formed RTP packets received (audio, DTMF or other payload types).
+    /// RTP packets accepted with the codec's or telephone-event's payload type.
     pub received: u64,
-    /// Datagrams dropped because they were not RTP.
+    /// Datagrams dropped because they were not RTP (or carried a bad telephone-event payload).
     pub malformed: u64,
+    /// RTP packets dropped because of their source address or SSRC (not the latched stream).
+    pub foreign: u64,
+    /// RTP packets with another payload type (e.g. comfort noise), ignored.
+    pub other_payload: u64,
+    /// RTCP datagrams received on the RTP port (RFC 5761 demultiplexing), ignored.
+    pub rtcp: u64,
+    /// Times the session latched onto a source: 1 after the first packet, more on re-latching.
+    pub latched: u64,
     /// DTMF digits decoded.
     pub dtmf: u64,
     /// Ticks skipped because the session was polled late.
     pub skipped_ticks: u64,
+    /// Packets built but not sent: the poll buffer was too small, or a newer tick replaced
+    /// one that was never polled.
+    pub unsent: u64,
+    /// Events the driver dropped because the owner's bounded event queue was full (filled in
+    /// by the driver; always 0 from the core).
+    pub events_dropped: u64,
 }
 
 /// What the session needs from the SDP negotiation.
@@ -82,6 +165,45 @@ pub struct SessionConfig {
     /// Whether to transmit (false for `recvonly`/`inactive` answers). Playout still advances in
     /// real time and reports `PlayoutDone`, so the dialog logic does not stall.
     pub send: bool,
+    /// Whether the peer sends to us (false for `sendonly`/`inactive` answers, i.e. the peer is
+    /// `recvonly`/`inactive`). Only used to arm the inactivity timeout.
+    pub recv: bool,
+    /// The address the SDP names: RTP goes there until the session latches.
+    pub remote: SocketAddr,
+    /// Report [`MediaEvent::Inactive`] after this long without RTP on a `sendrecv` stream;
+    /// zero disables it.
+    pub inactivity_timeout: Duration,
+}
+
+impl SessionConfig {
+    /// A `sendrecv` session toward `remote` without telephone-event and with the default
+    /// inactivity timeout.
+    pub fn new(codec: CodecKind, payload_type: u8, remote: SocketAddr) -> Self {
+        SessionConfig {
+            codec,
+            payload_type,
+            dtmf_payload_type: None,
+            send: true,
+            recv: true,
+            remote,
+            inactivity_timeout: DEFAULT_INACTIVITY_TIMEOUT,
+        }
+    }
+
+    /// The session of an SDP negotiation: its codec, payload types, remote address and the
+    /// direction of our answer; the default inactivity timeout.
+    pub fn from_negotiated(negotiated: &Negotiated) -> Self {
+        let direction = negotiated.direction();
+        SessionConfig {
+            codec: negotiated.codec,
+            payload_type: negotiated.payload_type,
+            dtmf_payload_type: negotiated.dtmf_payload_type,
+            send: direction.sends(),
+            recv: matches!(direction, Direction::SendRecv | Direction::RecvOnly),
+            remote: negotiated.remote,
+            inactivity_timeout: DEFAULT_INACTIVITY_TIMEOUT,
+        }
+    }
 }
 
 /// The starting values RFC 3550 §5.1 wants random; fixed in tests.
@@ -113,6 +235,29 @@ struct PlayItem {
     position: usize,
 }
 
+/// The stream the session is locked to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Latch {
+    addr: SocketAddr,
+    ssrc: u32,
+}
+
+/// A source bidding to take over a silent latch: its last packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Candidate {
+    addr: SocketAddr,
+    ssrc: u32,
+    seq: u16,
+}
+
+/// The current tick's datagram, written into the caller's buffer when polled. Its payload is
+/// `RtpSession::payload`.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    to: SocketAddr,
+    header: RtpHeader,
+}
+
 /// A sans-IO RTP send/receive session for one call leg.
 pub struct RtpSession {
     config: SessionConfig,
@@ -134,9 +279,16 @@ pub struct RtpSession {
     dtmf_out: VecDeque<EventPacket>,
     /// RTP timestamp of the outgoing event in progress.
     dtmf_out_timestamp: u32,
-    outputs: VecDeque<Output>,
+    pending: Option<Pending>,
+    events: VecDeque<MediaEvent>,
+    latch: Option<Latch>,
+    candidate: Option<Candidate>,
+    /// When the last accepted packet arrived (the start before the first).
+    last_received: Instant,
+    inactive_reported: bool,
     stats: SessionStats,
     frame: Vec<i16>,
+    /// The encoded payload of the pending datagram.
     payload: Vec<u8>,
     decoded: Vec<i16>,
     digits: Vec<char>,
@@ -149,6 +301,7 @@ impl std::fmt::Debug for RtpSession {
             .field("ids", &self.ids)
             .field("next_tick", &self.next_tick)
             .field("queued", &self.queue.len())
+            .field("latch", &self.latch)
             .field("stats", &self.stats)
             .finish_non_exhaustive()
     }
@@ -179,10 +332,15 @@ impl RtpSession {
             inband: config.dtmf_payload_type.is_none().then(InbandDetector::new),
             dtmf_out: VecDeque::new(),
             dtmf_out_timestamp: 0,
-            outputs: VecDeque::new(),
+            pending: None,
+            events: VecDeque::new(),
+            latch: None,
+            candidate: None,
+            last_received: now,
+            inactive_reported: false,
             stats: SessionStats::default(),
             frame: Vec::with_capacity(FRAME_SAMPLES_8K),
-            payload: Vec::with_capacity(FRAME_SAMPLES_8K),
+            payload: Vec::with_capacity(TRANSMIT_BUFFER_LEN),
             decoded: Vec::with_capacity(FRAME_SAMPLES_8K),
             digits: Vec::new(),
         })
@@ -198,12 +356,33 @@ impl RtpSession {
         self.ids.ssrc
     }
 
+    /// The latched source address and SSRC, once the peer's first valid packet arrived.
+    pub fn latched(&self) -> Option<(SocketAddr, u32)> {
+        self.latch.map(|l| (l.addr, l.ssrc))
+    }
+
+    /// Where RTP goes now: the latched source, else the SDP address unless it is unspecified
+    /// (`0.0.0.0`, port 0).
+    pub fn destination(&self) -> Option<SocketAddr> {
+        match self.latch {
+            Some(latch) => Some(latch.addr),
+            None => {
+                let remote = self.config.remote;
+                (!remote.ip().is_unspecified() && remote.port() != 0).then_some(remote)
+            }
+        }
+    }
+
+    /// Events not yet polled (bounded by what the owner's inputs produce; for tests).
+    pub fn pending_events(&self) -> usize {
+        self.events.len()
+    }
+
     /// Queues 8 kHz mono PCM behind what is already queued. Each item starts on a packet
     /// boundary, so it takes `ceil(len / 160)` packets; an empty item is done at once.
     pub fn play(&mut self, id: u64, samples: Arc<[i16]>) {
         if samples.is_empty() {
-            self.outputs
-                .push_back(Output::Event(MediaEvent::PlayoutDone(id)));
+            self.events.push_back(MediaEvent::PlayoutDone(id));
             return;
         }
         self.queue.push_back(PlayItem {
@@ -216,8 +395,7 @@ impl RtpSession {
     /// Flushes the playout queue (bargein), reporting `PlayoutStopped` for every flushed item.
     pub fn stop_playout(&mut self) {
         for item in self.queue.drain(..) {
-            self.outputs
-                .push_back(Output::Event(MediaEvent::PlayoutStopped(item.id)));
+            self.events.push_back(MediaEvent::PlayoutStopped(item.id));
         }
     }
 
@@ -248,20 +426,42 @@ impl RtpSession {
         !self.queue.is_empty()
     }
 
-    /// Feeds one input. Never fails: bad packets are counted and dropped, codec failures are
-    /// logged and replaced by silence.
-    pub fn handle_input(&mut self, input: Input) {
+    /// Feeds one input: [`handle_receive`](Self::handle_receive) or
+    /// [`handle_timeout`](Self::handle_timeout).
+    pub fn handle_input(&mut self, input: Input<'_>) {
         match input {
             Input::Timeout(now) => self.handle_timeout(now),
-            Input::Receive(_now, datagram) => self.handle_datagram(&datagram),
+            Input::Receive {
+                now,
+                from,
+                datagram,
+            } => self.handle_receive(now, from, datagram),
         }
     }
 
-    /// The next output; `Output::Timeout` when there is nothing else to do.
-    pub fn poll_output(&mut self) -> Output {
-        self.outputs
-            .pop_front()
-            .unwrap_or(Output::Timeout(self.deadline(self.next_tick)))
+    /// The next output; `Output::Timeout` when there is nothing else to do. A pending datagram
+    /// is written into `buf` ([`TRANSMIT_BUFFER_LEN`] always suffices; if `buf` is too small
+    /// the datagram is dropped and counted in `unsent`).
+    pub fn poll_output(&mut self, buf: &mut [u8]) -> Output {
+        if let Some(pending) = self.pending.take() {
+            match rtp_packet::write_rtp(&pending.header, &self.payload, buf) {
+                Ok(len) => {
+                    self.stats.sent += 1;
+                    return Output::Transmit {
+                        to: pending.to,
+                        len,
+                    };
+                }
+                Err(error) => {
+                    self.stats.unsent += 1;
+                    tracing::warn!(%error, "rtp transmit buffer too small");
+                }
+            }
+        }
+        match self.events.pop_front() {
+            Some(event) => Output::Event(event),
+            None => Output::Timeout(self.deadline(self.next_tick)),
+        }
     }
 
     fn deadline(&self, tick: u64) -> Instant {
@@ -269,13 +469,16 @@ impl RtpSession {
         self.start + PTIME * u32::try_from(tick).unwrap_or(u32::MAX)
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    /// The timer fired at `now` (any instant; early ones do nothing): sends the current tick's
+    /// packet and checks the inactivity timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
         if now < self.deadline(self.next_tick) {
             return;
         }
+        self.check_inactivity(now);
         // The latest tick whose deadline has passed; ticks before it are skipped.
         let elapsed = now.duration_since(self.start);
-        let current = (elapsed.as_nanos() / PTIME.as_nanos()) as u64;
+        let current = u64::try_from(elapsed.as_nanos() / PTIME.as_nanos()).unwrap_or(u64::MAX);
         let current = current.max(self.next_tick);
         let skipped = current - self.next_tick;
         if skipped > 0 {
@@ -283,7 +486,26 @@ impl RtpSession {
             tracing::debug!(skipped, "rtp send stalled; skipping ticks");
         }
         self.send_tick(current);
-        self.next_tick = current + 1;
+        self.next_tick = current.saturating_add(1);
+    }
+
+    fn check_inactivity(&mut self, now: Instant) {
+        let timeout = self.config.inactivity_timeout;
+        if timeout.is_zero()
+            || !self.config.send
+            || !self.config.recv
+            || self.inactive_reported
+            || now.saturating_duration_since(self.last_received) < timeout
+        {
+            return;
+        }
+        self.inactive_reported = true;
+        tracing::info!(
+            timeout_secs = timeout.as_secs(),
+            latched = ?self.latch.map(|l| l.addr),
+            "no rtp from the peer"
+        );
+        self.events.push_back(MediaEvent::Inactive);
     }
 
     fn send_tick(&mut self, tick: u64) {
@@ -297,8 +519,7 @@ impl RtpSession {
             self.transmit_frame(tick);
         }
         if let Some(id) = finished {
-            self.outputs
-                .push_back(Output::Event(MediaEvent::PlayoutDone(id)));
+            self.events.push_back(MediaEvent::PlayoutDone(id));
         }
     }
 
@@ -318,37 +539,30 @@ impl RtpSession {
         let Some(payload_type) = self.config.dtmf_payload_type else {
             return;
         };
-        self.transmit(
-            payload_type,
-            event.marker,
-            self.dtmf_out_timestamp,
-            &event.payload,
-        );
+        self.payload.clear();
+        self.payload.extend_from_slice(&event.payload);
+        self.transmit(payload_type, event.marker, self.dtmf_out_timestamp);
         // Audio after the event starts a new talkspurt.
         self.talkspurt_start = true;
     }
 
-    fn transmit(&mut self, payload_type: u8, marker: bool, timestamp: u32, payload: &[u8]) {
-        let packet = Packet {
-            header: Header {
-                version: 2,
-                marker,
-                payload_type,
-                sequence_number: self.seq,
-                timestamp,
-                ssrc: self.ids.ssrc,
-                ..Default::default()
-            },
-            payload: Bytes::copy_from_slice(payload),
+    /// Makes `self.payload` the pending datagram.
+    fn transmit(&mut self, payload_type: u8, marker: bool, timestamp: u32) {
+        let Some(to) = self.destination() else {
+            return;
         };
-        match packet.marshal() {
-            Ok(bytes) => {
-                self.seq = self.seq.wrapping_add(1);
-                self.stats.sent += 1;
-                self.outputs.push_back(Output::Transmit(bytes.to_vec()));
-            }
-            Err(error) => tracing::warn!(%error, "rtp marshal failed"),
+        let header = RtpHeader {
+            marker,
+            payload_type,
+            seq: self.seq,
+            timestamp,
+            ssrc: self.ids.ssrc,
+        };
+        if self.pending.replace(Pending { to, header }).is_some() {
+            // The previous tick was never polled.
+            self.stats.unsent += 1;
         }
+        self.seq = self.seq.wrapping_add(1);
     }
 
     fn transmit_frame(&mut self, tick: u64) {
@@ -367,14 +581,7 @@ impl RtpSession {
         }
         let marker = (audio && self.talkspurt_start) || tick == 0;
         self.talkspurt_start = !audio;
-        let payload = std::mem::take(&mut self.payload);
-        self.transmit(
-            self.config.payload_type,
-            marker,
-            self.rtp_timestamp(tick),
-            &payload,
-        );
-        self.payload = payload;
+        self.transmit(self.config.payload_type, marker, self.rtp_timestamp(tick));
     }
 
     /// Fills `frame` with the next 160 samples of the head item (padded with silence at its
@@ -393,32 +600,107 @@ impl RtpSession {
         None
     }
 
-    fn handle_datagram(&mut self, datagram: &[u8]) {
-        let mut buf = datagram;
-        let packet = match Packet::unmarshal(&mut buf) {
-            Ok(p) if p.header.version == 2 => p,
-            _ => {
+    /// A datagram arrived at `now` from `from`. Never fails: anything unusable is counted and
+    /// dropped (see the module documentation for the latching rules).
+    pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if rtp_packet::is_rtcp(datagram) {
+            self.stats.rtcp += 1;
+            return;
+        }
+        let packet = match rtp_packet::parse_rtp(datagram) {
+            Ok(packet) => packet,
+            Err(error) => {
                 self.stats.malformed += 1;
-                tracing::trace!(len = datagram.len(), "dropping malformed rtp");
+                tracing::trace!(%error, %from, len = datagram.len(), "dropping malformed rtp");
                 return;
             }
         };
+        let pt = packet.payload_type;
+        let is_dtmf = Some(pt) == self.config.dtmf_payload_type;
+        let is_media = is_dtmf || pt == self.config.payload_type;
+        if !self.accept_source(from, packet.ssrc, packet.seq, is_media, now) {
+            return;
+        }
+        self.last_received = now;
+        self.inactive_reported = false;
+        if !is_media {
+            self.stats.other_payload += 1;
+            return;
+        }
         self.stats.received += 1;
-        let header = &packet.header;
-        if Some(header.payload_type) == self.config.dtmf_payload_type {
-            match self.dtmf.handle_packet(header.timestamp, &packet.payload) {
+        if is_dtmf {
+            match self.dtmf.handle_packet(packet.timestamp, packet.payload) {
                 Ok(Some(digit)) => {
                     self.stats.dtmf += 1;
                     tracing::debug!(%digit, "dtmf received");
-                    self.outputs
-                        .push_back(Output::Event(MediaEvent::Dtmf(digit)));
+                    self.events.push_back(MediaEvent::Dtmf(digit));
                 }
                 Ok(None) => {}
                 Err(_) => self.stats.malformed += 1,
             }
-        } else if header.payload_type == self.config.payload_type {
+        } else {
             // Audio is decoded only for in-band DTMF for now; recording/ASR sinks come later.
-            self.detect_inband(&packet.payload);
+            self.detect_inband(packet.payload);
+        }
+    }
+
+    /// Applies the latching rules; false (and counted) if the packet must be dropped.
+    fn accept_source(
+        &mut self,
+        from: SocketAddr,
+        ssrc: u32,
+        seq: u16,
+        is_media: bool,
+        now: Instant,
+    ) -> bool {
+        let Some(latch) = self.latch else {
+            if !is_media {
+                // Not a stream we negotiated: cannot latch, ignored.
+                self.stats.other_payload += 1;
+                return false;
+            }
+            self.latch_to(from, ssrc);
+            return true;
+        };
+        if latch.addr == from && latch.ssrc == ssrc {
+            self.candidate = None;
+            return true;
+        }
+        if is_media && now.saturating_duration_since(self.last_received) >= RELATCH_AFTER {
+            match self.candidate {
+                Some(c)
+                    if c.addr == from
+                        && c.ssrc == ssrc
+                        && (1..=RELATCH_MAX_GAP).contains(&seq.wrapping_sub(c.seq)) =>
+                {
+                    self.candidate = None;
+                    self.latch_to(from, ssrc);
+                    return true;
+                }
+                _ => {
+                    self.candidate = Some(Candidate {
+                        addr: from,
+                        ssrc,
+                        seq,
+                    })
+                }
+            }
+        }
+        if self.stats.foreign == 0 {
+            tracing::debug!(%from, ssrc, latched = %latch.addr, "rtp from another source: dropped");
+        }
+        self.stats.foreign += 1;
+        false
+    }
+
+    fn latch_to(&mut self, from: SocketAddr, ssrc: u32) {
+        let previous = self.latch.replace(Latch { addr: from, ssrc });
+        self.stats.latched += 1;
+        match previous {
+            None => tracing::debug!(%from, ssrc, sdp = %self.config.remote, "rtp latched"),
+            Some(old) => {
+                tracing::info!(%from, ssrc, old = %old.addr, old_ssrc = old.ssrc, "rtp re-latched")
+            }
         }
     }
 
@@ -436,8 +718,7 @@ impl RtpSession {
         for &digit in &self.digits {
             self.stats.dtmf += 1;
             tracing::debug!(%digit, "in-band dtmf received");
-            self.outputs
-                .push_back(Output::Event(MediaEvent::Dtmf(digit)));
+            self.events.push_back(MediaEvent::Dtmf(digit));
         }
     }
 }
@@ -446,6 +727,8 @@ impl RtpSession {
 mod tests {
     use super::*;
     use crate::dtmf::encode_digit;
+    use crate::rtp_packet::{parse_rtp, write_rtp};
+    use std::net::{IpAddr, Ipv4Addr};
 
     #[allow(clippy::disallowed_methods)] // the virtual clock needs an arbitrary epoch
     fn epoch() -> Instant {
@@ -458,23 +741,52 @@ mod tests {
         timestamp: u32::MAX - 200,
     };
 
-    fn pcmu_session(start: Instant) -> RtpSession {
-        let config = SessionConfig {
-            codec: CodecKind::Pcmu,
-            payload_type: 0,
+    /// The address the SDP names.
+    const SDP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 168, 1, 20)), 4000);
+    /// Where the phone's packets really come from (its NAT).
+    const NAT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), 61234);
+    const OTHER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), 5004);
+
+    fn config() -> SessionConfig {
+        SessionConfig {
             dtmf_payload_type: Some(101),
-            send: true,
-        };
-        RtpSession::with_ids(start, config, IDS).unwrap()
+            ..SessionConfig::new(CodecKind::Pcmu, 0, SDP)
+        }
+    }
+
+    fn pcmu_session(start: Instant) -> RtpSession {
+        RtpSession::with_ids(start, config(), IDS).unwrap()
+    }
+
+    /// A sent datagram, parsed.
+    #[derive(Debug)]
+    struct Sent {
+        to: SocketAddr,
+        marker: bool,
+        payload_type: u8,
+        seq: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: Vec<u8>,
     }
 
     /// Drains outputs, returning parsed packets and events, and the next deadline.
-    fn drain(s: &mut RtpSession) -> (Vec<Packet>, Vec<MediaEvent>, Instant) {
+    fn drain(s: &mut RtpSession) -> (Vec<Sent>, Vec<MediaEvent>, Instant) {
         let (mut packets, mut events) = (Vec::new(), Vec::new());
+        let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
         loop {
-            match s.poll_output() {
-                Output::Transmit(bytes) => {
-                    packets.push(Packet::unmarshal(&mut &bytes[..]).unwrap())
+            match s.poll_output(&mut buf) {
+                Output::Transmit { to, len } => {
+                    let p = parse_rtp(&buf[..len]).unwrap();
+                    packets.push(Sent {
+                        to,
+                        marker: p.marker,
+                        payload_type: p.payload_type,
+                        seq: p.seq,
+                        timestamp: p.timestamp,
+                        ssrc: p.ssrc,
+                        payload: p.payload.to_vec(),
+                    });
                 }
                 Output::Event(e) => events.push(e),
                 Output::Timeout(t) => return (packets, events, t),
@@ -483,7 +795,7 @@ mod tests {
     }
 
     /// Runs the virtual clock: jumps straight to each deadline until `until`.
-    fn run_until(s: &mut RtpSession, until: Instant) -> (Vec<Packet>, Vec<MediaEvent>) {
+    fn run_until(s: &mut RtpSession, until: Instant) -> (Vec<Sent>, Vec<MediaEvent>) {
         let (mut packets, mut events) = (Vec::new(), Vec::new());
         loop {
             let (p, e, next) = drain(s);
@@ -492,7 +804,7 @@ mod tests {
             if next > until {
                 return (packets, events);
             }
-            s.handle_input(Input::Timeout(next));
+            s.handle_timeout(next);
         }
     }
 
@@ -505,28 +817,23 @@ mod tests {
         assert!(events.is_empty());
         assert_eq!(packets.len(), 50);
         for (i, pair) in packets.windows(2).enumerate() {
+            assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
             assert_eq!(
-                pair[1].header.sequence_number,
-                pair[0].header.sequence_number.wrapping_add(1)
-            );
-            assert_eq!(
-                pair[1].header.timestamp,
-                pair[0].header.timestamp.wrapping_add(160),
+                pair[1].timestamp,
+                pair[0].timestamp.wrapping_add(160),
                 "at {i}"
             );
         }
-        let first = &packets[0].header;
+        let first = &packets[0];
         assert_eq!(
-            (first.ssrc, first.sequence_number, first.timestamp),
+            (first.ssrc, first.seq, first.timestamp),
             (IDS.ssrc, IDS.seq, IDS.timestamp)
         );
         assert!(first.marker, "first packet starts a talkspurt");
-        assert!(packets[1..].iter().all(|p| !p.header.marker));
-        assert!(
-            packets
-                .iter()
-                .all(|p| p.payload.len() == 160 && p.payload.iter().all(|&b| b == 0xFF))
-        );
+        assert!(packets[1..].iter().all(|p| !p.marker));
+        assert!(packets.iter().all(|p| p.to == SDP
+            && p.payload.len() == 160
+            && p.payload.iter().all(|&b| b == 0xFF)));
         assert_eq!(s.stats().sent, 50);
     }
 
@@ -534,12 +841,40 @@ mod tests {
     fn early_timeout_sends_nothing() {
         let t0 = epoch();
         let mut s = pcmu_session(t0);
-        s.handle_input(Input::Timeout(t0));
+        s.handle_timeout(t0);
         let (p, _, next) = drain(&mut s);
         assert_eq!((p.len(), next), (1, t0 + PTIME));
-        s.handle_input(Input::Timeout(t0 + Duration::from_millis(19)));
+        s.handle_timeout(t0 + Duration::from_millis(19));
         let (p, _, next) = drain(&mut s);
         assert_eq!((p.len(), next), (0, t0 + PTIME));
+    }
+
+    #[test]
+    fn small_poll_buffer_and_unpolled_ticks_are_counted_not_sent() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        s.handle_timeout(t0);
+        let mut small = [0u8; 100];
+        assert_eq!(s.poll_output(&mut small), Output::Timeout(t0 + PTIME));
+        s.handle_timeout(t0 + PTIME);
+        s.handle_timeout(t0 + PTIME * 2);
+        let (p, _, _) = drain(&mut s);
+        assert_eq!(p.len(), 1);
+        assert_eq!((s.stats().sent, s.stats().unsent), (1, 2));
+    }
+
+    #[test]
+    fn unspecified_sdp_address_sends_nothing_until_latched() {
+        let t0 = epoch();
+        let hold = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 4000);
+        let mut s =
+            RtpSession::with_ids(t0, SessionConfig::new(CodecKind::Pcmu, 0, hold), IDS).unwrap();
+        let (packets, _) = run_until(&mut s, t0 + PTIME * 2);
+        assert!(packets.is_empty());
+        s.handle_receive(t0 + PTIME * 2, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
+        let (packets, _) = run_until(&mut s, t0 + PTIME * 3);
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].to, NAT);
     }
 
     #[test]
@@ -553,7 +888,7 @@ mod tests {
         let mut sent = 0;
         let mut now = t0;
         let done_at = loop {
-            s.handle_input(Input::Timeout(now));
+            s.handle_timeout(now);
             let (packets, events, next) = drain(&mut s);
             sent += packets.len();
             for p in &packets {
@@ -565,7 +900,7 @@ mod tests {
                 }
             }
             if sent == 1 {
-                assert!(packets[0].header.marker);
+                assert!(packets[0].marker);
             }
             if events.contains(&MediaEvent::PlayoutDone(7)) {
                 break sent;
@@ -575,13 +910,13 @@ mod tests {
         };
         assert_eq!(done_at, 1000usize.div_ceil(160));
         // Back to silence afterwards, and a new item starts a new talkspurt.
-        s.handle_input(Input::Timeout(now + PTIME));
+        s.handle_timeout(now + PTIME);
         let (packets, _, _) = drain(&mut s);
         assert!(packets[0].payload.iter().all(|&b| b == 0xFF));
         s.play(8, tone);
-        s.handle_input(Input::Timeout(now + PTIME * 2));
+        s.handle_timeout(now + PTIME * 2);
         let (packets, _, _) = drain(&mut s);
-        assert!(packets[0].header.marker);
+        assert!(packets[0].marker);
     }
 
     #[test]
@@ -590,15 +925,12 @@ mod tests {
         let mut s = pcmu_session(t0);
         run_until(&mut s, t0 + Duration::from_millis(100)); // ticks 0..=5
         // The driver wakes 200 ms late.
-        s.handle_input(Input::Timeout(t0 + Duration::from_millis(320)));
+        s.handle_timeout(t0 + Duration::from_millis(320));
         let (packets, _, next) = drain(&mut s);
         assert_eq!(packets.len(), 1, "one packet, not a burst");
         // Tick 16 (320 ms): timestamps keep advancing with real time, sequence numbers do not skip.
-        assert_eq!(
-            packets[0].header.timestamp,
-            IDS.timestamp.wrapping_add(16 * 160)
-        );
-        assert_eq!(packets[0].header.sequence_number, IDS.seq.wrapping_add(6));
+        assert_eq!(packets[0].timestamp, IDS.timestamp.wrapping_add(16 * 160));
+        assert_eq!(packets[0].seq, IDS.seq.wrapping_add(6));
         assert_eq!(
             next,
             t0 + Duration::from_millis(340),
@@ -614,7 +946,7 @@ mod tests {
         s.play(1, vec![100; 800].into());
         s.play(2, vec![100; 800].into());
         s.play(3, Arc::from(Vec::new()));
-        s.handle_input(Input::Timeout(t0));
+        s.handle_timeout(t0);
         s.stop_playout();
         let (_, events, _) = drain(&mut s);
         assert_eq!(
@@ -628,22 +960,23 @@ mod tests {
         assert!(!s.is_playing());
     }
 
+    fn rtp_from(ssrc: u32, pt: u8, seq: u16, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; 12 + payload.len()];
+        let header = RtpHeader {
+            marker: false,
+            payload_type: pt,
+            seq,
+            timestamp: ts,
+            ssrc,
+        };
+        write_rtp(&header, payload, &mut buf).unwrap();
+        buf
+    }
+
     fn rtp(pt: u8, seq: u16, ts: u32, marker: bool, payload: &[u8]) -> Vec<u8> {
-        Packet {
-            header: Header {
-                version: 2,
-                marker,
-                payload_type: pt,
-                sequence_number: seq,
-                timestamp: ts,
-                ssrc: 9,
-                ..Default::default()
-            },
-            payload: Bytes::copy_from_slice(payload),
-        }
-        .marshal()
-        .unwrap()
-        .to_vec()
+        let mut d = rtp_from(9, pt, seq, ts, payload);
+        d[1] |= u8::from(marker) << 7;
+        d
     }
 
     #[test]
@@ -653,18 +986,218 @@ mod tests {
         let mut seq = 0;
         for (digit, ts) in [('4', 1000), ('#', 2000)] {
             for p in encode_digit(digit, 800, 160, 10).unwrap() {
-                s.handle_input(Input::Receive(t0, rtp(101, seq, ts, p.marker, &p.payload)));
+                s.handle_receive(t0, SDP, &rtp(101, seq, ts, p.marker, &p.payload));
                 seq += 1;
             }
         }
-        s.handle_input(Input::Receive(t0, rtp(0, seq, 3000, false, &[0xFF; 160])));
-        s.handle_input(Input::Receive(t0, vec![0x80, 0, 1]));
-        s.handle_input(Input::Receive(t0, vec![0x00; 20])); // version 0
-        s.handle_input(Input::Receive(t0, rtp(101, seq + 1, 4000, true, &[1, 2])));
+        s.handle_receive(t0, SDP, &rtp(0, seq, 3000, false, &[0xFF; 160]));
+        s.handle_receive(t0, SDP, &[0x80, 0, 1]);
+        s.handle_receive(t0, SDP, &[0x00; 20]); // version 0
+        s.handle_receive(t0, SDP, &rtp(101, seq + 1, 4000, true, &[1, 2]));
+        s.handle_receive(t0, SDP, &rtp(13, seq + 2, 4000, false, &[0x40])); // comfort noise
+        s.handle_receive(t0, SDP, &[0x81, 201, 0, 1, 0, 0, 0, 9]); // an RTCP RR
         let (_, events, _) = drain(&mut s);
         assert_eq!(events, vec![MediaEvent::Dtmf('4'), MediaEvent::Dtmf('#')]);
         let stats = s.stats();
-        assert_eq!((stats.received, stats.malformed, stats.dtmf), (16, 3, 2));
+        assert_eq!(
+            (stats.received, stats.malformed, stats.dtmf),
+            (16, 3, 2),
+            "{stats:?}"
+        );
+        assert_eq!((stats.other_payload, stats.rtcp, stats.foreign), (1, 1, 0));
+    }
+
+    /// The datagram that killed a call's audio through the `rtp` crate: a one-byte header
+    /// extension element whose length runs past the packet. The session survives it and the
+    /// stream goes on.
+    #[test]
+    fn extension_element_overrun_is_dropped_and_later_packets_decode() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let mut evil = vec![0x90, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 9];
+        evil.extend_from_slice(&[0xBE, 0xDE, 0x00, 0x01, 0x1F, 0x00, 0x00, 0x00]);
+        s.handle_receive(t0, SDP, &evil);
+        // Its extension block length claims 3 words: malformed.
+        let mut truncated = evil.clone();
+        truncated[15] = 3;
+        s.handle_receive(t0, SDP, &truncated);
+        assert_eq!(s.stats().malformed, 1);
+        for (seq, p) in (2..).zip(encode_digit('7', 800, 160, 10).unwrap()) {
+            s.handle_receive(t0, SDP, &rtp(101, seq, 5000, p.marker, &p.payload));
+        }
+        let (_, events, _) = drain(&mut s);
+        assert_eq!(events, vec![MediaEvent::Dtmf('7')]);
+        let stats = s.stats();
+        // The evil packet itself is well-formed RTP (PT 0, empty payload) from the caller.
+        assert_eq!((stats.received, stats.malformed), (8, 1));
+    }
+
+    #[test]
+    fn latches_to_nat_source_then_locks_address_and_ssrc() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let (before, _) = run_until(&mut s, t0);
+        assert_eq!(before[0].to, SDP, "sdp address until the first packet");
+        // Another payload type cannot latch.
+        s.handle_receive(t0, OTHER, &rtp_from(5, 96, 1, 0, &[1]));
+        assert_eq!(s.latched(), None);
+        // The phone's first packet comes from its NAT's address.
+        s.handle_receive(t0 + PTIME, NAT, &rtp_from(0xCAFE, 0, 100, 0, &[0xFF; 160]));
+        assert_eq!(s.latched(), Some((NAT, 0xCAFE)));
+        let (after, _) = run_until(&mut s, t0 + PTIME * 2);
+        assert!(after.iter().all(|p| p.to == NAT) && !after.is_empty());
+        // DTMF from the SDP address, another source, or the NAT address with another SSRC: dropped.
+        let digit = encode_digit('1', 800, 160, 10).unwrap();
+        for (i, p) in digit.iter().enumerate() {
+            let seq = 101 + i as u16;
+            s.handle_receive(
+                t0 + PTIME * 2,
+                SDP,
+                &rtp_from(0xCAFE, 101, seq, 800, &p.payload),
+            );
+            s.handle_receive(
+                t0 + PTIME * 2,
+                OTHER,
+                &rtp_from(0xCAFE, 101, seq, 800, &p.payload),
+            );
+            s.handle_receive(
+                t0 + PTIME * 2,
+                NAT,
+                &rtp_from(0xBAD, 101, seq, 800, &p.payload),
+            );
+        }
+        let (_, events, _) = drain(&mut s);
+        assert!(events.is_empty(), "{events:?}");
+        assert_eq!(s.stats().foreign, 21);
+        // The real stream still decodes.
+        for (i, p) in digit.iter().enumerate() {
+            s.handle_receive(
+                t0 + PTIME * 3,
+                NAT,
+                &rtp_from(0xCAFE, 101, 101 + i as u16, 800, &p.payload),
+            );
+        }
+        let (_, events, _) = drain(&mut s);
+        assert_eq!(events, vec![MediaEvent::Dtmf('1')]);
+        assert_eq!(s.stats().latched, 1);
+    }
+
+    #[test]
+    fn relatch_after_two_silent_seconds_needs_two_packets_in_sequence() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let audio = [0xFF; 160];
+        s.handle_receive(t0, NAT, &rtp_from(1, 0, 10, 0, &audio));
+        // The phone roams: a new address and SSRC, 1.9 s after its last packet: too early.
+        let t1 = t0 + Duration::from_millis(1900);
+        s.handle_receive(t1, OTHER, &rtp_from(2, 0, 500, 0, &audio));
+        s.handle_receive(t1, OTHER, &rtp_from(2, 0, 501, 160, &audio));
+        assert_eq!(s.latched(), Some((NAT, 1)));
+        // After 2 s: one packet is not enough, a stray one from a third source resets the bid,
+        // and a jump in the sequence does not confirm.
+        let t2 = t0 + RELATCH_AFTER;
+        s.handle_receive(t2, OTHER, &rtp_from(2, 0, 502, 320, &audio));
+        assert_eq!(s.latched(), Some((NAT, 1)));
+        s.handle_receive(t2, SDP, &rtp_from(3, 0, 7, 0, &audio));
+        s.handle_receive(t2, OTHER, &rtp_from(2, 0, 503, 480, &audio));
+        s.handle_receive(t2, OTHER, &rtp_from(2, 0, 503 + 11, 480, &audio));
+        assert_eq!(s.latched(), Some((NAT, 1)));
+        // Wrong payload type never bids.
+        s.handle_receive(t2, OTHER, &rtp_from(2, 8, 515, 480, &audio));
+        assert_eq!(s.latched(), Some((NAT, 1)));
+        assert_eq!(s.stats().foreign, 7);
+        // 516 follows 514 closely enough.
+        s.handle_receive(t2, OTHER, &rtp_from(2, 0, 516, 800, &audio));
+        assert_eq!(s.latched(), Some((OTHER, 2)));
+        assert_eq!((s.stats().latched, s.stats().received), (2, 2));
+        s.handle_timeout(t2);
+        let (packets, _, _) = drain(&mut s);
+        assert!(packets.iter().all(|p| p.to == OTHER));
+        // The old source is foreign now, even with its old SSRC.
+        s.handle_receive(t2, NAT, &rtp_from(1, 0, 11, 160, &audio));
+        assert_eq!(s.latched(), Some((OTHER, 2)));
+        // A new SSRC from the latched address also waits 2 s.
+        s.handle_receive(t2 + PTIME, OTHER, &rtp_from(4, 0, 1, 0, &audio));
+        s.handle_receive(t2 + PTIME, OTHER, &rtp_from(4, 0, 2, 160, &audio));
+        assert_eq!(s.latched(), Some((OTHER, 2)));
+        let t3 = t2 + RELATCH_AFTER;
+        s.handle_receive(t3, OTHER, &rtp_from(4, 0, 3, 0, &audio));
+        s.handle_receive(t3, OTHER, &rtp_from(4, 0, 4, 160, &audio));
+        assert_eq!(s.latched(), Some((OTHER, 4)));
+    }
+
+    #[test]
+    fn inactivity_reported_once_and_rearmed_by_rtp() {
+        let t0 = epoch();
+        let mut s = RtpSession::with_ids(
+            t0,
+            SessionConfig {
+                inactivity_timeout: Duration::from_secs(5),
+                ..config()
+            },
+            IDS,
+        )
+        .unwrap();
+        let (_, events) = run_until(&mut s, t0 + Duration::from_millis(4990));
+        assert!(events.is_empty());
+        let (_, events) = run_until(&mut s, t0 + Duration::from_secs(5));
+        assert_eq!(events, vec![MediaEvent::Inactive]);
+        let (_, events) = run_until(&mut s, t0 + Duration::from_secs(20));
+        assert!(events.is_empty(), "reported once");
+        // RTP resumes (comfort noise counts as activity), then stops again.
+        let t1 = t0 + Duration::from_secs(20);
+        s.handle_receive(t1, NAT, &rtp_from(1, 0, 1, 0, &[0xFF; 160]));
+        s.handle_receive(
+            t1 + Duration::from_secs(3),
+            NAT,
+            &rtp_from(1, 13, 2, 0, &[0x40]),
+        );
+        let (_, events) = run_until(&mut s, t1 + Duration::from_millis(7990));
+        assert!(events.is_empty(), "{events:?}");
+        let (_, events) = run_until(&mut s, t1 + Duration::from_secs(8));
+        assert_eq!(events, vec![MediaEvent::Inactive]);
+        // Packets from other sources do not count as activity.
+        let mut s = RtpSession::with_ids(
+            t0,
+            SessionConfig {
+                inactivity_timeout: Duration::from_secs(1),
+                ..config()
+            },
+            IDS,
+        )
+        .unwrap();
+        s.handle_receive(t0, NAT, &rtp_from(1, 0, 1, 0, &[0xFF; 160]));
+        for ms in (0..1000).step_by(20) {
+            let t = t0 + Duration::from_millis(ms);
+            s.handle_receive(t, OTHER, &rtp_from(1, 0, ms as u16, 0, &[0xFF; 160]));
+        }
+        let (_, events) = run_until(&mut s, t0 + Duration::from_secs(1));
+        assert_eq!(events, vec![MediaEvent::Inactive]);
+    }
+
+    #[test]
+    fn inactivity_disabled_by_zero_and_on_hold() {
+        let t0 = epoch();
+        for config in [
+            SessionConfig {
+                inactivity_timeout: Duration::ZERO,
+                ..config()
+            },
+            // The peer holds (`sendonly`): we answered `recvonly`.
+            SessionConfig {
+                send: false,
+                ..config()
+            },
+            // The peer will not send (`recvonly`): we answered `sendonly`.
+            SessionConfig {
+                recv: false,
+                ..config()
+            },
+        ] {
+            let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
+            let (_, events) = run_until(&mut s, t0 + Duration::from_secs(61));
+            assert!(events.is_empty(), "{config:?}");
+        }
     }
 
     #[test]
@@ -685,10 +1218,8 @@ mod tests {
         let t0 = epoch();
         let run = |dtmf_payload_type| {
             let config = SessionConfig {
-                codec: CodecKind::Pcmu,
-                payload_type: 0,
                 dtmf_payload_type,
-                send: true,
+                ..config()
             };
             let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
             for (i, frame) in key.chunks(160).enumerate() {
@@ -696,10 +1227,7 @@ mod tests {
                     .iter()
                     .map(|&x| crate::codec::g711::linear_to_ulaw(x))
                     .collect();
-                s.handle_input(Input::Receive(
-                    t0,
-                    rtp(0, i as u16, 160 * i as u32, i == 0, &payload),
-                ));
+                s.handle_receive(t0, SDP, &rtp(0, i as u16, 160 * i as u32, i == 0, &payload));
             }
             drain(&mut s).1
         };
@@ -721,32 +1249,22 @@ mod tests {
         let mut decoder = DtmfDecoder::new();
         let mut digits = Vec::new();
         for (i, p) in events_pkts.iter().enumerate() {
-            assert_eq!(p.header.payload_type, 101);
-            assert_eq!(p.header.marker, i == 0);
-            assert_eq!(p.header.timestamp, IDS.timestamp.wrapping_add(160));
-            digits.extend(
-                decoder
-                    .handle_packet(p.header.timestamp, &p.payload)
-                    .unwrap(),
-            );
+            assert_eq!(p.payload_type, 101);
+            assert_eq!(p.marker, i == 0);
+            assert_eq!(p.timestamp, IDS.timestamp.wrapping_add(160));
+            digits.extend(decoder.handle_packet(p.timestamp, &p.payload).unwrap());
         }
         assert_eq!(digits, vec!['5']);
         let end = crate::dtmf::TelephoneEvent::parse(&events_pkts[6].payload).unwrap();
         assert!(end.end && end.duration == 800);
         // Playout waited for the event and resumes as a new talkspurt on the 160 grid.
-        assert_eq!(audio[0].header.payload_type, 0);
-        assert!(audio[0].header.marker);
-        assert_eq!(
-            audio[0].header.timestamp,
-            IDS.timestamp.wrapping_add(8 * 160)
-        );
+        assert_eq!(audio[0].payload_type, 0);
+        assert!(audio[0].marker);
+        assert_eq!(audio[0].timestamp, IDS.timestamp.wrapping_add(8 * 160));
         assert_eq!(events, vec![MediaEvent::PlayoutDone(1)]);
         // Sequence numbers stay consecutive across event and audio packets.
         for pair in packets.windows(2) {
-            assert_eq!(
-                pair[1].header.sequence_number,
-                pair[0].header.sequence_number.wrapping_add(1)
-            );
+            assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
         }
     }
 
@@ -754,10 +1272,8 @@ mod tests {
     fn recvonly_sends_nothing_but_playout_completes_in_time() {
         let t0 = epoch();
         let config = SessionConfig {
-            codec: CodecKind::Pcmu,
-            payload_type: 0,
-            dtmf_payload_type: None,
             send: false,
+            ..SessionConfig::new(CodecKind::Pcmu, 0, SDP)
         };
         let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
         s.play(5, vec![100; 480].into());
@@ -773,7 +1289,9 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(42);
         let t0 = epoch();
         let mut s = pcmu_session(t0);
-        for _ in 0..20_000 {
+        let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
+        let sources = [SDP, NAT, OTHER];
+        for i in 0..20_000u32 {
             let len = rng.random_range(0..64);
             let mut datagram: Vec<u8> = (0..len).map(|_| rng.random()).collect();
             if len > 1 && rng.random_bool(0.5) {
@@ -781,33 +1299,32 @@ mod tests {
                 datagram[0] = 0x80 | (datagram[0] & 0x3F);
                 datagram[1] = if rng.random_bool(0.5) { 101 } else { 0 };
             }
-            s.handle_input(Input::Receive(t0, datagram));
-            while let Output::Event(_) | Output::Transmit(_) = s.poll_output() {}
+            let now = t0 + Duration::from_millis(u64::from(i));
+            let from = sources[rng.random_range(0..sources.len())];
+            s.handle_receive(now, from, &datagram);
+            s.handle_timeout(now);
+            while let Output::Event(_) | Output::Transmit { .. } = s.poll_output(&mut buf) {}
         }
         let stats = s.stats();
-        // Every datagram is accounted for: parsed as RTP, dropped as malformed, or both (an RTP
-        // packet with a bad telephone-event payload).
-        assert!(stats.received + stats.malformed >= 20_000, "{stats:?}");
-        assert!(stats.malformed > 0 && stats.received > 0);
+        // Every datagram is accounted for.
+        let counted =
+            stats.received + stats.malformed + stats.foreign + stats.other_payload + stats.rtcp;
+        assert!(counted >= 20_000, "{stats:?}");
+        assert!(stats.malformed > 0 && stats.received > 0 && stats.foreign > 0);
     }
 
     #[test]
     fn opus_session_steps_960() {
         let t0 = epoch();
-        let config = SessionConfig {
-            codec: CodecKind::Opus,
-            payload_type: 96,
-            dtmf_payload_type: None,
-            send: true,
-        };
+        let config = SessionConfig::new(CodecKind::Opus, 96, SDP);
         let mut s = RtpSession::with_ids(t0, config, IDS).unwrap();
         let (packets, _) = run_until(&mut s, t0 + Duration::from_millis(59));
         assert_eq!(packets.len(), 3);
-        assert_eq!(packets[1].header.timestamp, IDS.timestamp.wrapping_add(960));
+        assert_eq!(packets[1].timestamp, IDS.timestamp.wrapping_add(960));
         assert!(
             packets
                 .iter()
-                .all(|p| p.header.payload_type == 96 && !p.payload.is_empty())
+                .all(|p| p.payload_type == 96 && !p.payload.is_empty())
         );
     }
 }

@@ -2,12 +2,19 @@
 //! each `dtmf_2833_<digit>.pcap` holds one key press (start, continuations, 3x end packet).
 //! Set `SIPP_PCAP_DIR` to read them from elsewhere than `/usr/share/sip-tester`.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use media_engine::dtmf::DtmfDecoder;
-use media_engine::session::{Input, Output, RtpSession, SessionConfig};
+use media_engine::session::{Output, RtpSession, SessionConfig, TRANSMIT_BUFFER_LEN};
 use media_engine::{CodecKind, MediaEvent};
+
+/// Where the captured packets come from (the session latches onto it).
+const PHONE: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+    6000,
+);
 
 const CAPTURES: [(&str, char); 12] = [
     ("0", '0'),
@@ -91,10 +98,8 @@ fn epoch() -> Instant {
 
 fn session(start: Instant) -> RtpSession {
     let config = SessionConfig {
-        codec: CodecKind::Pcmu,
-        payload_type: 0,
         dtmf_payload_type: Some(101),
-        send: true,
+        ..SessionConfig::new(CodecKind::Pcmu, 0, PHONE)
     };
     RtpSession::new(start, config).unwrap()
 }
@@ -102,7 +107,7 @@ fn session(start: Instant) -> RtpSession {
 fn dtmf_events(session: &mut RtpSession) -> Vec<char> {
     let mut digits = Vec::new();
     loop {
-        match session.poll_output() {
+        match session.poll_output(&mut [0; TRANSMIT_BUFFER_LEN]) {
             Output::Event(MediaEvent::Dtmf(d)) => digits.push(d),
             Output::Timeout(_) => return digits,
             _ => {}
@@ -131,10 +136,7 @@ fn each_capture_decodes_to_its_digit_once() {
         let t0 = epoch();
         let mut s = session(t0);
         for (i, p) in packets.iter().enumerate() {
-            s.handle_input(Input::Receive(
-                t0 + Duration::from_millis(20 * i as u64),
-                p.clone(),
-            ));
+            s.handle_receive(t0 + Duration::from_millis(20 * i as u64), PHONE, p);
         }
         assert_eq!(dtmf_events(&mut s), vec![digit], "{name} via RtpSession");
         assert_eq!(s.stats().received, 10);
@@ -148,8 +150,10 @@ fn all_captures_in_one_stream_give_the_sequence() {
     let mut s = session(t0);
     let mut digits = Vec::new();
     for (name, _) in CAPTURES {
-        for p in load(name) {
-            s.handle_input(Input::Receive(t0, p));
+        for mut p in load(name) {
+            // One phone, one stream: the captures' SSRCs differ, and the session locks to one.
+            p[8..12].copy_from_slice(&0x5EED_u32.to_be_bytes());
+            s.handle_receive(t0, PHONE, &p);
         }
         digits.extend(dtmf_events(&mut s));
     }
@@ -164,14 +168,14 @@ fn capture_with_lost_end_packets_still_counts_once() {
     // Only the first three packets of '5' arrive, then a full '5' press (new timestamp).
     let five = load("5");
     for p in &five[..3] {
-        s.handle_input(Input::Receive(t0, p.clone()));
+        s.handle_receive(t0, PHONE, p);
     }
     for p in &five {
         let mut p = p.clone();
         // A later event: shift the RTP timestamp by one second.
         let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]).wrapping_add(8000);
         p[4..8].copy_from_slice(&ts.to_be_bytes());
-        s.handle_input(Input::Receive(t0, p));
+        s.handle_receive(t0, PHONE, &p);
     }
     assert_eq!(dtmf_events(&mut s), vec!['5', '5']);
 }

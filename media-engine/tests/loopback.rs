@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use media_engine::dtmf::{DtmfDecoder, encode_digit};
-use media_engine::{EngineConfig, MediaEngine, MediaEvent, sdp, start_session};
+use media_engine::{
+    COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, MediaEngine, MediaEvent, sdp,
+    start_session,
+};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 use tokio::time::{Instant, timeout};
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -53,7 +56,7 @@ async fn receive_for(peer: &UdpSocket, span: Duration) -> Vec<Rtp> {
     packets
 }
 
-async fn next_event(events: &mut UnboundedReceiver<MediaEvent>) -> MediaEvent {
+async fn next_event(events: &mut Receiver<MediaEvent>) -> MediaEvent {
     timeout(Duration::from_secs(3), events.recv())
         .await
         .expect("event within 3 s")
@@ -107,7 +110,7 @@ async fn session_over_loopback() {
     let tone: Arc<[i16]> = (0..2400)
         .map(|n| (10000.0 * (std::f64::consts::TAU * 1000.0 * f64::from(n) / 8000.0).sin()) as i16)
         .collect();
-    media.play(42, tone);
+    media.play(42, tone).unwrap();
     let during = receive_for(&peer, Duration::from_millis(500)).await;
     let first_audio = during
         .iter()
@@ -124,7 +127,16 @@ async fn session_over_loopback() {
     assert_eq!(audio_packets, 15, "2400 samples = 15 packets");
     assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutDone(42));
 
-    // A digit sprayed from another host on the loopback net is not the phone's: dropped.
+    // The phone's audio latches the session onto it (symmetric RTP)...
+    for i in 0..3u16 {
+        let mut datagram = vec![0x80, 0];
+        datagram.extend_from_slice(&(90 + i).to_be_bytes());
+        datagram.extend_from_slice(&(160 * u32::from(i)).to_be_bytes());
+        datagram.extend_from_slice(&0xCAFE_u32.to_be_bytes());
+        datagram.extend_from_slice(&[0xFF; 160]);
+        peer.send_to(&datagram, local).await.unwrap();
+    }
+    // ...so a digit sprayed from another host on the loopback net is not the phone's: dropped.
     let intruder = UdpSocket::bind(("127.0.0.2", 0)).await.unwrap();
     for (j, p) in encode_digit('5', 800, 160, 10)
         .unwrap()
@@ -166,11 +178,15 @@ async fn session_over_loopback() {
         "no duplicate digits"
     );
     let stats = media.stats().await.expect("session running");
-    assert_eq!((stats.received, stats.dtmf, stats.malformed), (21, 3, 1));
+    assert_eq!(
+        (stats.received, stats.dtmf, stats.malformed, stats.foreign),
+        (24, 3, 1, 7)
+    );
+    assert_eq!(stats.latched, 1);
     assert!(stats.sent >= 70, "sent {}", stats.sent);
 
     // A key press toward the phone: RFC 4733 packets with one timestamp, decoded once.
-    media.send_dtmf('7');
+    media.send_dtmf('7').unwrap();
     let sent = receive_for(&peer, Duration::from_millis(300)).await;
     let event_packets: Vec<&Rtp> = sent.iter().filter(|p| p.payload_type == 101).collect();
     assert_eq!(event_packets.len(), 7, "4 updates + 3 end packets");
@@ -182,8 +198,8 @@ async fn session_over_loopback() {
     assert_eq!(digits, vec!['7']);
 
     // Bargein then close.
-    media.play(43, vec![1000; 80_000].into());
-    media.stop_playout();
+    media.play(43, vec![1000; 80_000].into()).unwrap();
+    media.stop_playout().unwrap();
     assert_eq!(
         next_event(&mut events).await,
         MediaEvent::PlayoutStopped(43)
@@ -208,8 +224,109 @@ async fn dropping_every_handle_closes_the_session() {
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
     let (media, mut events) = start_session(rtp, &negotiated);
-    media.play(1, vec![500; 8000].into());
+    media.play(1, vec![500; 8000].into()).unwrap();
     drop(media);
     assert_eq!(next_event(&mut events).await, MediaEvent::PlayoutStopped(1));
     assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+}
+
+/// One PCMU packet of silence from the phone's stream.
+fn pcmu(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut datagram = vec![0x80, 0];
+    datagram.extend_from_slice(&seq.to_be_bytes());
+    datagram.extend_from_slice(&(160 * u32::from(seq)).to_be_bytes());
+    datagram.extend_from_slice(&ssrc.to_be_bytes());
+    datagram.extend_from_slice(&[0xFF; 160]);
+    datagram
+}
+
+#[tokio::test]
+async fn rtp_follows_a_phone_behind_nat() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let local = rtp.local_addr();
+    // The SDP names one port; the phone's NAT sends from another.
+    let sdp_port = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let nat = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(sdp_port.local_addr().unwrap()), local).unwrap();
+    let (media, mut events) = start_session(rtp, &negotiated);
+    assert!(
+        !receive_for(&sdp_port, Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "rtp goes to the sdp address before the phone sends"
+    );
+    for seq in 0..3 {
+        nat.send_to(&pcmu(seq, 0xCAFE), local).await.unwrap();
+    }
+    let at_nat = receive_for(&nat, Duration::from_millis(400)).await;
+    assert!(at_nat.len() >= 10, "{} packets at the nat", at_nat.len());
+    let _ = receive_for(&sdp_port, Duration::from_millis(50)).await;
+    assert!(
+        receive_for(&sdp_port, Duration::from_millis(200))
+            .await
+            .is_empty(),
+        "nothing more to the sdp address once latched"
+    );
+    // A digit from the SDP address is dropped now; the same from the NAT is heard.
+    for sender in [&sdp_port, &nat] {
+        for (j, p) in encode_digit('3', 800, 160, 10)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
+            let mut datagram = vec![0x80, (u8::from(p.marker) << 7) | 101];
+            datagram.extend_from_slice(&(10 + j as u16).to_be_bytes());
+            datagram.extend_from_slice(&8000u32.to_be_bytes());
+            datagram.extend_from_slice(&0xCAFE_u32.to_be_bytes());
+            datagram.extend_from_slice(&p.payload);
+            sender.send_to(&datagram, local).await.unwrap();
+        }
+    }
+    assert_eq!(next_event(&mut events).await, MediaEvent::Dtmf('3'));
+    let stats = media.stats().await.unwrap();
+    assert_eq!((stats.foreign, stats.latched, stats.dtmf), (7, 1, 1));
+    media.close();
+    assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+}
+
+#[tokio::test]
+async fn queues_are_bounded_and_closed_is_never_lost() {
+    let engine = MediaEngine::new(EngineConfig {
+        bind_ip: LOCALHOST,
+        port_min: 0,
+        port_max: 0,
+    });
+    let rtp = engine.allocate().await.unwrap();
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
+    let (media, mut events) = start_session(rtp, &negotiated);
+    // The current-thread test runtime has not run the session task yet: the queue fills.
+    for id in 0..COMMAND_QUEUE as u64 {
+        media.play(id, Arc::from(Vec::new())).unwrap();
+    }
+    assert_eq!(
+        media.play(99, Arc::from(Vec::new())),
+        Err(CommandError::Full)
+    );
+    // Each empty item is done at once: 64 events into a 64-slot queue nobody reads, one slot
+    // of which is kept for Closed.
+    let stats = media.stats().await.unwrap();
+    assert_eq!(stats.events_dropped, 1);
+    media.close();
+    let mut got = Vec::new();
+    while let Some(event) = events.recv().await {
+        got.push(event);
+    }
+    assert_eq!(got.len(), EVENT_QUEUE);
+    assert_eq!(got.last(), Some(&MediaEvent::Closed));
+    assert_eq!(got[0], MediaEvent::PlayoutDone(0));
+    assert_eq!(
+        media.play(1, Arc::from(Vec::new())),
+        Err(CommandError::Closed)
+    );
 }

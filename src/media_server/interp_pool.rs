@@ -23,7 +23,7 @@ pub(crate) struct CallJob {
     pub(crate) session: vxml_interp::SessionInfo,
     pub(crate) app: url::Url,
     pub(crate) media: MediaHandle,
-    pub(crate) media_events: mpsc::UnboundedReceiver<MediaEvent>,
+    pub(crate) media_events: mpsc::Receiver<MediaEvent>,
     pub(crate) hangup: watch::Receiver<bool>,
     pub(crate) ua: UaHandle,
     pub(crate) cache: Arc<PromptCache>,

@@ -23,7 +23,7 @@ use super::{clock, tts};
 pub(crate) struct MediaPlatform {
     call_id: String,
     media: MediaHandle,
-    events: mpsc::UnboundedReceiver<MediaEvent>,
+    events: mpsc::Receiver<MediaEvent>,
     hangup: watch::Receiver<bool>,
     ua: UaHandle,
     fetcher: Rc<HttpFetcher>,
@@ -46,7 +46,7 @@ impl MediaPlatform {
     pub(crate) fn new(
         call_id: String,
         media: MediaHandle,
-        events: mpsc::UnboundedReceiver<MediaEvent>,
+        events: mpsc::Receiver<MediaEvent>,
         hangup: watch::Receiver<bool>,
         ua: UaHandle,
         fetcher: Rc<HttpFetcher>,
@@ -85,7 +85,10 @@ impl MediaPlatform {
                 continue;
             }
             self.next_id += 1;
-            self.media.play(self.next_id, pcm);
+            if let Err(error) = self.media.play(self.next_id, pcm) {
+                warn!(%error, "prompt not queued");
+                continue;
+            }
             last = Some(self.next_id);
         }
         last
@@ -252,14 +255,14 @@ impl vxml_interp::Prompter for MediaPlatform {
                 if let Some(pcm) = pcm.filter(|p| !p.is_empty()) {
                     let started = tokio::time::Instant::now();
                     self.next_id += 1;
-                    self.media.play(self.next_id, pcm);
+                    let _ = self.media.play(self.next_id, pcm);
                     let out = fetch.await;
                     // Once started, it plays at least `minimum`, so it is not a blip.
                     let played = started.elapsed();
                     if played < audio.minimum {
                         tokio::time::sleep(audio.minimum - played).await;
                     }
-                    self.media.stop_playout();
+                    let _ = self.media.stop_playout();
                     return out;
                 }
                 fetch.await
@@ -283,7 +286,7 @@ impl vxml_interp::Recognizer for MediaPlatform {
                     Some(c) => c,
                     None if req.bargein || !playing => {
                         if playing {
-                            self.media.stop_playout();
+                            let _ = self.media.stop_playout();
                             playing = false;
                         }
                         collector.insert(DtmfCollector::new(&req, now()))
@@ -298,7 +301,7 @@ impl vxml_interp::Recognizer for MediaPlatform {
             let deadline = match collector.as_ref().map(|c| c.poll()) {
                 Some(CollectState::Done(result)) => {
                     if playing {
-                        self.media.stop_playout();
+                        let _ = self.media.stop_playout();
                     }
                     info!(result = ?result, "input collected");
                     return result;
