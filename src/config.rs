@@ -109,6 +109,8 @@ pub(crate) struct MediaSection {
     pub(crate) rtp_port_max: u16,
     /// Interpreter threads (each runs many calls); 0 = one per core.
     pub(crate) interpreter_threads: usize,
+    /// Hang up a call that sent no RTP for this long (the caller vanished); 0 = never.
+    pub(crate) rtp_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +174,7 @@ impl Default for MediaSection {
             rtp_port_min: 20000,
             rtp_port_max: 29999,
             interpreter_threads: 0,
+            rtp_timeout_secs: 30,
         }
     }
 }

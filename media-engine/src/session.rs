@@ -23,9 +23,10 @@
 //!
 //! 1. Until latched, RTP goes to the SDP address (none if it is unspecified, e.g. `0.0.0.0`),
 //!    and RTP is accepted from *any* source.
-//! 2. The first *valid* packet (well-formed RTP v2 whose payload type is the negotiated codec's
-//!    or telephone-event's) latches the session: from then on RTP goes to its source address
-//!    and only packets from that address *and* with its SSRC are accepted.
+//! 2. The first *valid audio* packet (well-formed RTP v2 with the negotiated codec's payload
+//!    type) latches the session: from then on RTP goes to its source address and only packets
+//!    from that address *and* with its SSRC are accepted. Before it, telephone-events count
+//!    only from the SDP's host and do not latch (a DTMF injector may never hear our audio).
 //! 3. Re-latching (the phone roamed or its NAT mapping changed): once no packet has come from
 //!    the latched source for [`RELATCH_AFTER`] (2 s), a new source takes over when it sends two
 //!    valid packets with one SSRC and sequence numbers 1..=[`RELATCH_MAX_GAP`] apart (so a
@@ -618,7 +619,7 @@ impl RtpSession {
         let pt = packet.payload_type;
         let is_dtmf = Some(pt) == self.config.dtmf_payload_type;
         let is_media = is_dtmf || pt == self.config.payload_type;
-        if !self.accept_source(from, packet.ssrc, packet.seq, is_media, now) {
+        if !self.accept_source(from, packet.ssrc, packet.seq, is_media, is_dtmf, now) {
             return;
         }
         self.last_received = now;
@@ -651,12 +652,24 @@ impl RtpSession {
         ssrc: u32,
         seq: u16,
         is_media: bool,
+        is_dtmf: bool,
         now: Instant,
     ) -> bool {
         let Some(latch) = self.latch else {
             if !is_media {
                 // Not a stream we negotiated: cannot latch, ignored.
                 self.stats.other_payload += 1;
+                return false;
+            }
+            if is_dtmf {
+                // Only audio latches: a phone streams it from its first moment, while key
+                // presses may come from a helper that never receives our audio (a SIP test
+                // tool, a DTMF injector). Before the audio, events count only from the SDP's
+                // host, as a spoofer elsewhere could otherwise press keys.
+                if from.ip() == self.config.remote.ip() {
+                    return true;
+                }
+                self.stats.foreign += 1;
                 return false;
             }
             self.latch_to(from, ssrc);
@@ -1005,6 +1018,33 @@ mod tests {
             "{stats:?}"
         );
         assert_eq!((stats.other_payload, stats.rtcp, stats.foreign), (1, 1, 0));
+    }
+
+    #[test]
+    fn key_presses_before_audio_count_from_the_sdp_host_and_do_not_latch() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        // A tool on the phone's host sends the events from another port than the SDP's.
+        let same_host = SocketAddr::new(SDP.ip(), 5999);
+        for (seq, p) in (0..).zip(encode_digit('5', 800, 160, 10).unwrap()) {
+            s.handle_receive(t0, same_host, &rtp(101, seq, 1000, p.marker, &p.payload));
+        }
+        // A stranger's key press is not taken.
+        for (seq, p) in (0..).zip(encode_digit('9', 800, 160, 10).unwrap()) {
+            s.handle_receive(t0, OTHER, &rtp(101, seq, 2000, p.marker, &p.payload));
+        }
+        let (packets, events, _) = drain(&mut s);
+        assert_eq!(events, vec![MediaEvent::Dtmf('5')]);
+        assert_eq!(s.latched(), None, "events do not latch");
+        assert!(packets.iter().all(|p| p.to == SDP));
+        let (packets, _) = run_until(&mut s, t0 + Duration::from_millis(100));
+        assert!(
+            !packets.is_empty() && packets.iter().all(|p| p.to == SDP),
+            "still to the SDP"
+        );
+        // The first audio latches.
+        s.handle_receive(t0, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
+        assert_eq!(s.latched(), Some((NAT, 7)));
     }
 
     /// The datagram that killed a call's audio through the `rtp` crate: a one-byte header

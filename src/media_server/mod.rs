@@ -69,6 +69,7 @@ impl MediaServer {
             pool: pool.clone(),
             cache,
             public_ip: cfg.rtp_public_ip,
+            rtp_timeout: std::time::Duration::from_secs(cfg.rtp_timeout_secs),
         });
         let dispatcher = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -139,6 +140,8 @@ struct CallContext {
     pool: InterpreterPool,
     cache: Arc<PromptCache>,
     public_ip: Option<IpAddr>,
+    /// Hang up after this long without RTP from the caller (zero: never).
+    rtp_timeout: std::time::Duration,
 }
 
 impl CallContext {
@@ -174,15 +177,16 @@ impl CallContext {
             info!("caller gave up while the call was being set up");
             return;
         }
-        let negotiated = match self.negotiate(&call.remote_sdp, socket.local_addr()) {
-            Ok(n) => n,
-            Err(e) => {
-                // Every SdpError, the refusal of an IPv6 offer by our IPv4 RTP socket
-                // (AddressFamily) included, is 488 Not Acceptable Here (RFC 3261 §21.4.26).
-                warn!(error = %e, "SDP offer not acceptable");
-                return reject(488);
-            }
-        };
+        let negotiated =
+            match self.negotiate(&call.remote_sdp, socket.local_addr(), call.source.ip()) {
+                Ok(n) => n,
+                Err(e) => {
+                    // Every SdpError, the refusal of an IPv6 offer by our IPv4 RTP socket
+                    // (AddressFamily) included, is 488 Not Acceptable Here (RFC 3261 §21.4.26).
+                    warn!(error = %e, "SDP offer not acceptable");
+                    return reject(488);
+                }
+            };
         info!(
             codec = ?negotiated.codec,
             pt = negotiated.payload_type,
@@ -193,7 +197,9 @@ impl CallContext {
             held = negotiated.remote_held,
             "media negotiated"
         );
-        let (media, media_events) = media_engine::start_session(socket, &negotiated);
+        let mut session = media_engine::SessionConfig::from_negotiated(&negotiated);
+        session.inactivity_timeout = self.rtp_timeout;
+        let (media, media_events) = media_engine::start_session_with(socket, session);
         self.ua.answer(&call_id, negotiated.answer.clone());
         let job = CallJob {
             span: tracing::Span::current(),
@@ -229,12 +235,20 @@ impl CallContext {
         &self,
         offer: &str,
         bound: SocketAddr,
+        signalling_peer: IpAddr,
     ) -> Result<media_engine::sdp::Negotiated, media_engine::sdp::SdpError> {
         let negotiated = media_engine::sdp::negotiate(offer, bound)?;
+        // An offer on hold (c=0.0.0.0) names no media peer: answer with the address that
+        // reaches whoever sent the INVITE.
+        let peer = if negotiated.remote.ip().is_unspecified() {
+            signalling_peer
+        } else {
+            negotiated.remote.ip()
+        };
         let ip = match self.public_ip {
             Some(ip) => ip,
             None if !bound.ip().is_unspecified() => return Ok(negotiated),
-            None => media_engine::local_ip_toward(negotiated.remote.ip())
+            None => media_engine::local_ip_toward(peer)
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
         };
         media_engine::sdp::negotiate(offer, SocketAddr::new(ip, bound.port()))

@@ -183,6 +183,12 @@ impl MediaPlatform {
         tokio::select! {
             ev = self.events.recv() => match ev {
                 Some(MediaEvent::Closed) | None => Wake::Hangup,
+                Some(MediaEvent::Inactive) => {
+                    // The caller vanished without a BYE: end the call (the session guard
+                    // sends ours) rather than talk to nobody.
+                    warn!("no RTP from the caller for the inactivity timeout: hanging up");
+                    Wake::Hangup
+                }
                 Some(ev) => Wake::Media(ev),
             },
             // Err: the call's flag was dropped, which only happens when the call is gone.
