@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::media_server::MediaServer;
 
 pub(crate) fn run(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
+    raise_file_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("parley-io")
@@ -160,5 +161,14 @@ fn edge_key(data_dir: &std::path::Path) -> anyhow::Result<[u8; 32]> {
             Ok(key)
         }
         Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Every call holds sockets (RTP, RTCP, TCP, HTTP): take the hard limit on open files, not the
+/// 1024 soft default, so a busy server does not fail at accept or bind.
+fn raise_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => info!(open_files = n, "file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
     }
 }

@@ -1,10 +1,10 @@
 //! The tokio driver: port allocation and one task per session that moves datagrams, commands
 //! and timer expiries into the [`RtpSession`] core and its outputs onto the socket.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -59,17 +59,22 @@ pub struct MediaEngine {
 #[derive(Debug)]
 struct EngineInner {
     config: EngineConfig,
-    /// Rotates through the range so a just-freed port is not reused at once (late packets of
-    /// the old call would land in the new one).
-    next: AtomicU32,
+    /// Even ports of the range not held by a call of ours, least recently freed first: a
+    /// just-freed port goes to the back, so late packets of an old call do not land in a new
+    /// one, and allocating is a pop, not a probe of every port.
+    free: Mutex<VecDeque<u16>>,
 }
 
 impl MediaEngine {
     /// An engine allocating from `cfg`'s range.
     pub fn new(cfg: EngineConfig) -> Self {
-        let next = AtomicU32::new(rand::random::<u32>() >> 1);
+        let start = rand::random::<u32>() >> 1;
+        let free = even_ports(cfg.port_min, cfg.port_max, start).collect();
         MediaEngine {
-            inner: Arc::new(EngineInner { config: cfg, next }),
+            inner: Arc::new(EngineInner {
+                config: cfg,
+                free: Mutex::new(free),
+            }),
         }
     }
 
@@ -77,18 +82,23 @@ impl MediaEngine {
     pub async fn allocate(&self) -> io::Result<RtpSocket> {
         let cfg = &self.inner.config;
         if cfg.port_min == 0 && cfg.port_max == 0 {
-            return RtpSocket::bind(SocketAddr::new(cfg.bind_ip, 0)).await;
+            return RtpSocket::bind(SocketAddr::new(cfg.bind_ip, 0), None).await;
         }
-        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
-        let candidates = even_ports(cfg.port_min, cfg.port_max, start);
-        if candidates.len() == 0 {
+        if even_ports(cfg.port_min, cfg.port_max, 0).len() == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "rtp port range holds no even port pair",
             ));
         }
-        for port in candidates {
-            match RtpSocket::bind(SocketAddr::new(cfg.bind_ip, port)).await {
+        // Ports another process holds are skipped (and tried again later, at the back).
+        let tries = self.free_len();
+        for _ in 0..tries {
+            let Some(port) = self.take_port() else { break };
+            let lease = PortLease {
+                engine: self.inner.clone(),
+                port,
+            };
+            match RtpSocket::bind(SocketAddr::new(cfg.bind_ip, port), Some(lease)).await {
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
                 other => return other,
             }
@@ -97,6 +107,30 @@ impl MediaEngine {
             io::ErrorKind::AddrInUse,
             "no free rtp port in range",
         ))
+    }
+
+    fn free_len(&self) -> usize {
+        self.inner.free.lock().map_or(0, |f| f.len())
+    }
+
+    fn take_port(&self) -> Option<u16> {
+        self.inner.free.lock().ok()?.pop_front()
+    }
+}
+
+/// A port taken from the engine's pool; it goes back when the socket (and so the session that
+/// owns it) is dropped.
+#[derive(Debug)]
+struct PortLease {
+    engine: Arc<EngineInner>,
+    port: u16,
+}
+
+impl Drop for PortLease {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.engine.free.lock() {
+            free.push_back(self.port);
+        }
     }
 }
 
@@ -119,13 +153,19 @@ fn even_ports(min: u16, max: u16, start: u32) -> impl ExactSizeIterator<Item = u
 pub struct RtpSocket {
     socket: UdpSocket,
     local: SocketAddr,
+    /// Gives the port back to the engine when the socket goes.
+    _lease: Option<PortLease>,
 }
 
 impl RtpSocket {
-    async fn bind(addr: SocketAddr) -> io::Result<Self> {
+    async fn bind(addr: SocketAddr, lease: Option<PortLease>) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr).await?;
         let local = socket.local_addr()?;
-        Ok(RtpSocket { socket, local })
+        Ok(RtpSocket {
+            socket,
+            local,
+            _lease: lease,
+        })
     }
 
     /// The bound address (an unspecified IP if the engine binds all interfaces).
@@ -435,5 +475,41 @@ mod tests {
         });
         let err = empty.allocate().await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[tokio::test]
+    async fn ports_come_from_a_pool_and_go_back_last() {
+        let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        // Three even ports in a range nothing else on this host uses in tests.
+        let (min, max) = (47_310, 47_315);
+        // Another process (here: a plain socket) holds one of them: it is skipped.
+        let squatter = std::net::UdpSocket::bind((loopback, 47_312)).unwrap();
+        let engine = MediaEngine::new(EngineConfig {
+            bind_ip: loopback,
+            port_min: min,
+            port_max: max,
+        });
+        let a = engine.allocate().await.unwrap();
+        let b = engine.allocate().await.unwrap();
+        let mut held: Vec<u16> = vec![a.local_addr().port(), b.local_addr().port()];
+        held.sort();
+        assert_eq!(held, vec![47_310, 47_314]);
+        assert_eq!(
+            engine.allocate().await.unwrap_err().kind(),
+            io::ErrorKind::AddrInUse,
+            "all taken"
+        );
+        // A freed port comes back, behind the ones freed before it.
+        let freed = a.local_addr().port();
+        drop(a);
+        drop(squatter);
+        let c = engine.allocate().await.unwrap();
+        assert_eq!(
+            c.local_addr().port(),
+            47_312,
+            "the port the squatter left, first"
+        );
+        let d = engine.allocate().await.unwrap();
+        assert_eq!(d.local_addr().port(), freed);
     }
 }
