@@ -186,6 +186,7 @@ enum Command {
     Play(u64, Arc<[i16]>),
     StopPlayout,
     SendDtmf(char),
+    Update(Box<SessionConfig>),
     Stats(oneshot::Sender<SessionStats>),
 }
 
@@ -223,6 +224,7 @@ impl std::fmt::Debug for Command {
             Command::Play(id, samples) => write!(f, "Play({id}, {} samples)", samples.len()),
             Command::StopPlayout => f.write_str("StopPlayout"),
             Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
+            Command::Update(c) => write!(f, "Update({c:?})"),
             Command::Stats(_) => f.write_str("Stats"),
         }
     }
@@ -238,6 +240,11 @@ impl MediaHandle {
     /// Flushes queued playout (bargein); `PlayoutStopped(id)` for each flushed item.
     pub fn stop_playout(&self) -> Result<(), CommandError> {
         Ok(self.commands.try_send(Command::StopPlayout)?)
+    }
+
+    /// Applies a renegotiated session (a re-INVITE: hold, resume, a new address or codec).
+    pub fn update(&self, config: SessionConfig) -> Result<(), CommandError> {
+        Ok(self.commands.try_send(Command::Update(Box::new(config)))?)
     }
 
     /// Sends an RFC 4733 key press (100 ms) in place of audio; playout pauses meanwhile.
@@ -357,6 +364,11 @@ async fn run(
             command = commands.recv() => match command {
                 Some(Command::Play(id, samples)) => session.play(id, samples),
                 Some(Command::StopPlayout) => session.stop_playout(),
+                Some(Command::Update(config)) => {
+                    if let Err(error) = session.reconfigure(clock::now(), *config) {
+                        tracing::warn!(%error, "renegotiated session not applied");
+                    }
+                }
                 Some(Command::SendDtmf(digit)) => {
                     if !session.send_dtmf(digit) {
                         tracing::warn!(%digit, "cannot send dtmf on this session");

@@ -357,6 +357,25 @@ impl RtpSession {
         self.ids.ssrc
     }
 
+    /// Applies a renegotiated session (re-INVITE): direction, peer address, payload types,
+    /// codec, inactivity timeout. A new SDP address or codec forgets the latch (the peer's
+    /// media may now come from elsewhere); the playout queue and the tick clock go on, and the
+    /// inactivity clock starts again at `now` (a call resumed after a long hold is not idle).
+    pub fn reconfigure(&mut self, now: Instant, config: SessionConfig) -> Result<(), CodecError> {
+        if config.codec != self.config.codec {
+            self.codec = Codec::new(config.codec)?;
+            self.latch = None;
+        }
+        if config.remote != self.config.remote {
+            self.latch = None;
+        }
+        self.inband = config.dtmf_payload_type.is_none().then(InbandDetector::new);
+        self.config = config;
+        self.inactive_reported = false;
+        self.last_received = now;
+        Ok(())
+    }
+
     /// The latched source address and SSRC, once the peer's first valid packet arrived.
     pub fn latched(&self) -> Option<(SocketAddr, u32)> {
         self.latch.map(|l| (l.addr, l.ssrc))
@@ -1045,6 +1064,33 @@ mod tests {
         // The first audio latches.
         s.handle_receive(t0, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
         assert_eq!(s.latched(), Some((NAT, 7)));
+    }
+
+    #[test]
+    fn reconfigure_holds_and_resumes_elsewhere() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        s.handle_receive(t0, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
+        assert_eq!(s.latched(), Some((NAT, 7)));
+        // Hold: the peer sent `sendonly`, we answered `recvonly`.
+        let held = SessionConfig {
+            send: false,
+            ..config()
+        };
+        s.reconfigure(t0, held).unwrap();
+        let (packets, _) = run_until(&mut s, t0 + Duration::from_millis(200));
+        assert!(packets.is_empty(), "nothing sent on hold");
+        // Resume with a new address: the latch is forgotten, RTP goes to the new SDP address.
+        let moved: SocketAddr = "192.0.2.77:7000".parse().unwrap();
+        let resumed = SessionConfig {
+            remote: moved,
+            ..config()
+        };
+        s.reconfigure(t0 + Duration::from_millis(200), resumed)
+            .unwrap();
+        assert_eq!(s.latched(), None);
+        let (packets, _) = run_until(&mut s, t0 + Duration::from_millis(400));
+        assert!(!packets.is_empty() && packets.iter().all(|p| p.to == moved));
     }
 
     /// The datagram that killed a call's audio through the `rtp` crate: a one-byte header

@@ -70,6 +70,7 @@ impl MediaServer {
             cache,
             public_ip: cfg.rtp_public_ip,
             rtp_timeout: std::time::Duration::from_secs(cfg.rtp_timeout_secs),
+            sessions: Arc::default(),
         });
         let dispatcher = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -84,8 +85,15 @@ impl MediaServer {
                         }
                         tokio::spawn(ctx.clone().accept(call, hangup_rx).instrument(span));
                     }
+                    UaEvent::Reoffer { call_id, sdp } => {
+                        let span = info_span!("call", call_id = %call_id);
+                        span.in_scope(|| ctx.reoffer(&call_id, &sdp));
+                    }
                     UaEvent::Ended { call_id, reason } => {
                         info!(call_id = %call_id, ?reason, "call ended by SIP");
+                        if let Ok(mut m) = ctx.sessions.lock() {
+                            m.remove(&call_id);
+                        }
                         let flag = ctx.calls.lock().ok().and_then(|mut m| m.remove(&call_id));
                         if let Some(flag) = flag {
                             let _ = flag.send(true);
@@ -142,6 +150,28 @@ struct CallContext {
     public_ip: Option<IpAddr>,
     /// Hang up after this long without RTP from the caller (zero: never).
     rtp_timeout: std::time::Duration,
+    /// Each answered call's media and SDP session, for re-INVITEs.
+    sessions: Arc<Mutex<HashMap<String, CallSession>>>,
+}
+
+/// What a re-INVITE needs of an answered call.
+#[derive(Clone)]
+struct CallSession {
+    media: media_engine::MediaHandle,
+    /// The address our SDP answer named.
+    local: SocketAddr,
+    /// `o=` session id and the version of our last SDP.
+    session_id: u64,
+    version: u64,
+}
+
+/// The `o=` session id of an SDP we wrote (`o=parley <id> <version> ...`).
+fn sdp_session_id(sdp: &str) -> u64 {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("o="))
+        .and_then(|o| o.split_whitespace().nth(1))
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(1)
 }
 
 impl CallContext {
@@ -177,7 +207,7 @@ impl CallContext {
             info!("caller gave up while the call was being set up");
             return;
         }
-        let negotiated =
+        let (negotiated, answer_local) =
             match self.negotiate(&call.remote_sdp, socket.local_addr(), call.source.ip()) {
                 Ok(n) => n,
                 Err(e) => {
@@ -200,6 +230,17 @@ impl CallContext {
         let mut session = media_engine::SessionConfig::from_negotiated(&negotiated);
         session.inactivity_timeout = self.rtp_timeout;
         let (media, media_events) = media_engine::start_session_with(socket, session);
+        if let Ok(mut m) = self.sessions.lock() {
+            m.insert(
+                call_id.clone(),
+                CallSession {
+                    media: media.clone(),
+                    local: answer_local,
+                    session_id: sdp_session_id(&negotiated.answer),
+                    version: sdp_session_id(&negotiated.answer),
+                },
+            );
+        }
         self.ua.answer(&call_id, negotiated.answer.clone());
         let job = CallJob {
             span: tracing::Span::current(),
@@ -236,7 +277,7 @@ impl CallContext {
         offer: &str,
         bound: SocketAddr,
         signalling_peer: IpAddr,
-    ) -> Result<media_engine::sdp::Negotiated, media_engine::sdp::SdpError> {
+    ) -> Result<(media_engine::sdp::Negotiated, SocketAddr), media_engine::sdp::SdpError> {
         let negotiated = media_engine::sdp::negotiate(offer, bound)?;
         // An offer on hold (c=0.0.0.0) names no media peer: answer with the address that
         // reaches whoever sent the INVITE.
@@ -247,11 +288,50 @@ impl CallContext {
         };
         let ip = match self.public_ip {
             Some(ip) => ip,
-            None if !bound.ip().is_unspecified() => return Ok(negotiated),
+            None if !bound.ip().is_unspecified() => return Ok((negotiated, bound)),
             None => media_engine::local_ip_toward(peer)
                 .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
         };
-        media_engine::sdp::negotiate(offer, SocketAddr::new(ip, bound.port()))
+        let local = SocketAddr::new(ip, bound.port());
+        Ok((media_engine::sdp::negotiate(offer, local)?, local))
+    }
+
+    /// A re-INVITE's new offer: answered within the call's SDP session (same `o=` id, next
+    /// version) and applied to its media, or refused with 488 leaving the call as it was.
+    fn reoffer(&self, call_id: &str, offer: &str) {
+        let Some(mut state) = self
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|m| m.get(call_id).cloned())
+        else {
+            self.ua.reject_reoffer(call_id, 481);
+            return;
+        };
+        state.version += 1;
+        let answer_config = media_engine::sdp::AnswerConfig {
+            local: state.local,
+            session_id: state.session_id,
+            session_version: state.version,
+        };
+        match media_engine::sdp::negotiate_with(offer, &answer_config) {
+            Ok(n) => {
+                info!(call_id, direction = n.direction().as_str(), remote_rtp = %n.remote, held = n.remote_held, "re-INVITE: media renegotiated");
+                let mut config = media_engine::SessionConfig::from_negotiated(&n);
+                config.inactivity_timeout = self.rtp_timeout;
+                if let Err(e) = state.media.update(config) {
+                    warn!(call_id, error = %e, "renegotiated media not applied");
+                }
+                self.ua.answer_reoffer(call_id, n.answer);
+                if let Ok(mut m) = self.sessions.lock() {
+                    m.insert(call_id.to_owned(), state);
+                }
+            }
+            Err(e) => {
+                warn!(call_id, error = %e, "re-INVITE offer not acceptable");
+                self.ua.reject_reoffer(call_id, 488);
+            }
+        }
     }
 
     fn forget(&self, call_id: &str) {

@@ -59,6 +59,22 @@ impl UaHandle {
         });
     }
 
+    /// Answers a re-INVITE's new offer ([`crate::UaEvent::Reoffer`]).
+    pub fn answer_reoffer(&self, call_id: &str, sdp: String) {
+        self.command(Command::AnswerReoffer {
+            call_id: call_id.to_owned(),
+            sdp,
+        });
+    }
+
+    /// Refuses a re-INVITE's new offer (e.g. 488); the call goes on as it was.
+    pub fn reject_reoffer(&self, call_id: &str, status: u16) {
+        self.command(Command::RejectReoffer {
+            call_id: call_id.to_owned(),
+            status,
+        });
+    }
+
     /// Hangs up: BYE, or 480 if not answered yet.
     pub fn hangup(&self, call_id: &str) {
         self.command(Command::Hangup {

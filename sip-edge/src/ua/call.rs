@@ -39,6 +39,14 @@ pub(super) struct Call {
     pub(super) hangup_pending: bool,
     /// `Ended` was reported to the application (exactly once per call).
     pub(super) reported: bool,
+    /// The peer's last SDP (offer of the INVITE or of a re-INVITE we answered).
+    pub(super) remote_sdp: String,
+    /// A re-INVITE with a new offer, waiting for the application's answer: the request and
+    /// where its answer goes. Its retransmissions are absorbed meanwhile.
+    pub(super) reoffer: Option<(SipMessage, (Transport, SocketAddr))>,
+    /// The answer to the last re-INVITE (its top Via branch and the 200/4xx), sent again to
+    /// its retransmissions.
+    pub(super) reoffer_answer: Option<(String, Bytes)>,
 }
 
 impl Call {

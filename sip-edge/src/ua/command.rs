@@ -50,6 +50,15 @@ impl Ua {
                     .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
                 self.final_error(now, &call_id, status.as_u16(), status.canonical_reason());
             }
+            Command::AnswerReoffer { call_id, sdp } => {
+                self.answer_reoffer(&call_id, 200, Some(sdp));
+            }
+            Command::RejectReoffer { call_id, status } => {
+                let status = StatusCode::new(status)
+                    .filter(|s| s.is_failure())
+                    .unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                self.answer_reoffer(&call_id, status.as_u16(), None);
+            }
             Command::Hangup { call_id } => {
                 let phase = self.calls.get(&call_id).map(|c| c.phase);
                 match phase {
@@ -71,6 +80,35 @@ impl Ua {
                 }
             }
         }
+    }
+
+    /// Answers the pending re-INVITE: 200 with `sdp` (which becomes the session's SDP), or
+    /// an error that leaves the session as it was. Sent statelessly and again to each
+    /// retransmission of that re-INVITE (the peer's INVITE client transaction retransmits
+    /// until it has a response; its ACK needs nothing from us).
+    fn answer_reoffer(&mut self, call_id: &str, status: u16, sdp: Option<String>) {
+        let contact = format!("<sip:dialog@{}>", self.advertised);
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some((req, dest)) = call.reoffer.take() else {
+            return;
+        };
+        let reason = StatusCode::new(status).map_or("OK", |s| s.canonical_reason());
+        let mut b = response(&req, status, reason).header("Contact", contact);
+        if let Some(sdp) = &sdp {
+            b = b.body("application/sdp", Bytes::from(sdp.clone()));
+            call.local_sdp = Some(sdp.clone());
+            call.remote_sdp = String::from_utf8_lossy(&req.body()).into_owned();
+        }
+        let data = b.build();
+        let branch = req
+            .top_via()
+            .and_then(|v| v.branch().map(str::to_owned))
+            .unwrap_or_default();
+        call.reoffer_answer = Some((branch, data.clone()));
+        info!(call_id = %call_id, status, "re-INVITE answered");
+        self.send(dest, data);
     }
 
     pub(super) fn final_error(&mut self, now: Instant, call_id: &str, status: u16, reason: &str) {

@@ -57,8 +57,38 @@ impl Ua {
                 return self.pump(&call_id);
             }
             if to_tag.as_deref() == Some(call.local_tag.as_str()) && call.phase != Phase::Ended {
-                // re-INVITE (session refresh, hold): same SDP again. Answered statelessly;
-                // the peer retransmits until it gets it.
+                let branch = msg
+                    .top_via()
+                    .and_then(|v| v.branch().map(str::to_owned))
+                    .unwrap_or_default();
+                let dest = (r.transport, reply_to(r.transport, r.source, &msg));
+                // The answer to this very re-INVITE already went: send it again.
+                if let Some((b, answer)) = &call.reoffer_answer
+                    && *b == branch
+                {
+                    let answer = answer.clone();
+                    return self.send(dest, answer);
+                }
+                // Still waiting for the application: absorbed (no 100, so a peer over UDP
+                // keeps retransmitting until the answer, which needs no transaction of ours).
+                if call.reoffer.as_ref().is_some_and(|(m, _)| {
+                    m.top_via().and_then(|v| v.branch().map(str::to_owned)) == Some(branch.clone())
+                }) {
+                    return;
+                }
+                let body = String::from_utf8_lossy(&msg.body()).into_owned();
+                if !body.trim().is_empty() && body != call.remote_sdp && call.reoffer.is_none() {
+                    // A new offer (hold, resume, new address): the application answers it.
+                    info!(call_id = %call_id, "re-INVITE with a new offer");
+                    call.reoffer = Some((msg, dest));
+                    self.queue.push_back(Output::Event(UaEvent::Reoffer {
+                        call_id: call_id.clone(),
+                        sdp: body,
+                    }));
+                    return;
+                }
+                // A session refresh (the same SDP, or none): the same answer again. Answered
+                // statelessly; the peer retransmits until it gets it.
                 let mut b = response(&msg, 200, "OK")
                     .header("Contact", format!("<sip:dialog@{}>", self.advertised));
                 if let Some(sdp) = &call.local_sdp {
@@ -114,6 +144,9 @@ impl Ua {
             bye: None,
             hangup_pending: false,
             reported: false,
+            remote_sdp: incoming.remote_sdp.clone(),
+            reoffer: None,
+            reoffer_answer: None,
         };
         self.calls.insert(call_id.clone(), call);
         self.queue

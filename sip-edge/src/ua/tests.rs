@@ -349,3 +349,52 @@ fn a_second_invite_with_the_same_call_id_is_a_loop() {
         .count();
     assert_eq!(incoming, 1, "the live call is not replaced");
 }
+
+#[test]
+fn reinvite_with_a_new_offer_waits_for_the_application() {
+    let mut h = Harness::new();
+    let tag = answered(&mut h);
+    h.feed(&in_dialog("ACK", 5, &tag, "z9hG4bKack"));
+    let hold = in_dialog("INVITE", 6, &tag, "z9hG4bKhold").replace(
+        "Content-Length: 0\r\n\r\n",
+        "Content-Type: application/sdp\r\nContent-Length: 8\r\n\r\nsendonly",
+    );
+    assert!(
+        h.feed(&hold).is_empty(),
+        "nothing until the application answers"
+    );
+    assert!(h.events.contains(&UaEvent::Reoffer {
+        call_id: "c1".into(),
+        sdp: "sendonly".into()
+    }));
+    assert!(h.feed(&hold).is_empty(), "a retransmission is absorbed");
+    let out = h.command(Command::AnswerReoffer {
+        call_id: "c1".into(),
+        sdp: "recvonly".into(),
+    });
+    assert_eq!(out[0].1.status(), Some(200));
+    assert_eq!(&out[0].1.body()[..], b"recvonly");
+    let again = h.feed(&hold);
+    assert_eq!(
+        &again[0].1.body()[..],
+        b"recvonly",
+        "the same answer to a retransmission"
+    );
+    // A refresh with the SDP just answered gets our current SDP at once.
+    let refresh = hold
+        .replace("z9hG4bKhold", "z9hG4bKrefresh")
+        .replace("CSeq: 6", "CSeq: 7");
+    let out = h.feed(&refresh);
+    assert_eq!(&out[0].1.body()[..], b"recvonly");
+    // A refused offer leaves the session as it was.
+    let resume = in_dialog("INVITE", 8, &tag, "z9hG4bKresume").replace(
+        "Content-Length: 0\r\n\r\n",
+        "Content-Type: application/sdp\r\nContent-Length: 8\r\n\r\nsendrecv",
+    );
+    assert!(h.feed(&resume).is_empty());
+    let out = h.command(Command::RejectReoffer {
+        call_id: "c1".into(),
+        status: 488,
+    });
+    assert_eq!(out[0].1.status(), Some(488));
+}

@@ -48,6 +48,15 @@ pub enum EndReason {
 pub enum UaEvent {
     /// A new call.
     Incoming(IncomingCall),
+    /// A re-INVITE in an established call carries a new offer (hold, resume, a new address or
+    /// codec): answer it with [`Command::AnswerReoffer`] or refuse it with
+    /// [`Command::RejectReoffer`]; the call itself goes on either way.
+    Reoffer {
+        /// The call.
+        call_id: String,
+        /// The new SDP offer.
+        sdp: String,
+    },
     /// A call is over.
     Ended {
         /// The call.
@@ -69,6 +78,20 @@ pub enum Command {
     },
     /// A final error response (4xx-6xx).
     Reject {
+        /// The call.
+        call_id: String,
+        /// Status code.
+        status: u16,
+    },
+    /// 200 OK with this SDP to the pending re-INVITE.
+    AnswerReoffer {
+        /// The call.
+        call_id: String,
+        /// SDP answer (same `o=` session id, version one more).
+        sdp: String,
+    },
+    /// Refuses the pending re-INVITE (e.g. 488); the call keeps its current session.
+    RejectReoffer {
         /// The call.
         call_id: String,
         /// Status code.
