@@ -282,7 +282,9 @@ fn parley_rtp_addr(p: &Parley, tag: &str) -> (SocketAddr, Instant) {
     let file = p.dir.join(format!("rtp-port-{tag}.txt"));
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
+        // echo writes the number and its newline at once.
         if let Ok(text) = std::fs::read_to_string(&file)
+            && text.ends_with('\n')
             && let Ok(port) = text.trim().parse::<u16>()
         {
             return (
@@ -303,9 +305,23 @@ fn start_signalling(p: &Parley, sdp_port: u16, bye_within_ms: u64, tag: &str) ->
     let vars = [
         ("__SDP_PORT__", sdp_port.to_string()),
         ("__WAIT_MS__", bye_within_ms.to_string()),
-        ("__TAG__", tag.to_string()),
+        (
+            "__PORT_FILE__",
+            p.dir
+                .join(format!("rtp-port-{tag}.txt"))
+                .display()
+                .to_string(),
+        ),
     ];
     start_sipp(p, "uac_signal.xml", &vars, "600", Transport::Udp, tag)
+}
+
+/// A `key=N` field of a log line.
+fn stat(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line}"))
 }
 
 /// Largest gap between consecutive packets.
@@ -386,6 +402,17 @@ fn malformed_rtp_and_a_random_burst_leave_the_call_running() {
     );
     let logs = p.logs();
     assert!(!logs.contains("panicked"), "parley panicked:\n{logs}");
+    // The session saw the garbage and counted it: malformed datagrams, foreign RTP.
+    let closed = logs
+        .lines()
+        .find(|l| l.contains("media session closed"))
+        .unwrap_or_else(|| panic!("no session stats line in:\n{logs}"));
+    eprintln!("{closed}");
+    let (malformed, foreign) = (stat(closed, "malformed"), stat(closed, "foreign"));
+    assert!(
+        malformed >= 100 && foreign >= 100,
+        "the burst should show in the stats: {closed}"
+    );
     assert!(p.stop().success());
 }
 
@@ -395,6 +422,7 @@ fn rtp_from_another_port_than_the_sdp_is_latched() {
     // Port A: what the SDP says; port B: where the caller really sends from (its NAT mapping).
     let sdp_side = Listener::bind();
     let real = Listener::bind();
+    let (sdp_port, real_port) = (sdp_side.port(), real.port());
     let call = start_signalling(&p, sdp_side.port(), 30_000, "nat");
     let (to, t0) = parley_rtp_addr(&p, "nat");
     let stop = Arc::new(AtomicBool::new(false));
@@ -446,6 +474,17 @@ fn rtp_from_another_port_than_the_sdp_is_latched() {
         "a {gap:?} hole in the audio to port B"
     );
     assert_heard_path(loud_frames_received(&heard), '1', "caller behind NAT");
+    let logs = p.logs();
+    let latched = logs
+        .lines()
+        .find(|l| l.contains("rtp latched"))
+        .unwrap_or_else(|| panic!("no latch line in:\n{logs}"));
+    eprintln!("{latched}");
+    assert!(
+        latched.contains(&format!("from={LOOPBACK}:{}", real_port))
+            && latched.contains(&format!("sdp={LOOPBACK}:{}", sdp_port)),
+        "latched onto B, not A ({sdp_port}): {latched}"
+    );
     // The digit sent from B was taken, and the call (with RTP flowing) outlived any timeout.
     assert_eq!(
         http_get(p.apps, "/demo/stats").unwrap(),

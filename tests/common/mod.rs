@@ -189,7 +189,8 @@ http = "{apps}"
         let child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .args(["serve", "--config"])
             .arg(&cfg_path)
-            .env("RUST_LOG", "info,parley=debug")
+            // media_engine's debug lines are per session (latching, DTMF, its closing stats).
+            .env("RUST_LOG", "info,parley=debug,media_engine=debug")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
             .stderr(
