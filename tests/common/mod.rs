@@ -82,7 +82,13 @@ impl Parley {
         extra: &str,
         users_csv: Option<&str>,
     ) -> Parley {
-        Self::start_in(name, edge_extra, dialplan, extra, users_csv, None)
+        Self::start_in(name, edge_extra, dialplan, extra, users_csv, None, "")
+    }
+
+    /// [`Parley::start`] with extra `[media]` keys (e.g. `rtp_timeout_secs = 3`): `[media]` is
+    /// written by the harness, so they cannot come in the `extra` sections.
+    pub(crate) fn start_with_media(name: &str, media_extra: &str) -> Parley {
+        Self::start_in(name, "", "", "", None, None, media_extra)
     }
 
     /// [`Parley::start_full`] on the folder (and so the database) of an earlier run, with
@@ -94,7 +100,15 @@ impl Parley {
         let mut prev = prev;
         prev.keep_dir = true;
         let _ = prev.stop();
-        Self::start_in(&name, edge_extra, dialplan, extra, None, Some((dir, ports)))
+        Self::start_in(
+            &name,
+            edge_extra,
+            dialplan,
+            extra,
+            None,
+            Some((dir, ports)),
+            "",
+        )
     }
 
     #[allow(clippy::type_complexity)]
@@ -105,6 +119,7 @@ impl Parley {
         extra: &str,
         users_csv: Option<&str>,
         reuse: Option<(PathBuf, (SocketAddr, SocketAddr, SocketAddr, SocketAddr))>,
+        media_extra: &str,
     ) -> Parley {
         let fresh = || -> SocketAddr { format!("{LOOPBACK}:{}", free_port()).parse().unwrap() };
         let (dir, (edge, media_sip, apps, edge_http)) = match reuse {
@@ -136,6 +151,7 @@ sip = "{media_sip}"
 rtp_ip = "127.0.0.1"
 rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
+{media_extra}
 
 [apps]
 http = "{apps}"
@@ -173,7 +189,8 @@ http = "{apps}"
         let child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .args(["serve", "--config"])
             .arg(&cfg_path)
-            .env("RUST_LOG", "info,parley=debug")
+            // media_engine's debug lines are per session (latching, DTMF, its closing stats).
+            .env("RUST_LOG", "info,parley=debug,media_engine=debug")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(dir.join("stdout.log")).unwrap())
             .stderr(
