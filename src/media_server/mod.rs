@@ -71,6 +71,7 @@ impl MediaServer {
             public_ip: cfg.rtp_public_ip,
             rtp_timeout: std::time::Duration::from_secs(cfg.rtp_timeout_secs),
             sessions: Arc::default(),
+            late_answers: Arc::default(),
         });
         let dispatcher = tokio::spawn(async move {
             while let Some(ev) = events.recv().await {
@@ -84,6 +85,16 @@ impl MediaServer {
                             m.insert(call.call_id.clone(), hangup_tx);
                         }
                         tokio::spawn(ctx.clone().accept(call, hangup_rx).instrument(span));
+                    }
+                    UaEvent::LateAnswer { call_id, sdp } => {
+                        let waiting = ctx
+                            .late_answers
+                            .lock()
+                            .ok()
+                            .and_then(|mut m| m.remove(&call_id));
+                        if let Some(tx) = waiting {
+                            let _ = tx.send(sdp);
+                        }
                     }
                     UaEvent::Reoffer { call_id, sdp } => {
                         let span = info_span!("call", call_id = %call_id);
@@ -152,6 +163,8 @@ struct CallContext {
     rtp_timeout: std::time::Duration,
     /// Each answered call's media and SDP session, for re-INVITEs.
     sessions: Arc<Mutex<HashMap<String, CallSession>>>,
+    /// Calls that offered nothing, waiting for the answer in their ACK.
+    late_answers: Arc<Mutex<HashMap<String, tokio::sync::oneshot::Sender<String>>>>,
 }
 
 /// What a re-INVITE needs of an answered call.
@@ -207,16 +220,30 @@ impl CallContext {
             info!("caller gave up while the call was being set up");
             return;
         }
-        let (negotiated, answer_local) =
+        // A late offer (INVITE without SDP): we offer in the 200 OK, the ACK answers.
+        let late = call.remote_sdp.trim().is_empty();
+        let (negotiated, answer_local, our_sdp) = if late {
+            match self
+                .late_offer(&call, socket.local_addr(), hangup.clone())
+                .await
+            {
+                Some(n) => n,
+                None => return,
+            }
+        } else {
             match self.negotiate(&call.remote_sdp, socket.local_addr(), call.source.ip()) {
-                Ok(n) => n,
+                Ok((n, local)) => {
+                    let answer = n.answer.clone();
+                    (n, local, answer)
+                }
                 Err(e) => {
                     // Every SdpError, the refusal of an IPv6 offer by our IPv4 RTP socket
                     // (AddressFamily) included, is 488 Not Acceptable Here (RFC 3261 §21.4.26).
                     warn!(error = %e, "SDP offer not acceptable");
                     return reject(488);
                 }
-            };
+            }
+        };
         info!(
             codec = ?negotiated.codec,
             pt = negotiated.payload_type,
@@ -236,12 +263,14 @@ impl CallContext {
                 CallSession {
                     media: media.clone(),
                     local: answer_local,
-                    session_id: sdp_session_id(&negotiated.answer),
-                    version: sdp_session_id(&negotiated.answer),
+                    session_id: sdp_session_id(&our_sdp),
+                    version: sdp_session_id(&our_sdp),
                 },
             );
         }
-        self.ua.answer(&call_id, negotiated.answer.clone());
+        if !late {
+            self.ua.answer(&call_id, our_sdp);
+        }
         let job = CallJob {
             span: tracing::Span::current(),
             session: vxml_interp::SessionInfo {
@@ -294,6 +323,47 @@ impl CallContext {
         };
         let local = SocketAddr::new(ip, bound.port());
         Ok((media_engine::sdp::negotiate(offer, local)?, local))
+    }
+
+    /// RFC 3261 §13.2.1 late offer: our offer goes in the 200 OK, the caller's answer comes
+    /// in the ACK. `None` when the call ends first or the answer is unusable (then BYE).
+    async fn late_offer(
+        &self,
+        call: &IncomingCall,
+        bound: SocketAddr,
+        mut hangup: watch::Receiver<bool>,
+    ) -> Option<(media_engine::sdp::Negotiated, SocketAddr, String)> {
+        let ip = match self.public_ip {
+            Some(ip) => ip,
+            None if !bound.ip().is_unspecified() => bound.ip(),
+            None => media_engine::local_ip_toward(call.source.ip())
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+        };
+        let local = SocketAddr::new(ip, bound.port());
+        let offer = media_engine::sdp::create_offer(&media_engine::sdp::OfferConfig::new(local));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut m) = self.late_answers.lock() {
+            m.insert(call.call_id.clone(), tx);
+        }
+        info!("late offer: offering in the 200 OK");
+        self.ua.answer(&call.call_id, offer.clone());
+        // The UA gives up on a missing ACK after 64*T1; wait a little longer than that.
+        let answer = tokio::select! {
+            r = tokio::time::timeout(std::time::Duration::from_secs(40), rx) => r.ok().and_then(Result::ok),
+            _ = hangup.wait_for(|h| *h) => None,
+        };
+        if let Ok(mut m) = self.late_answers.lock() {
+            m.remove(&call.call_id);
+        }
+        let answer = answer?;
+        match media_engine::sdp::negotiate_answer(&offer, &answer) {
+            Ok(n) => Some((n, local, offer)),
+            Err(e) => {
+                warn!(error = %e, "the ACK's SDP answer is not usable: hanging up");
+                self.ua.hangup(&call.call_id);
+                None
+            }
+        }
     }
 
     /// A re-INVITE's new offer: answered within the call's SDP session (same `o=` id, next

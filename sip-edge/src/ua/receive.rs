@@ -167,6 +167,16 @@ impl Ua {
                 self.send_bye(now, call_id);
                 return;
             }
+            // A late offer (RFC 3261 §13.2.1: INVITE without SDP): our 200 carried the offer,
+            // the ACK carries the answer (empty if the peer sent none).
+            if call.remote_sdp.trim().is_empty() {
+                let sdp = String::from_utf8_lossy(&msg.body()).into_owned();
+                call.remote_sdp = sdp.clone();
+                self.queue.push_back(Output::Event(UaEvent::LateAnswer {
+                    call_id: call_id.to_owned(),
+                    sdp,
+                }));
+            }
         } else if let Some(s) = &mut call.server {
             s.handle_input(transaction::Input::Received(now, msg));
         }

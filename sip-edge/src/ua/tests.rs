@@ -398,3 +398,28 @@ fn reinvite_with_a_new_offer_waits_for_the_application() {
     });
     assert_eq!(out[0].1.status(), Some(488));
 }
+
+#[test]
+fn a_late_offer_gets_its_answer_from_the_ack() {
+    let mut h = Harness::new();
+    let late = invite().replace(
+        "Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\noffer",
+        "Content-Length: 0\r\n\r\n",
+    );
+    let out = h.feed(&late);
+    assert_eq!(out[0].1.status(), Some(100));
+    let out = h.command(Command::Answer {
+        call_id: "c1".into(),
+        sdp: "our offer".into(),
+    });
+    let tag = out[0].1.to().unwrap().tag().unwrap().to_owned();
+    let ack = in_dialog("ACK", 5, &tag, "z9hG4bKack").replace(
+        "Content-Length: 0\r\n\r\n",
+        "Content-Type: application/sdp\r\nContent-Length: 6\r\n\r\nanswer",
+    );
+    h.feed(&ack);
+    assert!(h.events.contains(&UaEvent::LateAnswer {
+        call_id: "c1".into(),
+        sdp: "answer".into()
+    }));
+}

@@ -57,6 +57,14 @@ pub enum UaEvent {
         /// The new SDP offer.
         sdp: String,
     },
+    /// The ACK of a call that came without an offer (late offer): the peer's answer to the
+    /// offer our 200 OK carried (empty when it sent none, which ends the negotiation).
+    LateAnswer {
+        /// The call.
+        call_id: String,
+        /// The SDP answer from the ACK.
+        sdp: String,
+    },
     /// A call is over.
     Ended {
         /// The call.
