@@ -862,3 +862,75 @@ fn baresip_registers_with_digest_and_calls_a_sipp_phone() {
     assert!(p.logs().contains("registered") || p.logs().contains("forwarding INVITE"));
     assert!(p.stop().success());
 }
+
+/// An Opus call: baresip (Opus only, a 48 kHz tone as its microphone) authenticates and calls
+/// the demo app; Parley negotiates Opus, hears baresip's packets and sends the prompts back.
+#[test]
+fn baresip_calls_the_demo_app_with_opus() {
+    let p = Parley::start_full("pbx-opus", "", "", "", Some(USERS));
+    let dir = p.dir.join("baresip");
+    std::fs::create_dir_all(&dir).unwrap();
+    let edge = p.edge;
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface {PHONE_D}\nsip_listen {PHONE_D}:{}\n\
+             audio_source ausine,440\nausrc_srate 48000\nauplay_srate 48000\n\
+             audio_player aufile,{}\nmodule_path /usr/lib/baresip/modules\nmodule opus.so\n\
+             module ausine.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n",
+            free_port(),
+            dir.join("heard.wav").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!(
+            "<sip:201@{edge}>;auth_pass={};regint=0;audio_codecs=opus\n",
+            password("201")
+        ),
+    )
+    .unwrap();
+    let out = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .args(["-s", "-t", "5", "-e", &format!("/dial sip:600@{edge}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("start baresip (apt-get install baresip-core)");
+    let trace =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    std::fs::write(dir.join("trace.log"), &trace).unwrap();
+    // The session's closing line carries its counters; wait for it (bounded).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.logs().contains("media session closed") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs = p.logs();
+    assert!(
+        logs.contains("codec=Opus"),
+        "Opus was not negotiated; baresip:\n{}\nparley:\n{logs}",
+        tail(&trace, 60)
+    );
+    let closed = logs
+        .lines()
+        .find(|l| l.contains("media session closed"))
+        .unwrap_or_else(|| panic!("no media session closed line; parley:\n{logs}"));
+    let count = |name: &str| -> u64 {
+        closed
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.trim_matches(',').parse().ok())
+            .unwrap_or(0)
+    };
+    eprintln!("opus call: {closed}");
+    assert!(
+        count("sent") >= 100,
+        "Parley sent too little Opus: {closed}"
+    );
+    assert!(
+        count("received") >= 100,
+        "Parley heard too little Opus: {closed}"
+    );
+    assert!(p.stop().success());
+}
