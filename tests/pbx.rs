@@ -799,41 +799,11 @@ fn baresip_registers_with_digest_and_calls_a_sipp_phone() {
         heard_by_b.port,
         "callee-202",
     );
-    let dir = p.dir.join("baresip");
-    std::fs::create_dir_all(&dir).unwrap();
-    let edge = p.edge;
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            // Loopback only: media on the loopback interface too, never a real one.
-            "poll_method epoll\nnet_interface {PHONE_D}\nsip_listen {PHONE_D}:{}\naudio_source aufile,{}\n\
-             ausrc_srate 8000\nauplay_srate 8000\n\
-             audio_player aufile,{}\nmodule_path /usr/lib/baresip/modules\nmodule g711.so\n\
-             module aufile.so\nmodule account.so\nmodule menu.so\n",
-            free_port(),
-            repo_root().join("prompts/ask-digit.wav").display(),
-            dir.join("heard.wav").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!(
-            "<sip:201@{edge}>;auth_pass={};regint=600;audio_codecs=PCMA,PCMU\n",
-            password("201")
-        ),
-    )
-    .unwrap();
-    let out = Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .args(["-s", "-t", "6", "-e", &format!("/dial sip:202@{edge}")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("start baresip (apt-get install baresip-core)");
-    let trace =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    std::fs::write(dir.join("trace.log"), &trace).unwrap();
+    let audio = format!(
+        "audio_source aufile,{}\nausrc_srate 8000\nauplay_srate 8000\nmodule g711.so\n",
+        repo_root().join("prompts/ask-digit.wav").display()
+    );
+    let trace = baresip(&p, &audio, "regint=600;audio_codecs=PCMA,PCMU", "202", 6);
     let b_run = b.wait(Duration::from_secs(15));
     let heard = heard_by_b.finish();
     assert!(
@@ -868,39 +838,9 @@ fn baresip_registers_with_digest_and_calls_a_sipp_phone() {
 #[test]
 fn baresip_calls_the_demo_app_with_opus() {
     let p = Parley::start_full("pbx-opus", "", "", "", Some(USERS));
-    let dir = p.dir.join("baresip");
-    std::fs::create_dir_all(&dir).unwrap();
-    let edge = p.edge;
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            "poll_method epoll\nnet_interface {PHONE_D}\nsip_listen {PHONE_D}:{}\n\
-             audio_source ausine,440\nausrc_srate 48000\nauplay_srate 48000\n\
-             audio_player aufile,{}\nmodule_path /usr/lib/baresip/modules\nmodule opus.so\n\
-             module ausine.so\nmodule aufile.so\nmodule account.so\nmodule menu.so\n",
-            free_port(),
-            dir.join("heard.wav").display()
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!(
-            "<sip:201@{edge}>;auth_pass={};regint=0;audio_codecs=opus\n",
-            password("201")
-        ),
-    )
-    .unwrap();
-    let out = Command::new("baresip")
-        .arg("-f")
-        .arg(&dir)
-        .args(["-s", "-t", "5", "-e", &format!("/dial sip:600@{edge}")])
-        .stdin(Stdio::null())
-        .output()
-        .expect("start baresip (apt-get install baresip-core)");
-    let trace =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    std::fs::write(dir.join("trace.log"), &trace).unwrap();
+    let audio = "audio_source ausine,440\nausrc_srate 48000\nauplay_srate 48000\n\
+                 module opus.so\nmodule ausine.so\n";
+    let trace = baresip(&p, audio, "regint=0;audio_codecs=opus", "600", 5);
     // The session's closing line carries its counters; wait for it (bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
     while !p.logs().contains("media session closed") && Instant::now() < deadline {
@@ -933,4 +873,42 @@ fn baresip_calls_the_demo_app_with_opus() {
         "Parley heard too little Opus: {closed}"
     );
     assert!(p.stop().success());
+}
+
+/// Runs baresip as user 201 from [`PHONE_D`] for `secs` seconds, dialling `target` through the
+/// edge: `audio` is its audio source/codec config lines, `account` its account parameters.
+/// Returns its SIP trace (also written to the test folder).
+fn baresip(p: &Parley, audio: &str, account: &str, target: &str, secs: u32) -> String {
+    let dir = p.dir.join("baresip");
+    std::fs::create_dir_all(&dir).unwrap();
+    let edge = p.edge;
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            // Loopback only: media on the loopback interface too, never a real one.
+            "poll_method epoll\nnet_interface {PHONE_D}\nsip_listen {PHONE_D}:{}\n{audio}\
+             audio_player aufile,{}\nmodule_path /usr/lib/baresip/modules\n\
+             module aufile.so\nmodule account.so\nmodule menu.so\n",
+            free_port(),
+            dir.join("heard.wav").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:201@{edge}>;auth_pass={};{account}\n", password("201")),
+    )
+    .unwrap();
+    let out = Command::new("baresip")
+        .arg("-f")
+        .arg(&dir)
+        .args(["-s", "-t", &secs.to_string()])
+        .args(["-e", &format!("/dial sip:{target}@{edge}")])
+        .stdin(Stdio::null())
+        .output()
+        .expect("start baresip (apt-get install baresip-core)");
+    let trace =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    std::fs::write(dir.join("trace.log"), &trace).unwrap();
+    trace
 }
