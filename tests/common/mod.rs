@@ -20,33 +20,39 @@ pub(crate) fn repo_root() -> PathBuf {
 
 /// A port free for both UDP and TCP on loopback (the edge listens on both).
 pub(crate) fn free_port() -> u16 {
-    for _ in 0..200 {
-        let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
-        let port = u.local_addr().unwrap().port();
-        if TcpListener::bind((LOOPBACK, port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port pair found");
+    free_port_block(2)
 }
 
 /// A free even UDP port with the three after it free too: RTP/RTCP, and sipp's `-mp` also
 /// binds its video pair at +2/+3 (a busy +2 made a test fail once, when it was the edge's).
 pub(crate) fn free_even_port() -> u16 {
-    for _ in 0..200 {
-        let u = UdpSocket::bind((LOOPBACK, 0)).expect("bind udp");
-        let p = u.local_addr().unwrap().port() & !1;
-        drop(u);
-        if p > 1024
-            && p < u16::MAX - 4
-            && (p..p + 4).all(|q| {
-                UdpSocket::bind((LOOPBACK, q)).is_ok() && TcpListener::bind((LOOPBACK, q)).is_ok()
-            })
-        {
+    free_port_block(4)
+}
+
+/// The first of `len` consecutive ports (even) free for UDP and TCP, taken from below the
+/// kernel's ephemeral range (32768+). A port found free inside that range can be handed to
+/// any socket bound to port 0 before the peer we give it to binds it (CI failed so once:
+/// sipp's video port was taken). Each test process starts at a pid-derived offset and a
+/// counter hands out disjoint blocks, so parallel tests never pick the same one.
+pub(crate) fn free_port_block(len: u16) -> u16 {
+    use std::sync::atomic::AtomicU32;
+    const LOW: u32 = 12_000;
+    const HIGH: u32 = 32_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let len = u32::from(len.max(2)).next_multiple_of(2);
+    let span = HIGH - LOW;
+    let origin = (std::process::id() * 4_099) % span;
+    for _ in 0..2_000 {
+        let offset = NEXT.fetch_add(len, Ordering::Relaxed);
+        let p = LOW + (origin + offset) % (span - len);
+        let p = (p & !1) as u16;
+        if (p..p + len as u16).all(|q| {
+            UdpSocket::bind((LOOPBACK, q)).is_ok() && TcpListener::bind((LOOPBACK, q)).is_ok()
+        }) {
             return p;
         }
     }
-    panic!("no free even port found");
+    panic!("no free block of {len} ports below the ephemeral range");
 }
 
 /// A running `parley serve`.
@@ -135,7 +141,7 @@ impl Parley {
                 (dir, (fresh(), fresh(), fresh(), fresh()))
             }
         };
-        let rtp_min = free_even_port();
+        let rtp_min = free_port_block(202);
         let config = format!(
             r#"data_dir = "{data}"
 prompts_dir = "{prompts}"
