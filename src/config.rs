@@ -111,6 +111,10 @@ pub(crate) struct MediaSection {
     pub(crate) interpreter_threads: usize,
     /// Hang up a call that sent no RTP for this long (the caller vanished); 0 = never.
     pub(crate) rtp_timeout_secs: u64,
+    /// Media threads (each a blocking epoll loop over many calls' RTP); 0 = one per core.
+    pub(crate) media_threads: usize,
+    /// Pin media thread i to core i.
+    pub(crate) pin_media_threads: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -175,6 +179,8 @@ impl Default for MediaSection {
             rtp_port_max: 29999,
             interpreter_threads: 0,
             rtp_timeout_secs: 30,
+            media_threads: 0,
+            pin_media_threads: true,
         }
     }
 }

@@ -293,6 +293,44 @@ pub struct RtpSession {
     payload: Vec<u8>,
     decoded: Vec<i16>,
     digits: Vec<char>,
+    /// Bridged to another leg: our paced audio stops and the peer's packets are forwarded.
+    relay: Option<RelayState>,
+    /// The last accepted packet, kept only while bridged, for the driver to forward.
+    received: Option<ReceivedMedia>,
+}
+
+/// An accepted packet for a bridge to forward: its header fields and where its payload lies
+/// in the datagram just given to [`RtpSession::handle_receive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedMedia {
+    /// Where the payload starts in the datagram.
+    pub payload_start: usize,
+    /// The payload's length.
+    pub payload_len: usize,
+    /// The sender's timestamp and marker.
+    pub timestamp: u32,
+    /// The marker bit.
+    pub marker: bool,
+    /// The sender's SSRC.
+    pub ssrc: u32,
+    /// A telephone-event (RFC 4733) packet rather than audio.
+    pub event: bool,
+    /// The codec the payload is in.
+    pub codec: CodecKind,
+}
+
+impl ReceivedMedia {
+    /// The payload's byte range in the datagram it came in.
+    pub fn payload_range(&self) -> std::ops::Range<usize> {
+        self.payload_start..self.payload_start.saturating_add(self.payload_len)
+    }
+}
+
+/// How a bridged leg maps the other leg's timestamps onto its own stream.
+#[derive(Debug, Clone, Copy, Default)]
+struct RelayState {
+    /// `(their ssrc, offset added to their timestamps)`, set by the first packet of a stream.
+    mapping: Option<(u32, u32)>,
 }
 
 impl std::fmt::Debug for RtpSession {
@@ -344,6 +382,8 @@ impl RtpSession {
             payload: Vec::with_capacity(TRANSMIT_BUFFER_LEN),
             decoded: Vec::with_capacity(FRAME_SAMPLES_8K),
             digits: Vec::new(),
+            relay: None,
+            received: None,
         })
     }
 
@@ -534,8 +574,9 @@ impl RtpSession {
             return;
         }
         let finished = self.fill_frame();
-        // With nothing to transmit the queue still drains in real time.
-        if self.config.send {
+        // With nothing to transmit the queue still drains in real time; a bridged leg sends
+        // what the other leg relays instead of its own audio.
+        if self.config.send && self.relay.is_none() {
             self.transmit_frame(tick);
         }
         if let Some(id) = finished {
@@ -648,6 +689,18 @@ impl RtpSession {
             return;
         }
         self.stats.received += 1;
+        if self.relay.is_some() {
+            let start = (packet.payload.as_ptr() as usize).wrapping_sub(datagram.as_ptr() as usize);
+            self.received = Some(ReceivedMedia {
+                payload_start: start,
+                payload_len: packet.payload.len(),
+                timestamp: packet.timestamp,
+                marker: packet.marker,
+                ssrc: packet.ssrc,
+                event: is_dtmf,
+                codec: self.config.codec,
+            });
+        }
         if is_dtmf {
             match self.dtmf.handle_packet(packet.timestamp, packet.payload) {
                 Ok(Some(digit)) => {
@@ -752,6 +805,84 @@ impl RtpSession {
             tracing::debug!(%digit, "in-band dtmf received");
             self.events.push_back(MediaEvent::Dtmf(digit));
         }
+    }
+}
+
+/// Bridging: two legs' sessions forward each other's packets (transfer with `bridge="true"`,
+/// and the plain RTP relay the benchmarks measure).
+impl RtpSession {
+    /// Starts or stops forwarding mode. While on, the session sends no paced audio of its own
+    /// (queued playout still drains in real time) and keeps the last accepted packet for
+    /// [`take_received`](Self::take_received); RFC 4733 key presses it sends itself still go out.
+    pub fn set_relay(&mut self, on: bool) {
+        self.relay = on.then(RelayState::default);
+        self.received = None;
+        // Our own audio after a bridge starts a new talkspurt.
+        self.talkspurt_start = true;
+    }
+
+    /// The packet [`handle_receive`](Self::handle_receive) just accepted, while relaying.
+    pub fn take_received(&mut self) -> Option<ReceivedMedia> {
+        self.received.take()
+    }
+
+    /// Writes `media` (from the other leg; `payload` is its payload) as our next packet into
+    /// `buf`, with our SSRC and sequence and its timing mapped onto our timestamps; returns
+    /// where to send it. `None` when not relaying, with no destination, or when the payload
+    /// cannot be carried (another codec than ours other than a G.711 law change, an event
+    /// without a negotiated telephone-event type, a buffer too small).
+    pub fn relay(
+        &mut self,
+        media: &ReceivedMedia,
+        payload: &[u8],
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        let ours = self.rtp_timestamp(self.next_tick);
+        let relay = self.relay.as_mut()?;
+        if !self.config.send {
+            return None;
+        }
+        let to = self.latch.map_or(self.config.remote, |l| l.addr);
+        if to.ip().is_unspecified() {
+            return None;
+        }
+        let payload_type = if media.event {
+            self.config.dtmf_payload_type?
+        } else {
+            self.config.payload_type
+        };
+        let new_stream = relay.mapping.is_none_or(|(ssrc, _)| ssrc != media.ssrc);
+        if new_stream {
+            relay.mapping = Some((media.ssrc, ours.wrapping_sub(media.timestamp)));
+        }
+        let offset = relay.mapping.map_or(0, |(_, offset)| offset);
+        let header = RtpHeader {
+            marker: media.marker || new_stream,
+            payload_type,
+            seq: self.seq,
+            timestamp: media.timestamp.wrapping_add(offset),
+            ssrc: self.ids.ssrc,
+        };
+        let len = if media.event || media.codec == self.config.codec {
+            rtp_packet::write_rtp(&header, payload, buf).ok()?
+        } else {
+            let law: fn(u8) -> u8 = match (media.codec, self.config.codec) {
+                (CodecKind::Pcmu, CodecKind::Pcma) => {
+                    |b| crate::codec::g711::linear_to_alaw(crate::codec::g711::ulaw_to_linear(b))
+                }
+                (CodecKind::Pcma, CodecKind::Pcmu) => {
+                    |b| crate::codec::g711::linear_to_ulaw(crate::codec::g711::alaw_to_linear(b))
+                }
+                _ => return None,
+            };
+            let len = rtp_packet::write_rtp(&header, payload, buf).ok()?;
+            let body = buf.get_mut(len - payload.len()..len)?;
+            body.iter_mut().for_each(|b| *b = law(*b));
+            len
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.stats.sent += 1;
+        Some((to, len))
     }
 }
 
@@ -1412,5 +1543,92 @@ mod tests {
                 .iter()
                 .all(|p| p.payload_type == 96 && !p.payload.is_empty())
         );
+    }
+
+    #[test]
+    fn a_bridged_leg_forwards_the_other_legs_packets_as_its_own_stream() {
+        let t0 = epoch();
+        // Leg A: the caller, PCMU. Leg B: the transfer target, PCMA at OTHER.
+        let mut a = pcmu_session(t0);
+        let b_ids = StreamIds {
+            ssrc: 0xB0B0,
+            seq: 65535,
+            timestamp: 1000,
+        };
+        let mut b = RtpSession::with_ids(
+            t0,
+            SessionConfig {
+                dtmf_payload_type: Some(96),
+                ..SessionConfig::new(CodecKind::Pcma, 8, OTHER)
+            },
+            b_ids,
+        )
+        .unwrap();
+        a.set_relay(true);
+        b.set_relay(true);
+        // B's own ticks send nothing while bridged.
+        let (own, _) = run_until(&mut b, t0 + Duration::from_millis(99));
+        assert!(own.is_empty(), "{} own packets while bridged", own.len());
+        let mut out = [0u8; TRANSMIT_BUFFER_LEN];
+        let mut sent = Vec::new();
+        for (i, ts) in [(0u16, 5_000u32), (1, 5_160), (2, 5_320)] {
+            let datagram = rtp_from(77, 0, 300 + i, ts, &[0x00, 0x7F, 0xFF, 0x80]);
+            a.handle_receive(t0 + Duration::from_millis(100), SDP, &datagram);
+            let media = a
+                .take_received()
+                .expect("accepted audio is kept for the bridge");
+            assert_eq!(a.take_received(), None);
+            let payload = &datagram[media.payload_range()];
+            let (to, len) = b.relay(&media, payload, &mut out).unwrap();
+            assert_eq!(to, OTHER);
+            let p = rtp_packet::parse_rtp(&out[..len]).unwrap();
+            sent.push((
+                p.seq,
+                p.timestamp,
+                p.marker,
+                p.ssrc,
+                p.payload_type,
+                p.payload.to_vec(),
+            ));
+        }
+        // Our SSRC and sequence (wrapping), their spacing, a marker on the first only.
+        assert_eq!(sent[0].0, 65535);
+        assert_eq!(sent[1].0, 0);
+        assert_eq!(sent[1].1.wrapping_sub(sent[0].1), 160);
+        assert_eq!(sent[2].1.wrapping_sub(sent[1].1), 160);
+        assert_eq!(
+            sent.iter().map(|p| p.2).collect::<Vec<_>>(),
+            [true, false, false]
+        );
+        assert!(sent.iter().all(|p| p.3 == 0xB0B0 && p.4 == 8));
+        // µ-law to A-law, sample by sample.
+        let expect: Vec<u8> = [0x00u8, 0x7F, 0xFF, 0x80]
+            .iter()
+            .map(|&u| crate::codec::g711::linear_to_alaw(crate::codec::g711::ulaw_to_linear(u)))
+            .collect();
+        assert_eq!(sent[0].5, expect);
+        // A new source on A re-bases the timestamps and marks the change.
+        let datagram = rtp_from(78, 0, 9, 99, &[0xFF; 4]);
+        a.handle_receive(t0 + Duration::from_millis(2_200), SDP, &datagram);
+        a.handle_receive(
+            t0 + Duration::from_millis(2_220),
+            SDP,
+            &rtp_from(78, 0, 10, 259, &[0xFF; 4]),
+        );
+        if let Some(media) = a.take_received() {
+            let (_, len) = b.relay(&media, &[0xFF; 4], &mut out).unwrap();
+            assert!(rtp_packet::parse_rtp(&out[..len]).unwrap().marker);
+        }
+        // Unbridged, nothing is kept and B's own audio resumes.
+        a.set_relay(false);
+        b.set_relay(false);
+        a.handle_receive(
+            t0 + Duration::from_millis(2_240),
+            SDP,
+            &rtp_from(78, 0, 11, 419, &[0xFF; 4]),
+        );
+        assert_eq!(a.take_received(), None);
+        let (own, _) = run_until(&mut b, t0 + Duration::from_millis(2_400));
+        assert!(!own.is_empty());
     }
 }

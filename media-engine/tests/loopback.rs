@@ -65,11 +65,7 @@ async fn next_event(events: &mut Receiver<MediaEvent>) -> MediaEvent {
 
 #[tokio::test]
 async fn session_over_loopback() {
-    let engine = MediaEngine::new(EngineConfig {
-        bind_ip: LOCALHOST,
-        port_min: 0,
-        port_max: 0,
-    });
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
     let rtp = engine.allocate().await.unwrap();
     let local = rtp.local_addr();
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
@@ -215,11 +211,7 @@ async fn session_over_loopback() {
 
 #[tokio::test]
 async fn dropping_every_handle_closes_the_session() {
-    let engine = MediaEngine::new(EngineConfig {
-        bind_ip: LOCALHOST,
-        port_min: 0,
-        port_max: 0,
-    });
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
     let rtp = engine.allocate().await.unwrap();
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
@@ -242,11 +234,7 @@ fn pcmu(seq: u16, ssrc: u32) -> Vec<u8> {
 
 #[tokio::test]
 async fn rtp_follows_a_phone_behind_nat() {
-    let engine = MediaEngine::new(EngineConfig {
-        bind_ip: LOCALHOST,
-        port_min: 0,
-        port_max: 0,
-    });
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
     let rtp = engine.allocate().await.unwrap();
     let local = rtp.local_addr();
     // The SDP names one port; the phone's NAT sends from another.
@@ -295,28 +283,27 @@ async fn rtp_follows_a_phone_behind_nat() {
 }
 
 #[tokio::test]
-async fn queues_are_bounded_and_closed_is_never_lost() {
-    let engine = MediaEngine::new(EngineConfig {
-        bind_ip: LOCALHOST,
-        port_min: 0,
-        port_max: 0,
-    });
+async fn a_full_event_queue_drops_events_but_never_closed() {
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
     let rtp = engine.allocate().await.unwrap();
     let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
     let negotiated = sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
     let (media, mut events) = start_session(rtp, &negotiated);
-    // The current-thread test runtime has not run the session task yet: the queue fills.
-    for id in 0..COMMAND_QUEUE as u64 {
-        media.play(id, Arc::from(Vec::new())).unwrap();
+    // Each empty item is done at once: EVENT_QUEUE + 10 events into a queue nobody reads,
+    // one slot of which is kept for Closed. Commands are sent in bursts below the bound.
+    let items = EVENT_QUEUE as u64 + 10;
+    for id in 0..items {
+        loop {
+            match media.play(id, Arc::from(Vec::new())) {
+                Ok(()) => break,
+                Err(CommandError::Full) => tokio::task::yield_now().await,
+                Err(error) => panic!("{error}"),
+            }
+        }
     }
-    assert_eq!(
-        media.play(99, Arc::from(Vec::new())),
-        Err(CommandError::Full)
-    );
-    // Each empty item is done at once: 64 events into a 64-slot queue nobody reads, one slot
-    // of which is kept for Closed.
+    assert!(COMMAND_QUEUE < items as usize);
     let stats = media.stats().await.unwrap();
-    assert_eq!(stats.events_dropped, 1);
+    assert_eq!(stats.events_dropped, 11);
     media.close();
     let mut got = Vec::new();
     while let Some(event) = events.recv().await {
@@ -329,4 +316,91 @@ async fn queues_are_bounded_and_closed_is_never_lost() {
         media.play(1, Arc::from(Vec::new())),
         Err(CommandError::Closed)
     );
+}
+
+#[tokio::test]
+async fn many_sessions_share_the_media_threads() {
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
+    assert_eq!(engine.threads(), 2);
+    let peer = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..50 {
+        let rtp = engine.allocate().await.unwrap();
+        let negotiated =
+            sdp::negotiate(&offer(peer.local_addr().unwrap()), rtp.local_addr()).unwrap();
+        sessions.push(start_session(rtp, &negotiated));
+    }
+    // 50 streams at 50 packets/s each for half a second.
+    let packets = receive_for(&peer, Duration::from_millis(500)).await;
+    assert!(
+        (1000..=1400).contains(&packets.len()),
+        "{} packets from 50 sessions in 0.5 s",
+        packets.len()
+    );
+    for (media, _) in &sessions {
+        let stats = media.stats().await.unwrap();
+        assert!(stats.sent >= 20, "each session sends: {}", stats.sent);
+    }
+    for (media, mut events) in sessions {
+        media.close();
+        assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+    }
+}
+
+#[tokio::test]
+async fn bridged_sessions_carry_audio_both_ways() {
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
+    let phone_a = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let phone_b = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let leg_a = engine.allocate().await.unwrap();
+    let leg_b = engine.allocate().await.unwrap();
+    let (a_local, b_local) = (leg_a.local_addr(), leg_b.local_addr());
+    let neg_a = sdp::negotiate(&offer(phone_a.local_addr().unwrap()), a_local).unwrap();
+    let neg_b = sdp::negotiate(&offer(phone_b.local_addr().unwrap()), b_local).unwrap();
+    let (a, mut a_events) = start_session(leg_a, &neg_a);
+    let (b, mut b_events) = media_engine::start_session_beside(
+        leg_b,
+        media_engine::SessionConfig::from_negotiated(&neg_b),
+        &a,
+    );
+    a.bridge(&b).unwrap();
+    // Let the bridge take effect, and drop what each leg played on its own before it.
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let _ = receive_for(&phone_a, Duration::from_millis(10)).await;
+    let _ = receive_for(&phone_b, Duration::from_millis(10)).await;
+    for seq in 0..20u16 {
+        let mut from_a = pcmu(seq, 0xAAAA);
+        from_a[12] = 0x11; // a payload mark to recognise
+        phone_a.send_to(&from_a, a_local).await.unwrap();
+        let mut from_b = pcmu(seq, 0xBBBB);
+        from_b[12] = 0x22;
+        phone_b.send_to(&from_b, b_local).await.unwrap();
+    }
+    let at_b = receive_for(&phone_b, Duration::from_millis(300)).await;
+    let at_a = receive_for(&phone_a, Duration::from_millis(50)).await;
+    assert_eq!(at_b.len(), 20, "phone B hears exactly A's packets");
+    assert_eq!(at_a.len(), 20, "phone A hears exactly B's packets");
+    assert!(
+        at_b.iter()
+            .all(|p| p.payload[0] == 0x11 && p.payload.len() == 160)
+    );
+    assert!(at_a.iter().all(|p| p.payload[0] == 0x22));
+    for pair in at_b.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq.wrapping_add(1));
+        assert_eq!(pair[1].ts, pair[0].ts.wrapping_add(160));
+    }
+    // Unbridged, each leg plays its own (silence) again.
+    a.unbridge().unwrap();
+    let own = receive_for(&phone_b, Duration::from_millis(200)).await;
+    assert!(own.len() >= 5 && own.iter().all(|p| p.payload[0] == 0xFF));
+    // Bridging across engines' threads is refused.
+    let other = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
+    let leg_c = other.allocate().await.unwrap();
+    let neg_c = sdp::negotiate(&offer(phone_a.local_addr().unwrap()), leg_c.local_addr()).unwrap();
+    let (c, mut c_events) = start_session(leg_c, &neg_c);
+    assert_eq!(a.bridge(&c), Err(CommandError::NotBeside));
+    for (handle, events) in [(a, &mut a_events), (b, &mut b_events), (c, &mut c_events)] {
+        handle.close();
+        assert_eq!(next_event(events).await, MediaEvent::Closed);
+    }
 }

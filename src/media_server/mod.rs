@@ -58,7 +58,10 @@ impl MediaServer {
             bind_ip: cfg.rtp_ip,
             port_min: cfg.rtp_port_min,
             port_max: cfg.rtp_port_max,
-        });
+            threads: cfg.media_threads,
+            pin_threads: cfg.pin_media_threads,
+        })
+        .context("cannot start the media threads")?;
         let pool = InterpreterPool::start(interpreter_threads)?;
         let calls: LiveCalls = Arc::default();
         let cache = Arc::new(PromptCache::new());

@@ -1,0 +1,561 @@
+//! One media thread: a blocking mio (epoll) loop over many sessions' sockets, whose wait
+//! timeout comes from the thread's timer wheel. Commands arrive over a channel plus a waker.
+//!
+//! Per wakeup the thread: reads every ready socket until it would block, feeding each datagram
+//! to its session core; applies queued commands; fires the sessions whose tick is due. After
+//! each of those it drains the session's outputs (sends, events, the next deadline).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events as PollEvents, Interest, Poll, Token, Waker};
+use tokio::sync::{mpsc as tokio_mpsc, oneshot};
+
+use super::clock;
+use super::ports::PortLease;
+use super::wheel::{Tick, Wheel};
+use crate::session::{
+    MediaEvent, Output, PTIME, RtpSession, SessionConfig, SessionStats, TRANSMIT_BUFFER_LEN,
+};
+
+/// Largest datagram we read; RTP over UDP stays far below this on Ethernet MTUs.
+const MAX_DATAGRAM: usize = 2048;
+const WAKER: Token = Token(usize::MAX);
+/// Sessions are spread over this many 1 ms phases of the 20 ms packet interval, so one tick
+/// is not a burst of every stream's packet.
+const PHASES: usize = PTIME.as_millis() as usize;
+/// Readiness events taken per `epoll_wait`.
+const POLL_EVENTS: usize = 1024;
+/// The longest wait without any timer: the thread still wakes for commands at once.
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+/// An armed tick no session can have: the slot has nothing on the wheel.
+const UNARMED: Tick = Tick::MAX;
+
+/// What a [`super::MediaHandle`] asks of its session.
+pub(crate) enum Command {
+    Play(u64, Arc<[i16]>),
+    StopPlayout,
+    SendDtmf(char),
+    Update(Box<SessionConfig>),
+    Stats(oneshot::Sender<SessionStats>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Play(id, samples) => write!(f, "Play({id}, {} samples)", samples.len()),
+            Command::StopPlayout => f.write_str("StopPlayout"),
+            Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
+            Command::Update(c) => write!(f, "Update({c:?})"),
+            Command::Stats(_) => f.write_str("Stats"),
+        }
+    }
+}
+
+/// A session to take over.
+pub(crate) struct Start {
+    pub(crate) id: u64,
+    pub(crate) socket: std::net::UdpSocket,
+    pub(crate) local: SocketAddr,
+    pub(crate) lease: Option<PortLease>,
+    pub(crate) config: SessionConfig,
+    pub(crate) events: tokio_mpsc::Sender<MediaEvent>,
+    pub(crate) state: Arc<SessionState>,
+    pub(crate) span: tracing::Span,
+}
+
+pub(crate) enum Msg {
+    Start(Box<Start>),
+    Command(u64, Command),
+    /// Forward each session's accepted packets out of the other (see `RtpSession::relay`).
+    Bridge(u64, u64),
+    Unbridge(u64),
+    Close(u64),
+    Shutdown,
+}
+
+/// What a handle and the media thread share about one session.
+#[derive(Debug, Default)]
+pub(crate) struct SessionState {
+    /// Commands queued and not yet applied (the per-session bound).
+    pub(crate) pending: AtomicUsize,
+    /// Set before `Closed` is reported; commands fail from then on.
+    pub(crate) closed: AtomicBool,
+}
+
+/// The thread's end that other threads hold.
+#[derive(Debug)]
+pub(crate) struct ThreadShared {
+    tx: mpsc::Sender<Msg>,
+    waker: Waker,
+    /// A wake is on its way: senders skip the eventfd write (one syscall per burst).
+    wake_pending: AtomicBool,
+    /// Sessions on this thread; new ones go to the least loaded thread.
+    pub(crate) sessions: AtomicUsize,
+}
+
+impl ThreadShared {
+    /// Queues `msg` and wakes the thread; `false` if the thread has gone.
+    pub(crate) fn send(&self, msg: Msg) -> bool {
+        if self.tx.send(msg).is_err() {
+            return false;
+        }
+        if !self.wake_pending.swap(true, Ordering::AcqRel)
+            && let Err(error) = self.waker.wake()
+        {
+            tracing::error!(%error, "cannot wake media thread");
+        }
+        true
+    }
+}
+
+/// Starts media thread `index`, pinned to `core` when given.
+pub(crate) fn spawn(
+    index: usize,
+    core: Option<core_affinity::CoreId>,
+) -> io::Result<Arc<ThreadShared>> {
+    let poll = Poll::new()?;
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::new(ThreadShared {
+        tx,
+        waker,
+        wake_pending: AtomicBool::new(false),
+        sessions: AtomicUsize::new(0),
+    });
+    let thread_shared = shared.clone();
+    std::thread::Builder::new()
+        .name(format!("parley-media-{index}"))
+        .spawn(move || {
+            if let Some(core) = core
+                && !core_affinity::set_for_current(core)
+            {
+                tracing::warn!(index, core = core.id, "cannot pin media thread");
+            }
+            MediaThread::new(poll, rx, thread_shared).run();
+        })?;
+    Ok(shared)
+}
+
+/// The session's end of its bounded event queue.
+struct Events {
+    tx: tokio_mpsc::Sender<MediaEvent>,
+    dropped: u64,
+}
+
+impl Events {
+    /// Forwards an event without waiting: dropped and counted when the queue is full (one slot
+    /// stays free for `Closed`) or nobody listens any more.
+    fn emit(&mut self, event: MediaEvent) {
+        if event != MediaEvent::Closed && self.tx.capacity() <= 1 {
+            if self.dropped == 0 && !self.tx.is_closed() {
+                tracing::warn!(?event, "media event queue full; dropping events");
+            }
+            self.dropped += 1;
+            return;
+        }
+        if self.tx.try_send(event).is_err() {
+            self.dropped += 1;
+        }
+    }
+}
+
+struct Slot {
+    id: u64,
+    core: RtpSession,
+    socket: UdpSocket,
+    local: SocketAddr,
+    events: Events,
+    state: Arc<SessionState>,
+    /// The tick this slot is armed for on the wheel (`UNARMED` if none).
+    armed: Tick,
+    phase: usize,
+    /// The bridged leg's slot on this thread.
+    peer: Option<usize>,
+    span: tracing::Span,
+    _lease: Option<PortLease>,
+}
+
+struct MediaThread {
+    poll: Poll,
+    rx: mpsc::Receiver<Msg>,
+    shared: Arc<ThreadShared>,
+    wheel: Wheel,
+    slots: Vec<Option<Slot>>,
+    free_slots: Vec<usize>,
+    by_id: HashMap<u64, usize>,
+    phase_load: [usize; PHASES],
+    recv_buf: Vec<u8>,
+    send_buf: Vec<u8>,
+    due: Vec<(usize, Tick)>,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl MediaThread {
+    fn new(poll: Poll, rx: mpsc::Receiver<Msg>, shared: Arc<ThreadShared>) -> Self {
+        MediaThread {
+            poll,
+            rx,
+            shared,
+            wheel: Wheel::new(clock::now()),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            by_id: HashMap::new(),
+            phase_load: [0; PHASES],
+            recv_buf: vec![0; MAX_DATAGRAM],
+            send_buf: vec![0; TRANSMIT_BUFFER_LEN],
+            due: Vec::new(),
+        }
+    }
+
+    fn run(mut self) {
+        let mut events = PollEvents::with_capacity(POLL_EVENTS);
+        loop {
+            let timeout = match self.wheel.next_tick() {
+                Some(tick) => self
+                    .wheel
+                    .instant(tick)
+                    .saturating_duration_since(clock::now()),
+                None => IDLE_WAIT,
+            };
+            if let Err(error) = self.poll.poll(&mut events, Some(timeout)) {
+                if error.kind() != io::ErrorKind::Interrupted {
+                    tracing::error!(%error, "media thread poll failed");
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                continue;
+            }
+            let now = clock::now();
+            let mut woken = false;
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => woken = true,
+                    Token(slot) => self.receive(slot, now),
+                }
+            }
+            if woken && let Flow::Stop = self.apply_messages(now) {
+                self.close_all(now);
+                return;
+            }
+            self.expire(now);
+        }
+    }
+
+    fn apply_messages(&mut self, now: Instant) -> Flow {
+        // Cleared before draining: a message sent after this point wakes us again.
+        self.shared.wake_pending.store(false, Ordering::Release);
+        loop {
+            match self.rx.try_recv() {
+                Ok(Msg::Start(start)) => self.start(now, *start),
+                Ok(Msg::Command(id, command)) => self.command(now, id, command),
+                Ok(Msg::Bridge(a, b)) => self.bridge(a, b),
+                Ok(Msg::Unbridge(id)) => {
+                    if let Some(&slot) = self.by_id.get(&id) {
+                        self.unbridge(slot);
+                    }
+                }
+                Ok(Msg::Close(id)) => {
+                    if let Some(&slot) = self.by_id.get(&id) {
+                        self.close(now, slot);
+                    }
+                }
+                Ok(Msg::Shutdown) | Err(mpsc::TryRecvError::Disconnected) => return Flow::Stop,
+                Err(mpsc::TryRecvError::Empty) => return Flow::Continue,
+            }
+        }
+    }
+
+    fn start(&mut self, now: Instant, start: Start) {
+        let Start {
+            id,
+            socket,
+            local,
+            lease,
+            config,
+            events,
+            state,
+            span,
+        } = start;
+        let mut events = Events {
+            tx: events,
+            dropped: 0,
+        };
+        let _entered = span.enter();
+        let index = self.free_slots.pop().unwrap_or(self.slots.len());
+        let mut socket = UdpSocket::from_std(socket);
+        if let Err(error) =
+            self.poll
+                .registry()
+                .register(&mut socket, Token(index), Interest::READABLE)
+        {
+            tracing::error!(%error, "cannot register rtp socket");
+            self.free_slots.push(index);
+            state.closed.store(true, Ordering::Release);
+            events.emit(MediaEvent::Closed);
+            return;
+        }
+        // The least busy 1 ms phase of the packet interval.
+        let phase = (0..PHASES)
+            .min_by_key(|&p| self.phase_load.get(p).copied().unwrap_or(usize::MAX))
+            .unwrap_or(0);
+        let first = self.wheel.tick_at(now) + 1;
+        let offset = (phase as u64 + PHASES as u64 - first % PHASES as u64) % PHASES as u64;
+        let begin = self.wheel.instant(first + offset);
+        let core = match RtpSession::new(begin, config) {
+            Ok(core) => core,
+            Err(error) => {
+                tracing::error!(%error, "cannot start media session");
+                let _ = self.poll.registry().deregister(&mut socket);
+                self.free_slots.push(index);
+                state.closed.store(true, Ordering::Release);
+                events.emit(MediaEvent::Closed);
+                return;
+            }
+        };
+        tracing::debug!(%local, remote = %config.remote, codec = ?config.codec, phase, "media session started");
+        if let Some(load) = self.phase_load.get_mut(phase) {
+            *load += 1;
+        }
+        let slot = Slot {
+            id,
+            core,
+            socket,
+            local,
+            events,
+            state,
+            armed: UNARMED,
+            phase,
+            peer: None,
+            span: span.clone(),
+            _lease: lease,
+        };
+        if index == self.slots.len() {
+            self.slots.push(Some(slot));
+        } else if let Some(place) = self.slots.get_mut(index) {
+            *place = Some(slot);
+        }
+        self.by_id.insert(id, index);
+        drop(_entered);
+        self.drain(index);
+    }
+
+    fn command(&mut self, now: Instant, id: u64, command: Command) {
+        let Some(&index) = self.by_id.get(&id) else {
+            return; // ended meanwhile; a Stats reply sender drops, which reads as "ended"
+        };
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        let _entered = slot.span.enter();
+        if !matches!(command, Command::Stats(_)) {
+            slot.state.pending.fetch_sub(1, Ordering::AcqRel);
+        }
+        match command {
+            Command::Play(item, samples) => slot.core.play(item, samples),
+            Command::StopPlayout => slot.core.stop_playout(),
+            Command::Update(config) => {
+                if let Err(error) = slot.core.reconfigure(now, *config) {
+                    tracing::warn!(%error, "renegotiated session not applied");
+                }
+            }
+            Command::SendDtmf(digit) => {
+                if !slot.core.send_dtmf(digit) {
+                    tracing::warn!(%digit, "cannot send dtmf on this session");
+                }
+            }
+            Command::Stats(reply) => {
+                let mut stats = slot.core.stats();
+                stats.events_dropped = slot.events.dropped;
+                let _ = reply.send(stats);
+            }
+        }
+        drop(_entered);
+        self.drain(index);
+    }
+
+    /// Reads the socket until it would block (mio is edge-triggered), feeding the core; a
+    /// bridged session's accepted packets go straight out of its peer's socket.
+    fn receive(&mut self, index: usize, now: Instant) {
+        let peer = match self.slots.get(index) {
+            Some(Some(slot)) => slot.peer,
+            _ => return,
+        };
+        let (slot, mut peer) = match peer {
+            Some(p) => match self.slots.get_disjoint_mut([index, p]) {
+                Ok([Some(slot), Some(peer)]) => (slot, Some(peer)),
+                _ => return,
+            },
+            None => match self.slots.get_mut(index) {
+                Some(Some(slot)) => (slot, None),
+                _ => return,
+            },
+        };
+        let _entered = slot.span.enter();
+        loop {
+            match slot.socket.recv_from(&mut self.recv_buf) {
+                // The session decides whom to listen to (symmetric RTP latching).
+                Ok((len, from)) => {
+                    let datagram = self.recv_buf.get(..len).unwrap_or_default();
+                    slot.core.handle_receive(now, from, datagram);
+                    if let Some(peer) = peer.as_deref_mut()
+                        && let Some(media) = slot.core.take_received()
+                        && let Some(payload) = datagram.get(media.payload_range())
+                        && let Some((to, len)) =
+                            peer.core.relay(&media, payload, &mut self.send_buf)
+                    {
+                        let out = self.send_buf.get(..len).unwrap_or_default();
+                        if let Err(error) = peer.socket.send_to(out, to) {
+                            tracing::trace!(%error, %to, "relayed rtp not sent");
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP errors surface here; each is reported once and does not end the call.
+                Err(error) => tracing::debug!(%error, "rtp receive error"),
+            }
+        }
+        drop(_entered);
+        self.drain(index);
+    }
+
+    fn bridge(&mut self, a: u64, b: u64) {
+        let (Some(&ia), Some(&ib)) = (self.by_id.get(&a), self.by_id.get(&b)) else {
+            tracing::debug!(a, b, "bridge of an ended session ignored");
+            return;
+        };
+        if ia == ib {
+            return;
+        }
+        self.unbridge(ia);
+        self.unbridge(ib);
+        for (this, other) in [(ia, ib), (ib, ia)] {
+            if let Some(Some(slot)) = self.slots.get_mut(this) {
+                slot.peer = Some(other);
+                slot.core.set_relay(true);
+            }
+        }
+        tracing::debug!(a, b, "sessions bridged");
+    }
+
+    /// Ends `index`'s bridge, if any; both legs go back to their own playout.
+    fn unbridge(&mut self, index: usize) {
+        let peer = match self.slots.get_mut(index) {
+            Some(Some(slot)) => slot.peer.take(),
+            _ => None,
+        };
+        let Some(peer) = peer else { return };
+        for i in [index, peer] {
+            if let Some(Some(slot)) = self.slots.get_mut(i) {
+                slot.peer = None;
+                slot.core.set_relay(false);
+            }
+        }
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
+        self.wheel.expire(self.wheel.tick_now(now), &mut due);
+        for &(index, tick) in &due {
+            let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+                continue;
+            };
+            if slot.armed != tick {
+                continue; // a stale entry: the session re-armed since
+            }
+            slot.armed = UNARMED;
+            slot.core.handle_timeout(now);
+            self.drain(index);
+        }
+        self.due = due;
+    }
+
+    /// Sends what the core has, forwards its events and arms its next deadline.
+    fn drain(&mut self, index: usize) {
+        let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
+            return;
+        };
+        loop {
+            match slot.core.poll_output(&mut self.send_buf) {
+                Output::Transmit { to, len } => {
+                    let datagram = self.send_buf.get(..len).unwrap_or_default();
+                    if let Err(error) = slot.socket.send_to(datagram, to) {
+                        // A full socket buffer drops the packet, as the network would.
+                        tracing::trace!(%error, %to, "rtp send failed");
+                    }
+                }
+                Output::Event(event) => slot.events.emit(event),
+                Output::Timeout(deadline) => {
+                    let tick = self.wheel.tick_at(deadline).max(self.wheel.earliest());
+                    if tick != slot.armed {
+                        slot.armed = self.wheel.schedule(index, tick);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Ends a session: what the close flushed is reported, then `Closed`; the port is freed.
+    fn close(&mut self, _now: Instant, index: usize) {
+        self.unbridge(index);
+        let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
+            return;
+        };
+        self.by_id.remove(&slot.id);
+        self.free_slots.push(index);
+        if let Some(load) = self.phase_load.get_mut(slot.phase) {
+            *load = load.saturating_sub(1);
+        }
+        self.shared.sessions.fetch_sub(1, Ordering::AcqRel);
+        let _entered = slot.span.enter();
+        let _ = self.poll.registry().deregister(&mut slot.socket);
+        slot.core.stop_playout();
+        loop {
+            match slot.core.poll_output(&mut self.send_buf) {
+                Output::Event(event) => slot.events.emit(event),
+                Output::Transmit { .. } => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        let stats = slot.core.stats();
+        tracing::debug!(
+            local = %slot.local,
+            sent = stats.sent,
+            received = stats.received,
+            malformed = stats.malformed,
+            foreign = stats.foreign,
+            latched = ?slot.core.latched(),
+            events_dropped = slot.events.dropped,
+            "media session closed"
+        );
+        // The port is free before `Closed` says so.
+        drop(_entered);
+        let Slot {
+            mut events,
+            state,
+            socket,
+            _lease,
+            ..
+        } = slot;
+        drop((socket, _lease));
+        state.closed.store(true, Ordering::Release);
+        events.emit(MediaEvent::Closed);
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let ids: Vec<usize> = self.by_id.values().copied().collect();
+        for index in ids {
+            self.close(now, index);
+        }
+    }
+}
