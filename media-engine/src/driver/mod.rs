@@ -79,6 +79,20 @@ impl EngineConfig {
     }
 }
 
+/// What the media threads did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EngineStats {
+    /// Sessions running now.
+    pub sessions: usize,
+    /// Session deadlines handled (about one per session per 20 ms).
+    pub timers_fired: u64,
+    /// Of those, the ones handled 5 ms or more after their deadline: late frames.
+    pub late: u64,
+    /// The worst lateness seen, in µs.
+    pub max_late_us: u64,
+}
+
 /// Allocates RTP sockets and runs their sessions on the media threads; cheap to clone and share
 /// between calls. The threads stop once the engine and every socket and session are gone.
 #[derive(Debug, Clone)]
@@ -131,6 +145,18 @@ impl MediaEngine {
                 next_id: AtomicU64::new(1),
             }),
         })
+    }
+
+    /// Counters over every media thread (benchmarks and metrics).
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = EngineStats::default();
+        for t in &self.inner.threads {
+            stats.sessions += t.sessions.load(Ordering::Relaxed);
+            stats.timers_fired += t.fired.load(Ordering::Relaxed);
+            stats.late += t.late.load(Ordering::Relaxed);
+            stats.max_late_us = stats.max_late_us.max(t.max_late_us.load(Ordering::Relaxed));
+        }
+        stats
     }
 
     /// How many media threads run sessions.

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -97,7 +97,16 @@ pub(crate) struct ThreadShared {
     wake_pending: AtomicBool,
     /// Sessions on this thread; new ones go to the least loaded thread.
     pub(crate) sessions: AtomicUsize,
+    /// Timer expiries handled, and those handled [`LATE`] or more after their deadline.
+    pub(crate) fired: AtomicU64,
+    pub(crate) late: AtomicU64,
+    /// The largest lateness seen, in µs.
+    pub(crate) max_late_us: AtomicU64,
 }
+
+/// A frame sent this long after its deadline counts as late (a quarter of the packet interval:
+/// a receiver's jitter buffer absorbs less than that without notice).
+pub(crate) const LATE: Duration = Duration::from_millis(5);
 
 impl ThreadShared {
     /// Queues `msg` and wakes the thread; `false` if the thread has gone.
@@ -127,6 +136,9 @@ pub(crate) fn spawn(
         waker,
         wake_pending: AtomicBool::new(false),
         sessions: AtomicUsize::new(0),
+        fired: AtomicU64::new(0),
+        late: AtomicU64::new(0),
+        max_late_us: AtomicU64::new(0),
     });
     let thread_shared = shared.clone();
     std::thread::Builder::new()
@@ -465,6 +477,7 @@ impl MediaThread {
         let mut due = std::mem::take(&mut self.due);
         due.clear();
         self.wheel.expire(self.wheel.tick_now(now), &mut due);
+        let (mut fired, mut late, mut max_late) = (0, 0, Duration::ZERO);
         for &(index, tick) in &due {
             let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
                 continue;
@@ -473,10 +486,21 @@ impl MediaThread {
                 continue; // a stale entry: the session re-armed since
             }
             slot.armed = UNARMED;
+            let lateness = now.saturating_duration_since(self.wheel.instant(tick));
+            fired += 1;
+            late += u64::from(lateness >= LATE);
+            max_late = max_late.max(lateness);
             slot.core.handle_timeout(now);
             self.drain(index);
         }
         self.due = due;
+        if fired > 0 {
+            let shared = &self.shared;
+            shared.fired.fetch_add(fired, Ordering::Relaxed);
+            shared.late.fetch_add(late, Ordering::Relaxed);
+            let us = u64::try_from(max_late.as_micros()).unwrap_or(u64::MAX);
+            shared.max_late_us.fetch_max(us, Ordering::Relaxed);
+        }
     }
 
     /// Sends what the core has, forwards its events and arms its next deadline.
