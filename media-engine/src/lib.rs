@@ -66,6 +66,7 @@ mod driver;
 pub mod dtmf;
 pub mod jitter;
 pub mod prompt;
+pub mod record;
 mod resample;
 pub mod rtp_packet;
 pub mod sdp;

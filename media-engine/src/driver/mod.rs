@@ -320,6 +320,17 @@ impl MediaHandle {
         self.link.command(Command::SendDtmf(digit))
     }
 
+    /// Starts recording the caller (audio through the jitter buffer, 8 kHz);
+    /// `MediaEvent::Recorded` follows when it ends on its own or is stopped.
+    pub fn start_recording(&self, config: crate::record::RecordConfig) -> Result<(), CommandError> {
+        self.link.command(Command::StartRecording(config))
+    }
+
+    /// Stops the recording in progress; `MediaEvent::Recorded` reports what was recorded.
+    pub fn stop_recording(&self) -> Result<(), CommandError> {
+        self.link.command(Command::StopRecording)
+    }
+
     /// Ends the session: its socket is freed and `Closed` is the last event. Not subject to
     /// the command bound, so it always works; idempotent.
     pub fn close(&self) {

@@ -19,6 +19,7 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use super::clock;
 use super::ports::PortLease;
 use super::wheel::{Tick, Wheel};
+use crate::record::RecordConfig;
 use crate::session::{
     MediaEvent, Output, PTIME, RtpSession, SessionConfig, SessionStats, TRANSMIT_BUFFER_LEN,
 };
@@ -42,6 +43,8 @@ pub(crate) enum Command {
     StopPlayout,
     SendDtmf(char),
     Update(Box<SessionConfig>),
+    StartRecording(RecordConfig),
+    StopRecording,
     Stats(oneshot::Sender<SessionStats>),
 }
 
@@ -52,6 +55,8 @@ impl std::fmt::Debug for Command {
             Command::StopPlayout => f.write_str("StopPlayout"),
             Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
             Command::Update(c) => write!(f, "Update({c:?})"),
+            Command::StartRecording(c) => write!(f, "StartRecording({c:?})"),
+            Command::StopRecording => f.write_str("StopRecording"),
             Command::Stats(_) => f.write_str("Stats"),
         }
     }
@@ -379,6 +384,8 @@ impl MediaThread {
                     tracing::warn!(%error, "renegotiated session not applied");
                 }
             }
+            Command::StartRecording(config) => slot.core.start_recording(config),
+            Command::StopRecording => slot.core.stop_recording(),
             Command::SendDtmf(digit) => {
                 if !slot.core.send_dtmf(digit) {
                     tracing::warn!(%digit, "cannot send dtmf on this session");
