@@ -64,6 +64,7 @@
 pub mod codec;
 mod driver;
 pub mod dtmf;
+pub mod mixer;
 pub mod prompt;
 mod resample;
 pub mod rtp_packet;
