@@ -65,6 +65,7 @@ pub mod codec;
 mod driver;
 pub mod dtmf;
 pub mod jitter;
+pub mod mixer;
 pub mod prompt;
 pub mod record;
 mod resample;
