@@ -16,6 +16,8 @@ use vxml_interp::{
     PlayItem,
 };
 
+mod record;
+
 use super::audio::{RATE, decode_off_thread};
 use super::prompt_cache::PromptCache;
 use super::{clock, tts};
@@ -356,13 +358,8 @@ impl vxml_interp::Telephony for MediaPlatform {
         self.media.close();
     }
 
-    // Recording and bridging RTP belong to the media issue (#7); until then the interpreter
-    // gets the event the spec defines for a platform without the capability.
-    async fn record(&mut self, _req: vxml_interp::RecordRequest) -> vxml_interp::RecordResult {
-        vxml_interp::RecordResult::Error {
-            event: "error.unsupported.record".into(),
-            message: "the media server cannot record yet".into(),
-        }
+    async fn record(&mut self, req: vxml_interp::RecordRequest) -> vxml_interp::RecordResult {
+        self.record_caller(req).await
     }
 
     async fn transfer(&mut self, req: vxml_interp::TransferRequest) -> vxml_interp::TransferResult {
