@@ -75,8 +75,9 @@ pub mod session;
 
 pub use codec::CodecKind;
 pub use driver::{
-    COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, EngineStats, MediaEngine, MediaHandle,
-    RtpSocket, local_ip_toward, start_session, start_session_beside, start_session_with,
+    COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, EngineStats, MAX_ROOM_MEMBERS,
+    MediaEngine, MediaHandle, RtpSocket, local_ip_toward, start_session, start_session_beside,
+    start_session_with,
 };
 pub use prompt::{Pcm, Resampler, decode_wav, resample};
 pub use session::{MediaEvent, SessionConfig, SessionStats};

@@ -308,6 +308,9 @@ pub struct RtpSession {
     recorder: Option<Recorder>,
     /// Bridged to another leg: our paced audio stops and the peer's packets are forwarded.
     relay: Option<RelayState>,
+    /// In a conference: the room pops our received frames and hands us its mix to send;
+    /// `Some(next timestamp)` once the first mixed frame went out.
+    conference: Option<Option<u32>>,
     /// The last accepted packet, kept only while bridged, for the driver to forward.
     received: Option<ReceivedMedia>,
 }
@@ -398,6 +401,7 @@ impl RtpSession {
             jitter: JitterBuffer::new(JitterConfig::new(config.codec.clock_rate())),
             recorder: None,
             relay: None,
+            conference: None,
             received: None,
         })
     }
@@ -597,7 +601,7 @@ impl RtpSession {
         let finished = self.fill_frame();
         // With nothing to transmit the queue still drains in real time; a bridged leg sends
         // what the other leg relays instead of its own audio.
-        if self.config.send && self.relay.is_none() {
+        if self.config.send && self.relay.is_none() && self.conference.is_none() {
             self.transmit_frame(tick);
         }
         if let Some(id) = finished {
@@ -867,6 +871,9 @@ impl RtpSession {
     /// Takes `frames` frames (one per tick; more after a stall, at most a second's worth) out
     /// of the jitter buffer; while recording they are decoded, lost ones as silence.
     fn take_received_frames(&mut self, now: Instant, frames: u64) {
+        if self.conference.is_some() {
+            return; // the room takes them
+        }
         for _ in 0..frames.min(50) {
             let frame = self.jitter.pop(now);
             let Some(recorder) = self.recorder.as_mut() else {
@@ -898,6 +905,66 @@ impl RtpSession {
                 self.events.push_back(MediaEvent::Recorded(recording));
             }
         }
+    }
+}
+
+/// Conferencing: the media thread's room takes one received frame per tick from each
+/// participant's session and hands each its own mix to send.
+impl RtpSession {
+    /// Joins or leaves a conference. While in one, the session sends no paced audio of its own
+    /// and leaves its received frames to [`pop_for_mix`](Self::pop_for_mix).
+    pub fn set_conference(&mut self, on: bool) {
+        self.conference = on.then_some(None);
+        self.talkspurt_start = true;
+    }
+
+    /// The received frame due now (its payload), or `None` when it is missing or the caller is
+    /// silent. Call once per 20 ms.
+    pub fn pop_for_mix(&mut self, now: Instant) -> Option<&[u8]> {
+        match self.jitter.pop(now) {
+            Frame::Audio { payload, .. } => Some(payload),
+            Frame::Missing { .. } | Frame::Idle => None,
+        }
+    }
+
+    /// Writes the room's mix for us (`None`: the room is silent for us, and we send our
+    /// codec's silence) as our next packet into `buf`; returns where to send it.
+    pub fn send_mixed(
+        &mut self,
+        payload: Option<&[u8]>,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        let next = self.conference?;
+        if !self.config.send {
+            return None;
+        }
+        let to = self.destination()?;
+        let step = self.config.codec.timestamp_step();
+        let timestamp = next.unwrap_or_else(|| self.rtp_timestamp(self.next_tick));
+        self.conference = Some(Some(timestamp.wrapping_add(step)));
+        self.payload.clear();
+        match payload {
+            Some(p) => self.payload.extend_from_slice(p),
+            None => {
+                let _ = self.codec.encode_silence(&mut self.payload);
+            }
+        }
+        let header = RtpHeader {
+            marker: next.is_none(),
+            payload_type: self.config.payload_type,
+            seq: self.seq,
+            timestamp,
+            ssrc: self.ids.ssrc,
+        };
+        let len = rtp_packet::write_rtp(&header, &self.payload, buf).ok()?;
+        self.seq = self.seq.wrapping_add(1);
+        self.stats.sent += 1;
+        Some((to, len))
+    }
+
+    /// The codec this session carries (what the room must mix it as).
+    pub fn codec(&self) -> CodecKind {
+        self.config.codec
     }
 }
 

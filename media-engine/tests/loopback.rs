@@ -404,3 +404,123 @@ async fn bridged_sessions_carry_audio_both_ways() {
         assert_eq!(next_event(events).await, MediaEvent::Closed);
     }
 }
+
+/// Energy of `freq` in `samples` (8 kHz), normalised by length: a Goertzel filter.
+fn tone_power(samples: &[i16], freq: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
+}
+
+#[tokio::test]
+async fn conference_members_hear_each_other_but_not_themselves() {
+    use media_engine::codec::g711::{linear_to_ulaw, ulaw_to_linear};
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
+    let tones = [400.0, 700.0, 1100.0];
+    let mut phones = Vec::new();
+    let mut members = Vec::new();
+    for _ in tones {
+        let phone = Arc::new(UdpSocket::bind((LOCALHOST, 0)).await.unwrap());
+        let rtp = engine.allocate().await.unwrap();
+        let local = rtp.local_addr();
+        let negotiated = sdp::negotiate(&offer(phone.local_addr().unwrap()), local).unwrap();
+        let config = media_engine::SessionConfig::from_negotiated(&negotiated);
+        members.push(
+            engine
+                .start_conference_session("room-1", rtp, config)
+                .unwrap(),
+        );
+        phones.push((phone, local));
+    }
+    // A room of its own elsewhere hears none of it.
+    let loner = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+    let rtp = engine.allocate().await.unwrap();
+    let negotiated = sdp::negotiate(&offer(loner.local_addr().unwrap()), rtp.local_addr()).unwrap();
+    let alone = engine
+        .start_conference_session(
+            "room-2",
+            rtp,
+            media_engine::SessionConfig::from_negotiated(&negotiated),
+        )
+        .unwrap();
+    // Each phone talks its tone for 1.5 s, one packet per 20 ms.
+    let mut talkers = Vec::new();
+    for (i, (phone, to)) in phones.iter().enumerate() {
+        let (phone, to, freq) = (phone.clone(), *to, tones[i]);
+        talkers.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            for seq in 0..75u16 {
+                tick.tick().await;
+                let mut d = vec![0x80, 0];
+                d.extend_from_slice(&seq.to_be_bytes());
+                d.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                d.extend_from_slice(&(0x100 + i as u32).to_be_bytes());
+                d.extend((0..160).map(|n| {
+                    let t = f64::from(u32::from(seq) * 160 + n) / 8000.0;
+                    linear_to_ulaw((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16)
+                }));
+                phone.send_to(&d, to).await.unwrap();
+            }
+        }));
+    }
+    // Listen from 0.5 s to 1.3 s (the join tones are over, everyone talks).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (phone, _) in &phones {
+        let _ = receive_for(phone, Duration::from_millis(1)).await;
+    }
+    let _ = receive_for(&loner, Duration::from_millis(1)).await;
+    let heard: Vec<Vec<Rtp>> = {
+        let mut all = Vec::new();
+        for (phone, _) in &phones {
+            all.push(receive_for(phone, Duration::from_millis(250)).await);
+        }
+        all
+    };
+    let alone_heard = receive_for(&loner, Duration::from_millis(100)).await;
+    for t in talkers {
+        t.await.unwrap();
+    }
+    for (i, packets) in heard.iter().enumerate() {
+        assert!(
+            packets.len() >= 8,
+            "phone {i} got {} packets",
+            packets.len()
+        );
+        let pcm: Vec<i16> = packets
+            .iter()
+            .flat_map(|p| p.payload.iter().map(|&b| ulaw_to_linear(b)))
+            .collect();
+        let power: Vec<f64> = tones.iter().map(|&f| tone_power(&pcm, f)).collect();
+        for (j, p) in power.iter().enumerate() {
+            if i == j {
+                assert!(
+                    *p * 100.0 < power[(i + 1) % 3],
+                    "phone {i} hears itself: {power:?}"
+                );
+            } else {
+                assert!(*p > 1e6, "phone {i} does not hear phone {j}: {power:?}");
+            }
+        }
+    }
+    let silence: Vec<i16> = alone_heard
+        .iter()
+        .flat_map(|p| p.payload.iter().map(|&b| ulaw_to_linear(b)))
+        .collect();
+    assert!(
+        !alone_heard.is_empty(),
+        "the lone member still gets a stream"
+    );
+    assert!(
+        tones.iter().all(|&f| tone_power(&silence, f) < 1e3),
+        "room 2 heard room 1"
+    );
+    for (media, mut events) in members.into_iter().chain([alone]) {
+        media.close();
+        assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+    }
+}

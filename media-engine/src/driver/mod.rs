@@ -16,10 +16,11 @@ mod ports;
 mod thread;
 mod wheel;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -106,6 +107,17 @@ struct EngineInner {
     ports: Arc<PortPool>,
     threads: Vec<Arc<ThreadShared>>,
     next_id: AtomicU64,
+    /// Conference rooms by name, alive while a member's handle is.
+    rooms: Mutex<HashMap<String, Weak<RoomTicket>>>,
+}
+
+/// A conference room's place: its id and the media thread that mixes it. Every member's
+/// handle holds it; when the last goes, the name is free for a new room.
+#[derive(Debug)]
+struct RoomTicket {
+    id: u64,
+    thread: Arc<ThreadShared>,
+    members: AtomicUsize,
 }
 
 impl Drop for EngineInner {
@@ -143,6 +155,7 @@ impl MediaEngine {
                 config: cfg,
                 threads,
                 next_id: AtomicU64::new(1),
+                rooms: Mutex::default(),
             }),
         })
     }
@@ -157,6 +170,58 @@ impl MediaEngine {
             stats.max_late_us = stats.max_late_us.max(t.max_late_us.load(Ordering::Relaxed));
         }
         stats
+    }
+
+    /// Starts a session in conference room `room` (opened on first use, closed when its last
+    /// member leaves): it hears everyone else, mixed N-1, and joins with a tone.
+    /// `CommandError::Full` when the room holds [`MAX_ROOM_MEMBERS`] already.
+    pub fn start_conference_session(
+        &self,
+        room: &str,
+        socket: RtpSocket,
+        config: SessionConfig,
+    ) -> Result<(MediaHandle, mpsc::Receiver<MediaEvent>), CommandError> {
+        let ticket = {
+            let mut rooms = self.inner.rooms.lock().map_err(|_| CommandError::Closed)?;
+            rooms.retain(|_, t| t.strong_count() > 0);
+            match rooms.get(room).and_then(Weak::upgrade) {
+                Some(ticket) => ticket,
+                None => {
+                    let thread = self
+                        .inner
+                        .threads
+                        .iter()
+                        .min_by_key(|t| t.sessions.load(Ordering::Acquire))
+                        .cloned()
+                        .ok_or(CommandError::Closed)?;
+                    let ticket = Arc::new(RoomTicket {
+                        id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+                        thread,
+                        members: AtomicUsize::new(0),
+                    });
+                    rooms.insert(room.to_owned(), Arc::downgrade(&ticket));
+                    ticket
+                }
+            }
+        };
+        if ticket.members.fetch_add(1, Ordering::AcqRel) >= MAX_ROOM_MEMBERS {
+            ticket.members.fetch_sub(1, Ordering::AcqRel);
+            return Err(CommandError::Full);
+        }
+        let (handle, events) = start_on(socket, config, Some(ticket.thread.clone()));
+        let joined = ticket.thread.send(Msg::Join {
+            room: ticket.id,
+            session: handle.link.id,
+        });
+        // The handle gives the place back when it goes.
+        let mut link = handle.link;
+        if let Some(link) = Arc::get_mut(&mut link) {
+            link.room = Some(ticket);
+        }
+        if !joined {
+            return Err(CommandError::Closed);
+        }
+        Ok((MediaHandle { link }, events))
     }
 
     /// How many media threads run sessions.
@@ -222,6 +287,9 @@ impl RtpSocket {
     }
 }
 
+/// Most members of one conference room.
+pub const MAX_ROOM_MEMBERS: usize = 256;
+
 /// Most commands a session holds queued; more fail with [`CommandError::Full`].
 pub const COMMAND_QUEUE: usize = 64;
 
@@ -260,11 +328,16 @@ struct Link {
     state: Arc<SessionState>,
     /// Keeps the media threads running while a handle lives.
     _engine: Arc<EngineInner>,
+    /// The conference room this session is in, if any.
+    room: Option<Arc<RoomTicket>>,
 }
 
 impl Drop for Link {
     fn drop(&mut self) {
         self.close();
+        if let Some(room) = &self.room {
+            room.members.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -460,6 +533,7 @@ fn start_on(
         thread,
         state,
         _engine: engine,
+        room: None,
     };
     (
         MediaHandle {
@@ -557,7 +631,9 @@ mod tests {
                 ports: Arc::new(PortPool::new(0, 0)),
                 threads: Vec::new(),
                 next_id: AtomicU64::new(1),
+                rooms: Mutex::default(),
             }),
+            room: None,
         };
         // Sends to a missing thread fail: the session reads as ended, nothing stays counted.
         assert_eq!(

@@ -19,6 +19,8 @@ use tokio::sync::{mpsc as tokio_mpsc, oneshot};
 use super::clock;
 use super::ports::PortLease;
 use super::wheel::{Tick, Wheel};
+use crate::CodecKind;
+use crate::mixer::{Frame, MixOutput, ParticipantCodec, ParticipantId, Room, RoomConfig};
 use crate::record::RecordConfig;
 use crate::session::{
     MediaEvent, Output, PTIME, RtpSession, SessionConfig, SessionStats, TRANSMIT_BUFFER_LEN,
@@ -36,6 +38,8 @@ const POLL_EVENTS: usize = 1024;
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// An armed tick no session can have: the slot has nothing on the wheel.
 const UNARMED: Tick = Tick::MAX;
+/// Wheel keys from here up are rooms (`key - ROOM_KEYS` is the room's index); below, sessions.
+const ROOM_KEYS: usize = usize::MAX / 2;
 
 /// What a [`super::MediaHandle`] asks of its session.
 pub(crate) enum Command {
@@ -80,6 +84,11 @@ pub(crate) enum Msg {
     /// Forward each session's accepted packets out of the other (see `RtpSession::relay`).
     Bridge(u64, u64),
     Unbridge(u64),
+    /// Puts a session into conference room `room` (created on first use).
+    Join {
+        room: u64,
+        session: u64,
+    },
     Close(u64),
     Shutdown,
 }
@@ -194,8 +203,20 @@ struct Slot {
     phase: usize,
     /// The bridged leg's slot on this thread.
     peer: Option<usize>,
+    /// The conference room (index) this session is in, and its place there.
+    room: Option<(usize, ParticipantId)>,
     span: tracing::Span,
     _lease: Option<PortLease>,
+}
+
+/// A conference room on this thread: mixed once per 20 ms on its own wheel entry.
+struct RoomSlot {
+    id: u64,
+    room: Room,
+    /// (session slot, participant) of each member.
+    members: Vec<(usize, ParticipantId)>,
+    out: MixOutput,
+    armed: Tick,
 }
 
 struct MediaThread {
@@ -206,6 +227,8 @@ struct MediaThread {
     slots: Vec<Option<Slot>>,
     free_slots: Vec<usize>,
     by_id: HashMap<u64, usize>,
+    rooms: Vec<Option<RoomSlot>>,
+    room_by_id: HashMap<u64, usize>,
     phase_load: [usize; PHASES],
     recv_buf: Vec<u8>,
     send_buf: Vec<u8>,
@@ -227,6 +250,8 @@ impl MediaThread {
             slots: Vec::new(),
             free_slots: Vec::new(),
             by_id: HashMap::new(),
+            rooms: Vec::new(),
+            room_by_id: HashMap::new(),
             phase_load: [0; PHASES],
             recv_buf: vec![0; MAX_DATAGRAM],
             send_buf: vec![0; TRANSMIT_BUFFER_LEN],
@@ -275,6 +300,7 @@ impl MediaThread {
                 Ok(Msg::Start(start)) => self.start(now, *start),
                 Ok(Msg::Command(id, command)) => self.command(now, id, command),
                 Ok(Msg::Bridge(a, b)) => self.bridge(a, b),
+                Ok(Msg::Join { room, session }) => self.join(now, room, session),
                 Ok(Msg::Unbridge(id)) => {
                     if let Some(&slot) = self.by_id.get(&id) {
                         self.unbridge(slot);
@@ -352,6 +378,7 @@ impl MediaThread {
             armed: UNARMED,
             phase,
             peer: None,
+            room: None,
             span: span.clone(),
             _lease: lease,
         };
@@ -486,6 +513,10 @@ impl MediaThread {
         self.wheel.expire(self.wheel.tick_now(now), &mut due);
         let (mut fired, mut late, mut max_late) = (0, 0, Duration::ZERO);
         for &(index, tick) in &due {
+            if index >= ROOM_KEYS {
+                self.mix_room(now, index - ROOM_KEYS, tick);
+                continue;
+            }
             let Some(slot) = self.slots.get_mut(index).and_then(Option::as_mut) else {
                 continue;
             };
@@ -508,6 +539,144 @@ impl MediaThread {
             let us = u64::try_from(max_late.as_micros()).unwrap_or(u64::MAX);
             shared.max_late_us.fetch_max(us, Ordering::Relaxed);
         }
+    }
+
+    fn join(&mut self, now: Instant, room_id: u64, session: u64) {
+        let Some(&index) = self.by_id.get(&session) else {
+            return;
+        };
+        self.leave_room(index);
+        let Some(Some(slot)) = self.slots.get(index) else {
+            return;
+        };
+        let codec = match slot.core.codec() {
+            CodecKind::Pcmu => ParticipantCodec::Pcmu,
+            CodecKind::Pcma => ParticipantCodec::Pcma,
+            // Wideband: what Opus phones are for, at a third of the 48 kHz mixing cost.
+            CodecKind::Opus => ParticipantCodec::Opus { rate: 16_000 },
+        };
+        let ri = match self.room_by_id.get(&room_id) {
+            Some(&ri) => ri,
+            None => {
+                let room = match Room::new(RoomConfig::default()) {
+                    Ok(room) => room,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot create conference room");
+                        return;
+                    }
+                };
+                let ri = self
+                    .rooms
+                    .iter()
+                    .position(Option::is_none)
+                    .unwrap_or(self.rooms.len());
+                let first = self.wheel.tick_at(now) + 1;
+                let armed = self.wheel.schedule(ROOM_KEYS + ri, first);
+                let slot = RoomSlot {
+                    id: room_id,
+                    room,
+                    members: Vec::new(),
+                    out: MixOutput::new(),
+                    armed,
+                };
+                if ri == self.rooms.len() {
+                    self.rooms.push(Some(slot));
+                } else if let Some(place) = self.rooms.get_mut(ri) {
+                    *place = Some(slot);
+                }
+                self.room_by_id.insert(room_id, ri);
+                tracing::debug!(room = room_id, "conference room opened");
+                ri
+            }
+        };
+        let Some(Some(room)) = self.rooms.get_mut(ri) else {
+            return;
+        };
+        match room.room.join(codec) {
+            Ok(pid) => {
+                room.members.push((index, pid));
+                if let Some(Some(slot)) = self.slots.get_mut(index) {
+                    slot.room = Some((ri, pid));
+                    slot.core.set_conference(true);
+                    let _entered = slot.span.enter();
+                    tracing::info!(
+                        room = room_id,
+                        members = room.members.len(),
+                        "joined conference"
+                    );
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, room = room_id, "conference join refused");
+                let empty = room.members.is_empty();
+                if empty {
+                    self.drop_room(ri);
+                }
+                self.close(now, index);
+            }
+        }
+    }
+
+    /// Takes `index` out of its room; the room closes when its last member leaves.
+    fn leave_room(&mut self, index: usize) {
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let Some((ri, pid)) = slot.room.take() else {
+            return;
+        };
+        slot.core.set_conference(false);
+        let Some(Some(room)) = self.rooms.get_mut(ri) else {
+            return;
+        };
+        let _ = room.room.leave(pid);
+        room.members.retain(|&(member, _)| member != index);
+        if room.members.is_empty() {
+            self.drop_room(ri);
+        }
+    }
+
+    fn drop_room(&mut self, ri: usize) {
+        if let Some(room) = self.rooms.get_mut(ri).and_then(Option::take) {
+            self.room_by_id.remove(&room.id);
+            tracing::debug!(room = room.id, stats = ?room.room.stats(), "conference room closed");
+        }
+    }
+
+    /// One conference tick: every member's received frame in, the mix out to each.
+    fn mix_room(&mut self, now: Instant, ri: usize, tick: Tick) {
+        let Some(Some(room)) = self.rooms.get_mut(ri) else {
+            return; // closed; a stale wheel entry
+        };
+        if room.armed != tick {
+            return;
+        }
+        for &(si, pid) in &room.members {
+            if let Some(Some(slot)) = self.slots.get_mut(si) {
+                let frame = slot.core.pop_for_mix(now);
+                // A frame the codec rejects counts as silence inside the room.
+                let _ = room.room.push_frame(pid, frame);
+            }
+        }
+        room.room.mix(&mut room.out);
+        for &(si, pid) in &room.members {
+            let Some(Some(slot)) = self.slots.get_mut(si) else {
+                continue;
+            };
+            let mixed = match room.out.frame(pid) {
+                Some(Frame::Audio(payload)) => Some(payload),
+                _ => None,
+            };
+            if let Some((to, len)) = slot.core.send_mixed(mixed, &mut self.send_buf) {
+                let datagram = self.send_buf.get(..len).unwrap_or_default();
+                if let Err(error) = slot.socket.send_to(datagram, to) {
+                    tracing::trace!(%error, %to, "mixed rtp not sent");
+                }
+            }
+        }
+        room.armed = self
+            .wheel
+            .schedule(ROOM_KEYS + ri, tick + PTIME.as_millis() as u64);
     }
 
     /// Sends what the core has, forwards its events and arms its next deadline.
@@ -539,6 +708,7 @@ impl MediaThread {
     /// Ends a session: what the close flushed is reported, then `Closed`; the port is freed.
     fn close(&mut self, _now: Instant, index: usize) {
         self.unbridge(index);
+        self.leave_room(index);
         let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
             return;
         };

@@ -15,6 +15,12 @@ pub enum Route {
         /// The application's document URL.
         url: String,
     },
+    /// A conference room on the media server: everyone who dials it hears everyone else.
+    /// `{number}` in the name is replaced by the dialled number (one room per number).
+    Conference {
+        /// The room's name (letters, digits, `.`, `_`, `-`).
+        room: String,
+    },
     /// A configured trunk: the call leaves through it with the dialled number.
     Trunk {
         /// The trunk's name (for logs).

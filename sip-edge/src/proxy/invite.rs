@@ -336,6 +336,16 @@ impl Proxy {
                 let hop = plain(self.media_uri(&url), self.cfg.media_server, Vec::new());
                 return Ok((vec![vec![hop]], None));
             }
+            Some(Route::Conference { room }) => {
+                let room = room.replace("{number}", &number);
+                let uri = format!(
+                    "sip:conference@{};room={}",
+                    self.cfg.media_server,
+                    escape_param(&room)
+                );
+                let hop = plain(uri, self.cfg.media_server, Vec::new());
+                return Ok((vec![vec![hop]], None));
+            }
             Some(Route::Trunk {
                 name,
                 address,
