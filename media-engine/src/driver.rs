@@ -398,7 +398,7 @@ async fn run(
     loop {
         match session.poll_output(&mut send_buf) {
             Output::Event(event) => events.emit(event),
-            Output::Transmit { .. } => {}
+            Output::Transmit { .. } | Output::TransmitRtcp { .. } => {}
             Output::Timeout(_) => break,
         }
     }
@@ -430,6 +430,8 @@ async fn drain(
                     tracing::debug!(%error, %to, "rtp send failed");
                 }
             }
+            // No RTCP socket here (muxed RTCP goes out as `Transmit` above).
+            Output::TransmitRtcp { .. } => {}
             Output::Event(event) => events.emit(event),
             Output::Timeout(deadline) => return deadline,
         }
