@@ -8,11 +8,13 @@
 //! loop for one call:
 //!
 //! 1. drain the core with `poll_output(&mut buf)` until it returns `Output::Timeout(deadline)`:
-//!    `Transmit { to, len }` means "send `buf[..len]` to `to`", `Event` goes to the owner's
-//!    bounded channel;
+//!    `Transmit { to, len }` means "send `buf[..len]` to `to`" from the RTP socket,
+//!    `TransmitRtcp { to, len }` the same from the RTCP socket (RTP port + 1; only without
+//!    rtcp-mux, see [`rtcp`] and [`session`]), `Event` goes to the owner's bounded channel;
 //! 2. wait for the first of: the deadline, a command from a [`MediaHandle`], a datagram;
 //! 3. feed it in (`handle_timeout(now)`, `play`/`stop_playout`,
-//!    `handle_receive(now, from, &datagram)`) and go back to 1.
+//!    `handle_receive(now, from, &datagram)`, `handle_receive_rtcp` for the RTCP socket) and go
+//!    back to 1.
 //!
 //! Nothing on the packet path allocates: datagrams are parsed in place by [`rtp_packet`] and
 //! written into the driver's buffer. The session latches onto the caller's real RTP source
@@ -36,6 +38,7 @@
 //!     loop {
 //!         match session.poll_output(&mut buf) {
 //!             Output::Transmit { to, len } => sent += 1, // socket.send_to(&buf[..len], to)
+//!             Output::TransmitRtcp { to, len } => {}     // rtcp_socket.send_to(&buf[..len], to)
 //!             Output::Event(_event) => {}                 // events.try_send(..)
 //!             Output::Timeout(deadline) => { now = deadline; break } // sleep_until(deadline)
 //!         }
@@ -69,6 +72,7 @@ pub mod mixer;
 pub mod prompt;
 pub mod record;
 mod resample;
+pub mod rtcp;
 pub mod rtp_packet;
 pub mod sdp;
 pub mod session;

@@ -28,10 +28,17 @@
 //!   IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) counts as IPv4. Answering an IPv6 offer
 //!   needs an IPv6 RTP socket (`[media] rtp_ip` an IPv6 address).
 //!
+//! - **RTCP**: an offered `a=rtcp-mux` (RFC 5761) is accepted: the answer says `a=rtcp-mux`
+//!   and [`Negotiated::rtcp_mux`] is set (RTCP shares the RTP port both ways). Otherwise RTCP
+//!   goes to the offer's `a=rtcp:PORT [IN IP4 addr]` (RFC 3605, [`Negotiated::remote_rtcp`]) or
+//!   its RTP port + 1, and ours is our RTP port + 1 (we write no `a=rtcp`).
+//!
 //! # Offering (late offer, RFC 3261 §13.2.1)
 //!
 //! An INVITE without a body asks us to offer in the 200 OK ([`create_offer`]); the caller's
-//! answer arrives in the ACK and [`negotiate_answer`] turns it into a [`Negotiated`].
+//! answer arrives in the ACK and [`negotiate_answer`] turns it into a [`Negotiated`]. Our offer
+//! has `a=rtcp-mux`; RTCP is muxed only if the answer has it too (RFC 5761 §5.1.1: we still
+//! listen for RTCP on our RTP port + 1 in case it does not).
 //!
 //! # Bounds
 //!
@@ -212,6 +219,10 @@ pub struct MediaDescription {
     pub maxptime: Option<u32>,
     /// Media-level direction attribute.
     pub direction: Option<Direction>,
+    /// `a=rtcp-mux` (RFC 5761).
+    pub rtcp_mux: bool,
+    /// `a=rtcp:PORT [IN IP4|IP6 addr]` (RFC 3605): the RTCP port and, if given, address.
+    pub rtcp: Option<(u16, Option<IpAddr>)>,
     /// `a=` lines seen in this section (for the bound).
     attributes: usize,
 }
@@ -374,9 +385,23 @@ fn parse_attribute(session: &mut SessionDescription, value: &str) -> Result<(), 
         }
         "ptime" => m.ptime = parse_ptime(arg),
         "maxptime" => m.maxptime = parse_ptime(arg),
+        "rtcp-mux" => m.rtcp_mux = true,
+        // Unparsable: ignored, RTCP goes to the RTP port + 1.
+        "rtcp" => m.rtcp = parse_rtcp(arg),
         _ => m.direction = direction.or(m.direction),
     }
     Ok(())
+}
+
+/// `a=rtcp:PORT [IN IP4|IP6 addr]` (RFC 3605). A non-zero port; an address only if well
+/// formed.
+fn parse_rtcp(arg: &str) -> Option<(u16, Option<IpAddr>)> {
+    let (port, rest) = arg.trim().split_once(' ').unwrap_or((arg.trim(), ""));
+    let port = port.parse().ok().filter(|&p| p != 0)?;
+    let addr = (!rest.trim().is_empty())
+        .then(|| parse_connection(rest).ok())
+        .flatten();
+    Some((port, addr))
 }
 
 /// `a=ptime` / `a=maxptime` value in whole milliseconds (`20`, `20.0`; RFC 4566 allows a
@@ -482,6 +507,12 @@ pub struct Negotiated {
     /// The peer gave an unspecified connection address (`c=IN IP4 0.0.0.0`, RFC 3264 §8.4 old
     /// style hold): we must send neither RTP nor RTCP to it.
     pub remote_held: bool,
+    /// Both sides said `a=rtcp-mux` (RFC 5761): RTCP shares the RTP port in both directions.
+    pub rtcp_mux: bool,
+    /// Without rtcp-mux, the peer's RTCP address when its SDP had `a=rtcp` (RFC 3605; its
+    /// address, else the `c=` address, with the attribute's port). `None`: RTP port + 1 (see
+    /// [`rtcp_to`](Self::rtcp_to)). Always `None` with rtcp-mux.
+    pub remote_rtcp: Option<SocketAddr>,
 }
 
 impl Negotiated {
@@ -495,6 +526,40 @@ impl Negotiated {
     pub fn send_to(&self) -> Option<SocketAddr> {
         (self.direction.sends() && !self.remote_held).then_some(self.remote)
     }
+
+    /// Where to send RTCP (whatever the direction: RTCP flows on hold too): the RTP address
+    /// with rtcp-mux, else [`remote_rtcp`](Self::remote_rtcp), else the RTP port + 1. `None`
+    /// when the peer is on `c=0.0.0.0` hold.
+    pub fn rtcp_to(&self) -> Option<SocketAddr> {
+        if self.remote_held {
+            return None;
+        }
+        if self.rtcp_mux {
+            return Some(self.remote);
+        }
+        self.remote_rtcp.or_else(|| {
+            let port = self.remote.port().checked_add(1)?;
+            Some(SocketAddr::new(self.remote.ip(), port))
+        })
+    }
+}
+
+/// The peer's RTCP address from its `a=rtcp` (none with rtcp-mux or without the attribute): its
+/// address if it is of our family and unicast, else the stream's `remote_ip`.
+fn remote_rtcp_of(
+    m: &MediaDescription,
+    rtcp_mux: bool,
+    remote_ip: IpAddr,
+    local: IpAddr,
+) -> Option<SocketAddr> {
+    if rtcp_mux {
+        return None;
+    }
+    let (port, addr) = m.rtcp?;
+    let ip = addr
+        .and_then(|addr| check_remote(addr, local).ok())
+        .unwrap_or(remote_ip);
+    Some(SocketAddr::new(ip, port))
 }
 
 fn supported_codec(encoding: &str, clock_rate: u32, channels: Option<u8>) -> Option<CodecKind> {
@@ -587,6 +652,7 @@ pub fn negotiate_with(offer: &str, config: &AnswerConfig) -> Result<Negotiated, 
         direction = direction.without_send();
     }
 
+    let rtcp_mux = audio.rtcp_mux;
     let answer = write_answer(&AnswerParts {
         session: &session,
         chosen,
@@ -596,6 +662,7 @@ pub fn negotiate_with(offer: &str, config: &AnswerConfig) -> Result<Negotiated, 
         dtmf_payload_type,
         dtmf_fmtp: dtmf_payload_type.and_then(|pt| audio.fmtp_of(pt)),
         direction,
+        rtcp_mux,
     });
     Ok(Negotiated {
         answer,
@@ -608,6 +675,8 @@ pub fn negotiate_with(offer: &str, config: &AnswerConfig) -> Result<Negotiated, 
         remote_ptime: audio.ptime.or(session.ptime),
         remote_maxptime: audio.maxptime.or(session.maxptime),
         remote_held,
+        rtcp_mux,
+        remote_rtcp: remote_rtcp_of(audio, rtcp_mux, remote_ip, local.ip()),
     })
 }
 
@@ -620,6 +689,7 @@ struct AnswerParts<'a> {
     dtmf_payload_type: Option<u8>,
     dtmf_fmtp: Option<&'a str>,
     direction: Direction,
+    rtcp_mux: bool,
 }
 
 /// `v=` to `t=` for our address.
@@ -684,6 +754,9 @@ fn write_answer(p: &AnswerParts<'_>) -> String {
         }
         // Always the ptime we send (see the module documentation).
         let _ = write!(sdp, "a=ptime:{PTIME_MS}\r\na={}\r\n", p.direction.as_str());
+        if p.rtcp_mux {
+            sdp.push_str("a=rtcp-mux\r\n");
+        }
     }
     sdp
 }
@@ -781,7 +854,7 @@ pub fn create_offer(config: &OfferConfig) -> String {
     }
     let _ = write!(
         sdp,
-        "a=ptime:{PTIME_MS}\r\na={}\r\n",
+        "a=ptime:{PTIME_MS}\r\na={}\r\na=rtcp-mux\r\n",
         config.direction.as_str()
     );
     sdp
@@ -842,6 +915,8 @@ pub fn negotiate_answer(our_offer: &str, their_answer: &str) -> Result<Negotiate
     if remote_held {
         direction = direction.without_send();
     }
+    // Muxed only if both said so (RFC 5761 §5.1.1).
+    let rtcp_mux = ours.rtcp_mux && theirs.rtcp_mux;
     Ok(Negotiated {
         answer: our_offer.to_owned(),
         codec,
@@ -853,6 +928,8 @@ pub fn negotiate_answer(our_offer: &str, their_answer: &str) -> Result<Negotiate
         remote_ptime: theirs.ptime.or(answer.ptime),
         remote_maxptime: theirs.maxptime.or(answer.maxptime),
         remote_held,
+        rtcp_mux,
+        remote_rtcp: remote_rtcp_of(theirs, rtcp_mux, remote_ip, local_ip),
     })
 }
 
@@ -1336,7 +1413,7 @@ mod tests {
              m=audio 20000 RTP/AVP 0 8 101\r\n\
              a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
              a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\n\
-             a=ptime:20\r\na=sendrecv\r\n"
+             a=ptime:20\r\na=sendrecv\r\na=rtcp-mux\r\n"
         );
         // The peer picks PCMA and events.
         let answer = peer_answer(
@@ -1421,5 +1498,93 @@ mod tests {
             assert_eq!(d.intersect(Inactive), Inactive);
         }
         assert_eq!(SendOnly.intersect(RecvOnly), Inactive);
+    }
+
+    #[test]
+    fn rtcp_mux_offered_is_answered_and_negotiated() {
+        let offer = PHONE_OFFER.replace("a=sendrecv\r\n", "a=sendrecv\r\na=rtcp-mux\r\n");
+        let n = negotiate_with_session_id(&offer, local(), 42).unwrap();
+        assert!(n.rtcp_mux);
+        assert_eq!(n.remote_rtcp, None);
+        assert_eq!(n.rtcp_to(), Some(n.remote));
+        assert!(
+            n.answer.ends_with("a=sendrecv\r\na=rtcp-mux\r\n"),
+            "{}",
+            n.answer
+        );
+        let back = parse(&n.answer).unwrap();
+        assert!(back.media[0].rtcp_mux);
+        let config = crate::session::SessionConfig::from_negotiated(&n);
+        assert!(config.rtcp_mux && config.remote_rtcp.is_none());
+        // Not offered: not answered, RTCP to the RTP port + 1.
+        let n = negotiate_with_session_id(PHONE_OFFER, local(), 42).unwrap();
+        assert!(!n.rtcp_mux && !n.answer.contains("rtcp"));
+        assert_eq!(n.rtcp_to(), Some("192.0.2.10:40001".parse().unwrap()));
+        let config = crate::session::SessionConfig::from_negotiated(&n);
+        assert!(!config.rtcp_mux && config.remote_rtcp.is_none());
+        // rtcp-mux on another m-line than the chosen one does not count.
+        let offer = format!("{PHONE_OFFER}m=video 5000 RTP/AVP 97\r\na=rtcp-mux\r\n");
+        assert!(!negotiate(&offer, local()).unwrap().rtcp_mux);
+    }
+
+    #[test]
+    fn rtcp_attribute_names_the_peer_rtcp_address() {
+        let with = |attr: &str| {
+            let offer = PHONE_OFFER.replace("a=sendrecv\r\n", &format!("a=sendrecv\r\n{attr}\r\n"));
+            negotiate_with_session_id(&offer, local(), 42).unwrap()
+        };
+        let n = with("a=rtcp:40011");
+        assert_eq!(n.remote_rtcp, Some("192.0.2.10:40011".parse().unwrap()));
+        assert_eq!(n.rtcp_to(), n.remote_rtcp);
+        let config = crate::session::SessionConfig::from_negotiated(&n);
+        assert_eq!(config.remote_rtcp, n.remote_rtcp);
+        let n = with("a=rtcp:53020 IN IP4 126.16.64.4");
+        assert_eq!(n.remote_rtcp, Some("126.16.64.4:53020".parse().unwrap()));
+        // An address of the wrong family, or malformed: the c= address with the port.
+        let n = with("a=rtcp:53020 IN IP6 2001:db8::1");
+        assert_eq!(n.remote_rtcp, Some("192.0.2.10:53020".parse().unwrap()));
+        let n = with("a=rtcp:53020 IN IP4 nonsense");
+        assert_eq!(n.remote_rtcp, Some("192.0.2.10:53020".parse().unwrap()));
+        // A bad port: ignored.
+        for bad in [
+            "a=rtcp:",
+            "a=rtcp:0",
+            "a=rtcp:70000",
+            "a=rtcp:x IN IP4 1.2.3.4",
+        ] {
+            let n = with(bad);
+            assert_eq!(n.remote_rtcp, None, "{bad}");
+            assert_eq!(n.rtcp_to(), Some("192.0.2.10:40001".parse().unwrap()));
+        }
+        // With rtcp-mux, a=rtcp is moot (RFC 5761 §5.1.3 has offerers send both).
+        let n = with("a=rtcp:40000\r\na=rtcp-mux");
+        assert!(n.rtcp_mux);
+        assert_eq!((n.remote_rtcp, n.rtcp_to()), (None, Some(n.remote)));
+        // Old-style hold: no RTCP either.
+        let held = PHONE_OFFER.replace("c=IN IP4 192.0.2.10", "c=IN IP4 0.0.0.0");
+        assert_eq!(negotiate(&held, local()).unwrap().rtcp_to(), None);
+    }
+
+    #[test]
+    fn our_offer_has_rtcp_mux_and_the_answer_decides() {
+        let offer = create_offer(&OfferConfig::new(local()));
+        assert!(offer.contains("a=rtcp-mux\r\n"));
+        let n = negotiate_answer(&offer, &peer_answer("0", "a=rtcp-mux\r\n")).unwrap();
+        assert!(n.rtcp_mux);
+        assert_eq!(n.rtcp_to(), Some("192.0.2.20:30000".parse().unwrap()));
+        // Not in the answer: separate ports (RFC 5761 §5.1.1), the answer's a=rtcp honoured.
+        let n = negotiate_answer(&offer, &peer_answer("0", "")).unwrap();
+        assert!(!n.rtcp_mux);
+        assert_eq!(n.rtcp_to(), Some("192.0.2.20:30001".parse().unwrap()));
+        let n = negotiate_answer(&offer, &peer_answer("0", "a=rtcp:31000\r\n")).unwrap();
+        assert_eq!(n.remote_rtcp, Some("192.0.2.20:31000".parse().unwrap()));
+        // An answer with rtcp-mux to an offer without it: not muxed.
+        let old = offer.replace("a=rtcp-mux\r\n", "");
+        let n = negotiate_answer(&old, &peer_answer("0", "a=rtcp-mux\r\n")).unwrap();
+        assert!(!n.rtcp_mux);
+        // Our own negotiate answers our offer with rtcp-mux.
+        let theirs = negotiate(&offer, "192.0.2.30:7000".parse().unwrap()).unwrap();
+        assert!(theirs.rtcp_mux);
+        assert!(negotiate_answer(&offer, &theirs.answer).unwrap().rtcp_mux);
     }
 }

@@ -35,8 +35,8 @@
 //!
 //! Everything dropped is counted in [`SessionStats`]: `malformed` (not RTP), `foreign` (wrong
 //! source or SSRC), `other_payload` (RTP with a payload type we did not negotiate, e.g. comfort
-//! noise; from the latched source it still counts as activity), `rtcp` (RTCP on the RTP port,
-//! RFC 5761 demultiplexing).
+//! noise; from the latched source it still counts as activity). RTCP arriving on the RTP port
+//! (RFC 5761 demultiplexing) is counted in `rtcp` and handled as RTCP, never as RTP.
 //!
 //! Limits: before the caller's first packet, whoever sends first wins the latch (as in every
 //! symmetric-RTP implementation); an attacker who keeps sending at least every 2 s keeps it.
@@ -48,16 +48,53 @@
 //! it said it will not send), [`MediaEvent::Inactive`] is reported once when no accepted packet
 //! has arrived for that long (counted from the session start before the first one). It is
 //! reported again only after packets resumed and stopped again.
+//!
+//! # RTCP (RFC 3550 §6)
+//!
+//! Every [`SessionConfig::rtcp_interval`] (default [`DEFAULT_RTCP_INTERVAL`], 5 s; randomised
+//! to 0.5–1.5 × with a generator seeded from the stream ids, the first report at half the
+//! interval) the session sends a compound report: an SR when it has sent RTP since the
+//! previous report, else an RR, with one report block about the latched peer's stream once RTP
+//! has come from it, then an SDES CNAME. [`RtpSession::bye`] sends the last one with a BYE.
+//!
+//! - **Where it goes.** With [`SessionConfig::rtcp_mux`] (both SDPs said `a=rtcp-mux`, RFC
+//!   5761) RTCP shares the RTP port: it comes out as [`Output::Transmit`] to the RTP
+//!   destination. Without it, it comes out as [`Output::TransmitRtcp`] for the driver's RTCP
+//!   socket (our RTP port + 1), addressed to the source of the peer's last accepted RTCP on
+//!   that socket (symmetric RTCP, RFC 4961), else to the peer's RTCP address
+//!   ([`SessionConfig::remote_rtcp`], from `a=rtcp`, else the SDP's RTP port + 1; behind a NAT,
+//!   the latched RTP address's port + 1).
+//! - **What is received.** RTCP on the RTP port (always recognised, muxed or not) goes through
+//!   [`RtpSession::handle_receive`]; datagrams of the separate RTCP socket through
+//!   [`RtpSession::handle_receive_rtcp`]. A compound counts (`rtcp_received`) only from the
+//!   peer: once latched, its first packet's reporter must be the latched SSRC and it must come
+//!   from the latched IP (muxed: the latched address); before, from the SDP's IP. Others are
+//!   `rtcp_foreign`, invalid ones `rtcp_malformed` (see [`crate::rtcp::parse_compound`]).
+//! - **Statistics** ([`SessionStats`]): of the peer's stream, RFC 3550 A.1/A.3/A.8 over the
+//!   packets of the latched source (all payload types for the sequence, the audio payload type
+//!   for jitter): `packets_lost`, `fraction_lost`, `jitter`; from the peer's report blocks about
+//!   our stream: `remote_packets_lost`, `remote_fraction_lost`, `remote_jitter` and `rtt`
+//!   (A.8: arrival − LSR − DLSR).
+//!
+//! # Wall clock
+//!
+//! The NTP timestamp of an SR is the session's NTP clock: `wall + (now − start)`, where `wall`
+//! is given by [`RtpSession::set_wall_clock`] (the driver reads `SystemTime` once, next to the
+//! `Instant` it starts the session with). Without it the clock counts from zero at the session
+//! start, which RFC 3550 §6.4.1 allows ("elapsed time"); the peer's RTT computation only needs
+//! it to be consistent. Either way round-trip times are exact: LSR and the arrival time come
+//! from the same clock.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::codec::{Codec, CodecError, CodecKind, FRAME_SAMPLES_8K};
 use crate::dtmf::{DtmfDecoder, EventPacket, InbandDetector, digit_to_event, encode_digit};
 use crate::jitter::{Frame, JitterBuffer, JitterConfig, PacketInfo};
 use crate::record::{RecordConfig, RecordEnd, Recorder, Recording};
+use crate::rtcp::{self, CompoundWriter, Packet, ReceiverStats, ReportBlock, SenderInfo};
 use crate::rtp_packet::{self, RtpHeader};
 use crate::sdp::{Direction, Negotiated};
 
@@ -76,6 +113,9 @@ pub const RELATCH_AFTER: Duration = Duration::from_secs(2);
 
 /// Largest sequence step between the two packets that let a new source take over.
 pub const RELATCH_MAX_GAP: u16 = 10;
+
+/// Default of [`SessionConfig::rtcp_interval`] (RFC 3550 §6.2 minimum).
+pub const DEFAULT_RTCP_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Something that happened on the stream, for the call's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,6 +148,15 @@ pub enum Input<'a> {
         /// Its bytes.
         datagram: &'a [u8],
     },
+    /// A datagram arrived on the separate RTCP socket (no rtcp-mux).
+    ReceiveRtcp {
+        /// When it arrived.
+        now: Instant,
+        /// Its source address.
+        from: SocketAddr,
+        /// Its bytes.
+        datagram: &'a [u8],
+    },
     /// The timer the session asked for has fired (or any later instant).
     Timeout(Instant),
 }
@@ -115,9 +164,18 @@ pub enum Input<'a> {
 /// Output of the session, drained with [`RtpSession::poll_output`] until `Timeout`.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Send the first `len` bytes of the buffer given to `poll_output` to `to`.
+    /// Send the first `len` bytes of the buffer given to `poll_output` to `to` from the RTP
+    /// socket: RTP, or RTCP with rtcp-mux.
     Transmit {
         /// Destination: the SDP address until latched, then the latched source.
+        to: SocketAddr,
+        /// Length of the datagram written at the start of the buffer.
+        len: usize,
+    },
+    /// Send the first `len` bytes of the buffer to `to` from the RTCP socket (the local RTP
+    /// port + 1): RTCP without rtcp-mux.
+    TransmitRtcp {
+        /// Destination: the peer's RTCP address (see the module documentation).
         to: SocketAddr,
         /// Length of the datagram written at the start of the buffer.
         len: usize,
@@ -142,7 +200,8 @@ pub struct SessionStats {
     pub foreign: u64,
     /// RTP packets with another payload type (e.g. comfort noise), ignored.
     pub other_payload: u64,
-    /// RTCP datagrams received on the RTP port (RFC 5761 demultiplexing), ignored.
+    /// RTCP datagrams received on the RTP port (RFC 5761 demultiplexing), handled as RTCP
+    /// (and counted again in `rtcp_received`, `rtcp_foreign` or `rtcp_malformed`).
     pub rtcp: u64,
     /// Times the session latched onto a source: 1 after the first packet, more on re-latching.
     pub latched: u64,
@@ -161,6 +220,48 @@ pub struct SessionStats {
     pub concealed: u64,
     /// Audio packets that arrived after their playout time.
     pub late_arrivals: u64,
+    /// RTCP compounds sent (SR or RR + SDES, + BYE at the end).
+    pub rtcp_sent: u64,
+    /// Valid RTCP compounds accepted from the peer (on either socket).
+    pub rtcp_received: u64,
+    /// RTCP datagrams that failed validation (on either socket).
+    pub rtcp_malformed: u64,
+    /// Valid RTCP compounds from another source or SSRC than the peer's, ignored.
+    pub rtcp_foreign: u64,
+    /// Packets of the peer's stream lost (RFC 3550 A.3 cumulative: expected − received, so
+    /// duplicates can make it negative); of the latched source since it latched.
+    pub packets_lost: i64,
+    /// Fraction of the peer's packets lost in the last report interval, in 1/256 (as in our
+    /// last report block).
+    pub fraction_lost: u8,
+    /// Interarrival jitter of the peer's stream (RFC 3550 A.8).
+    pub jitter: Duration,
+    /// Round-trip time from the peer's last report block about our stream with an LSR
+    /// (RFC 3550 A.8); `None` until one came.
+    pub rtt: Option<Duration>,
+    /// Cumulative loss of our stream as the peer last reported it.
+    pub remote_packets_lost: i64,
+    /// Fraction of our stream lost as the peer last reported it, in 1/256.
+    pub remote_fraction_lost: u8,
+    /// Interarrival jitter of our stream as the peer last reported it.
+    pub remote_jitter: Duration,
+}
+
+impl SessionStats {
+    /// [`jitter`](Self::jitter) in milliseconds.
+    pub fn jitter_ms(&self) -> f64 {
+        self.jitter.as_secs_f64() * 1000.0
+    }
+
+    /// [`rtt`](Self::rtt) in milliseconds.
+    pub fn rtt_ms(&self) -> Option<f64> {
+        self.rtt.map(|rtt| rtt.as_secs_f64() * 1000.0)
+    }
+
+    /// [`fraction_lost`](Self::fraction_lost) in percent.
+    pub fn fraction_lost_percent(&self) -> f64 {
+        f64::from(self.fraction_lost) * 100.0 / 256.0
+    }
 }
 
 /// What the session needs from the SDP negotiation.
@@ -183,6 +284,14 @@ pub struct SessionConfig {
     /// Report [`MediaEvent::Inactive`] after this long without RTP on a `sendrecv` stream;
     /// zero disables it.
     pub inactivity_timeout: Duration,
+    /// RTCP shares the RTP port (RFC 5761; both SDPs had `a=rtcp-mux`): reports go out as
+    /// [`Output::Transmit`]. Otherwise as [`Output::TransmitRtcp`] from the RTCP socket.
+    pub rtcp_mux: bool,
+    /// The peer's RTCP address without rtcp-mux, when its SDP named one (`a=rtcp`); `None`:
+    /// its RTP address with port + 1.
+    pub remote_rtcp: Option<SocketAddr>,
+    /// Mean interval between RTCP reports (randomised 0.5–1.5 ×); zero disables RTCP.
+    pub rtcp_interval: Duration,
 }
 
 impl SessionConfig {
@@ -197,11 +306,15 @@ impl SessionConfig {
             recv: true,
             remote,
             inactivity_timeout: DEFAULT_INACTIVITY_TIMEOUT,
+            rtcp_mux: false,
+            remote_rtcp: None,
+            rtcp_interval: DEFAULT_RTCP_INTERVAL,
         }
     }
 
-    /// The session of an SDP negotiation: its codec, payload types, remote address and the
-    /// direction of our answer; the default inactivity timeout.
+    /// The session of an SDP negotiation: its codec, payload types, remote address, the
+    /// direction of our answer and the RTCP transport (rtcp-mux, `a=rtcp`); the default
+    /// inactivity timeout and RTCP interval.
     pub fn from_negotiated(negotiated: &Negotiated) -> Self {
         let direction = negotiated.direction();
         SessionConfig {
@@ -212,6 +325,9 @@ impl SessionConfig {
             recv: matches!(direction, Direction::SendRecv | Direction::RecvOnly),
             remote: negotiated.remote,
             inactivity_timeout: DEFAULT_INACTIVITY_TIMEOUT,
+            rtcp_mux: negotiated.rtcp_mux,
+            remote_rtcp: negotiated.remote_rtcp,
+            rtcp_interval: DEFAULT_RTCP_INTERVAL,
         }
     }
 }
@@ -268,6 +384,87 @@ struct Pending {
     header: RtpHeader,
 }
 
+/// The next RTCP compound, written into the caller's buffer when polled.
+#[derive(Debug, Clone, Copy)]
+struct PendingRtcp {
+    to: SocketAddr,
+    /// Through the RTP socket (rtcp-mux).
+    muxed: bool,
+    /// Present in an SR.
+    sender: Option<SenderInfo>,
+    /// About the peer's stream.
+    block: Option<ReportBlock>,
+    bye: bool,
+}
+
+/// RTCP state of a session.
+#[derive(Debug)]
+struct RtcpState {
+    /// When the next report is due.
+    next: Instant,
+    /// Interval randomisation (splitmix64).
+    rng: u64,
+    /// Our SDES CNAME: 16 random hex digits (RFC 7022 short-term persistent).
+    cname: [u8; 16],
+    /// NTP time at the session start.
+    ntp_start: u64,
+    /// Statistics of the latched source's stream.
+    rx: Option<ReceiverStats>,
+    /// The peer's last SR: its LSR value and when it arrived.
+    last_sr: Option<(u32, Instant)>,
+    /// Source of the peer's last accepted RTCP on the RTCP socket (symmetric RTCP).
+    latch: Option<SocketAddr>,
+    /// `stats.sent` when the previous report was made (SR if it grew).
+    sent_at_report: u64,
+    /// Payload octets sent.
+    octets: u64,
+    pending: Option<PendingRtcp>,
+    /// BYE sent: no more reports.
+    closed: bool,
+}
+
+impl RtcpState {
+    fn new(now: Instant, ids: StreamIds, interval: Duration) -> Self {
+        let mut state = RtcpState {
+            next: now,
+            rng: (u64::from(ids.ssrc) << 32 | u64::from(ids.timestamp)) ^ 0x5DEE_CE66_D1CE_4E5B,
+            cname: [0; 16],
+            ntp_start: 0,
+            rx: None,
+            last_sr: None,
+            latch: None,
+            sent_at_report: 0,
+            octets: 0,
+            pending: None,
+            closed: false,
+        };
+        let id = state.random();
+        for (i, digit) in state.cname.iter_mut().enumerate() {
+            *digit = b"0123456789abcdef"[((id >> (4 * i)) & 0xF) as usize];
+        }
+        // RFC 3550 §6.2: the first report after half the minimum interval.
+        state.next = now + state.jittered(interval / 2);
+        state
+    }
+
+    /// splitmix64.
+    fn random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// `interval` × a uniform factor in [0.5, 1.5).
+    fn jittered(&mut self, interval: Duration) -> Duration {
+        let nanos = u64::try_from(interval.as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Duration::from_nanos(nanos / 2 + self.random() % nanos)
+    }
+}
+
 /// A sans-IO RTP send/receive session for one call leg.
 pub struct RtpSession {
     config: SessionConfig,
@@ -313,6 +510,7 @@ pub struct RtpSession {
     conference: Option<Option<u32>>,
     /// The last accepted packet, kept only while bridged, for the driver to forward.
     received: Option<ReceivedMedia>,
+    rtcp: RtcpState,
 }
 
 /// An accepted packet for a bridge to forward: its header fields and where its payload lies
@@ -403,16 +601,57 @@ impl RtpSession {
             relay: None,
             conference: None,
             received: None,
+            rtcp: RtcpState::new(now, ids, config.rtcp_interval),
         })
     }
 
-    /// The counters so far.
+    /// Sets the wall clock of the SR timestamps: `wall` is the time at `now` (the driver reads
+    /// `SystemTime` once, next to the `Instant` it passes). Call it before the first report
+    /// (right after construction); without it the NTP clock counts from zero at the start.
+    pub fn set_wall_clock(&mut self, now: Instant, wall: SystemTime) {
+        let since_start = now.saturating_duration_since(self.start);
+        self.rtcp.ntp_start =
+            rtcp::ntp_from_system_time(wall).wrapping_sub(rtcp::ntp_from_duration(since_start));
+    }
+
+    /// The session's NTP clock at `now` (see the module documentation).
+    pub fn ntp_at(&self, now: Instant) -> u64 {
+        let since_start = now.saturating_duration_since(self.start);
+        self.rtcp
+            .ntp_start
+            .wrapping_add(rtcp::ntp_from_duration(since_start))
+    }
+
+    /// The RTP media clock at `now`, counted from the session start (timestamp units).
+    fn media_clock(&self, now: Instant) -> u32 {
+        let since_start = now.saturating_duration_since(self.start);
+        let units =
+            since_start.as_nanos() * u128::from(self.config.codec.clock_rate()) / 1_000_000_000;
+        // RTP timestamps wrap modulo 2^32 by design.
+        units as u32
+    }
+
+    /// Our SDES CNAME.
+    pub fn cname(&self) -> &[u8] {
+        &self.rtcp.cname
+    }
+
+    /// The counters so far, with the receive statistics of the latched stream.
     pub fn stats(&self) -> SessionStats {
         let jitter = self.jitter.stats();
         let mut stats = self.stats;
         stats.concealed = jitter.missing;
         stats.late_arrivals = jitter.late;
+        if let Some(rx) = &self.rtcp.rx {
+            stats.packets_lost = rx.lost();
+            stats.jitter = self.timestamp_duration(rx.jitter());
+        }
         stats
+    }
+
+    fn timestamp_duration(&self, units: u32) -> Duration {
+        let rate = u64::from(self.config.codec.clock_rate()).max(1);
+        Duration::from_nanos(u64::from(units) * 1_000_000_000 / rate)
     }
 
     /// Our SSRC.
@@ -421,17 +660,25 @@ impl RtpSession {
     }
 
     /// Applies a renegotiated session (re-INVITE): direction, peer address, payload types,
-    /// codec, inactivity timeout. A new SDP address or codec forgets the latch (the peer's
-    /// media may now come from elsewhere); the playout queue and the tick clock go on, and the
-    /// inactivity clock starts again at `now` (a call resumed after a long hold is not idle).
+    /// codec, inactivity timeout, RTCP transport. A new SDP address or codec forgets the latch
+    /// (the peer's media may now come from elsewhere) and the peer's receive statistics; the
+    /// playout queue and the tick clock go on, and the inactivity clock starts again at `now`
+    /// (a call resumed after a long hold is not idle).
     pub fn reconfigure(&mut self, now: Instant, config: SessionConfig) -> Result<(), CodecError> {
+        let new_stream = config.codec != self.config.codec || config.remote != self.config.remote;
         if config.codec != self.config.codec {
             self.codec = Codec::new(config.codec)?;
             self.jitter = JitterBuffer::new(JitterConfig::new(config.codec.clock_rate()));
+        }
+        if new_stream {
             self.latch = None;
         }
-        if config.remote != self.config.remote {
-            self.latch = None;
+        // The peer's statistics and RTCP source belong to its old stream or RTCP transport.
+        if new_stream
+            || config.rtcp_mux != self.config.rtcp_mux
+            || config.remote_rtcp != self.config.remote_rtcp
+        {
+            self.forget_peer_rtcp();
         }
         self.inband = config.dtmf_payload_type.is_none().then(InbandDetector::new);
         self.config = config;
@@ -454,6 +701,25 @@ impl RtpSession {
                 let remote = self.config.remote;
                 (!remote.ip().is_unspecified() && remote.port() != 0).then_some(remote)
             }
+        }
+    }
+
+    /// Where RTCP goes without rtcp-mux: the source of the peer's RTCP (symmetric RTCP), else
+    /// its `a=rtcp` address, else its RTP address with port + 1 (the latched one when it is
+    /// not the SDP's, i.e. behind a NAT). `None` while the SDP address is unspecified and
+    /// nothing latched.
+    pub fn rtcp_destination(&self) -> Option<SocketAddr> {
+        if let Some(addr) = self.rtcp.latch {
+            return Some(addr);
+        }
+        let rtp = self.destination()?;
+        let usable = |a: &SocketAddr| !a.ip().is_unspecified() && a.port() != 0;
+        match self.config.remote_rtcp {
+            Some(rtcp) if rtp == self.config.remote => Some(rtcp).filter(usable),
+            _ => rtp
+                .port()
+                .checked_add(1)
+                .map(|port| SocketAddr::new(rtp.ip(), port)),
         }
     }
 
@@ -520,6 +786,11 @@ impl RtpSession {
                 from,
                 datagram,
             } => self.handle_receive(now, from, datagram),
+            Input::ReceiveRtcp {
+                now,
+                from,
+                datagram,
+            } => self.handle_receive_rtcp(now, from, datagram),
         }
     }
 
@@ -531,6 +802,7 @@ impl RtpSession {
             match rtp_packet::write_rtp(&pending.header, &self.payload, buf) {
                 Ok(len) => {
                     self.stats.sent += 1;
+                    self.rtcp.octets += self.payload.len() as u64;
                     return Output::Transmit {
                         to: pending.to,
                         len,
@@ -542,9 +814,116 @@ impl RtpSession {
                 }
             }
         }
+        if let Some(pending) = self.rtcp.pending.take() {
+            match self.write_rtcp(&pending, buf) {
+                Ok(len) => {
+                    self.stats.rtcp_sent += 1;
+                    let to = pending.to;
+                    return if pending.muxed {
+                        Output::Transmit { to, len }
+                    } else {
+                        Output::TransmitRtcp { to, len }
+                    };
+                }
+                Err(error) => {
+                    self.stats.unsent += 1;
+                    tracing::warn!(%error, "rtcp transmit buffer too small");
+                }
+            }
+        }
         match self.events.pop_front() {
             Some(event) => Output::Event(event),
-            None => Output::Timeout(self.deadline(self.next_tick)),
+            None => {
+                let tick = self.deadline(self.next_tick);
+                match self.rtcp_enabled() {
+                    true => Output::Timeout(tick.min(self.rtcp.next)),
+                    false => Output::Timeout(tick),
+                }
+            }
+        }
+    }
+
+    fn write_rtcp(&self, p: &PendingRtcp, buf: &mut [u8]) -> Result<usize, rtcp::WriteError> {
+        let ssrc = self.ids.ssrc;
+        let mut w = CompoundWriter::new(buf);
+        let blocks = p.block.as_slice();
+        match &p.sender {
+            Some(sender) => w.sender_report(ssrc, sender, blocks)?,
+            None => w.receiver_report(ssrc, blocks)?,
+        }
+        w.sdes_cname(ssrc, &self.rtcp.cname)?;
+        if p.bye {
+            w.bye(&[ssrc], None)?;
+        }
+        Ok(w.finish())
+    }
+
+    fn rtcp_enabled(&self) -> bool {
+        !self.config.rtcp_interval.is_zero() && !self.rtcp.closed
+    }
+
+    /// Sends a last report with a BYE (RFC 3550 §6.3.7) at the next `poll_output`, and no
+    /// RTCP after it. Nothing if RTCP is disabled, or if the session never sent anything.
+    pub fn bye(&mut self, now: Instant) {
+        if !self.rtcp_enabled() || (self.stats.sent == 0 && self.stats.rtcp_sent == 0) {
+            return;
+        }
+        self.queue_report(now, true);
+        self.rtcp.closed = true;
+    }
+
+    /// Sends a report if one is due.
+    fn check_rtcp(&mut self, now: Instant) {
+        if !self.rtcp_enabled() || now < self.rtcp.next {
+            return;
+        }
+        self.queue_report(now, false);
+        self.rtcp.next = now + self.rtcp.jittered(self.config.rtcp_interval);
+    }
+
+    /// Makes the report of `now` the pending RTCP datagram.
+    fn queue_report(&mut self, now: Instant, bye: bool) {
+        let muxed = self.config.rtcp_mux;
+        let to = if muxed {
+            self.destination()
+        } else {
+            self.rtcp_destination()
+        };
+        let Some(to) = to else {
+            return;
+        };
+        let sender = (self.stats.sent > self.rtcp.sent_at_report).then(|| SenderInfo {
+            ntp: self.ntp_at(now),
+            rtp_timestamp: self.ids.timestamp.wrapping_add(self.media_clock(now)),
+            // The counts wrap modulo 2^32 (RFC 3550 §6.4.1).
+            packets: self.stats.sent as u32,
+            octets: self.rtcp.octets as u32,
+        });
+        self.rtcp.sent_at_report = self.stats.sent;
+        let block = match self.rtcp.rx.as_mut() {
+            Some(rx) => {
+                let (lsr, dlsr) = match self.rtcp.last_sr {
+                    Some((lsr, at)) => (
+                        lsr,
+                        rtcp::duration_to_compact(now.saturating_duration_since(at)),
+                    ),
+                    None => (0, 0),
+                };
+                let block = rx.report_block(lsr, dlsr);
+                self.stats.fraction_lost = block.fraction_lost;
+                Some(block)
+            }
+            None => None,
+        };
+        let report = PendingRtcp {
+            to,
+            muxed,
+            sender,
+            block,
+            bye,
+        };
+        if self.rtcp.pending.replace(report).is_some() {
+            self.stats.unsent += 1;
         }
     }
 
@@ -554,8 +933,9 @@ impl RtpSession {
     }
 
     /// The timer fired at `now` (any instant; early ones do nothing): sends the current tick's
-    /// packet and checks the inactivity timeout.
+    /// packet, checks the inactivity timeout and sends an RTCP report when one is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.check_rtcp(now);
         if now < self.deadline(self.next_tick) {
             return;
         }
@@ -686,11 +1066,13 @@ impl RtpSession {
         None
     }
 
-    /// A datagram arrived at `now` from `from`. Never fails: anything unusable is counted and
-    /// dropped (see the module documentation for the latching rules).
+    /// A datagram arrived at `now` from `from` on the RTP port. Never fails: anything unusable
+    /// is counted and dropped (see the module documentation for the latching rules). RTCP
+    /// (RFC 5761 demultiplexing) is handled as in [`handle_receive_rtcp`](Self::handle_receive_rtcp).
     pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
         if rtp_packet::is_rtcp(datagram) {
             self.stats.rtcp += 1;
+            self.receive_rtcp(now, from, datagram, true);
             return;
         }
         let packet = match rtp_packet::parse_rtp(datagram) {
@@ -707,6 +1089,7 @@ impl RtpSession {
         if !self.accept_source(from, packet.ssrc, packet.seq, is_media, is_dtmf, now) {
             return;
         }
+        self.track_stream(now, from, &packet);
         self.last_received = now;
         self.inactive_reported = false;
         if !is_media {
@@ -753,6 +1136,107 @@ impl RtpSession {
                 self.detect_inband(packet.payload);
             }
         }
+    }
+
+    /// Receiver statistics (RFC 3550 A.1, A.8) of an accepted packet of the latched stream.
+    fn track_stream(&mut self, now: Instant, from: SocketAddr, packet: &rtp_packet::RtpPacket<'_>) {
+        if self.latch
+            != Some(Latch {
+                addr: from,
+                ssrc: packet.ssrc,
+            })
+        {
+            return;
+        }
+        let arrival = self.media_clock(now);
+        let rx = match &mut self.rtcp.rx {
+            Some(rx) if rx.ssrc() == packet.ssrc => {
+                rx.update_seq(packet.seq);
+                rx
+            }
+            rx => rx.insert(ReceiverStats::new(packet.ssrc, packet.seq)),
+        };
+        // Events repeat their timestamp and other payload types may have another clock.
+        if packet.payload_type == self.config.payload_type {
+            rx.update_jitter(arrival, packet.timestamp);
+        }
+    }
+
+    /// A datagram arrived at `now` from `from` on the separate RTCP socket (no rtcp-mux; the
+    /// driver's socket on the local RTP port + 1). Never fails: invalid or foreign RTCP is
+    /// counted and dropped.
+    pub fn handle_receive_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.receive_rtcp(now, from, datagram, false);
+    }
+
+    fn receive_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8], muxed: bool) {
+        let compound = match rtcp::parse_compound(datagram) {
+            Ok(compound) => compound,
+            Err(error) => {
+                self.stats.rtcp_malformed += 1;
+                tracing::trace!(%error, %from, len = datagram.len(), "dropping malformed rtcp");
+                return;
+            }
+        };
+        let reporter = compound.reporter();
+        let from_peer = match self.latch {
+            Some(latch) => {
+                reporter == latch.ssrc
+                    && if muxed {
+                        from == latch.addr
+                    } else {
+                        from.ip() == latch.addr.ip()
+                    }
+            }
+            None => {
+                let sdp = self.config.remote.ip();
+                !sdp.is_unspecified() && from.ip() == sdp
+            }
+        };
+        if !from_peer {
+            self.stats.rtcp_foreign += 1;
+            tracing::trace!(%from, reporter, "rtcp from another source: dropped");
+            return;
+        }
+        self.stats.rtcp_received += 1;
+        if !muxed {
+            self.rtcp.latch = Some(from);
+        }
+        for packet in compound.packets() {
+            match packet {
+                Packet::SenderReport(report) | Packet::ReceiverReport(report) => {
+                    if let Some(sender) = report.sender.filter(|_| report.ssrc == reporter) {
+                        self.rtcp.last_sr = Some((rtcp::ntp_middle(sender.ntp), now));
+                    }
+                    let ours = self.ids.ssrc;
+                    for block in report.blocks.filter(|b| b.ssrc == ours) {
+                        self.take_report_block(now, &block);
+                    }
+                }
+                Packet::Goodbye(bye) if bye.sources().any(|ssrc| ssrc == reporter) => {
+                    tracing::debug!(%from, ssrc = reporter, "rtcp bye from the peer");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The peer's report about our stream.
+    fn take_report_block(&mut self, now: Instant, block: &ReportBlock) {
+        self.stats.remote_packets_lost = i64::from(block.cumulative_lost);
+        self.stats.remote_fraction_lost = block.fraction_lost;
+        self.stats.remote_jitter = self.timestamp_duration(block.jitter);
+        if let Some(rtt) = rtcp::round_trip(self.ntp_at(now), block) {
+            self.stats.rtt = Some(rtt);
+        }
+    }
+
+    /// Forgets what belonged to the previous peer stream: its statistics, its last SR and
+    /// where its RTCP came from.
+    fn forget_peer_rtcp(&mut self) {
+        self.rtcp.rx = None;
+        self.rtcp.last_sr = None;
+        self.rtcp.latch = None;
     }
 
     /// Applies the latching rules; false (and counted) if the packet must be dropped.
@@ -819,6 +1303,7 @@ impl RtpSession {
     fn latch_to(&mut self, from: SocketAddr, ssrc: u32) {
         let previous = self.latch.replace(Latch { addr: from, ssrc });
         self.stats.latched += 1;
+        self.forget_peer_rtcp();
         match previous {
             None => tracing::debug!(%from, ssrc, sdp = %self.config.remote, "rtp latched"),
             Some(old) => {
@@ -1093,12 +1578,16 @@ mod tests {
         payload: Vec<u8>,
     }
 
-    /// Drains outputs, returning parsed packets and events, and the next deadline.
+    /// Drains outputs, returning parsed RTP packets (RTCP skipped) and events, and the next
+    /// deadline.
     fn drain(s: &mut RtpSession) -> (Vec<Sent>, Vec<MediaEvent>, Instant) {
         let (mut packets, mut events) = (Vec::new(), Vec::new());
         let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
         loop {
             match s.poll_output(&mut buf) {
+                Output::Transmit { len, .. } | Output::TransmitRtcp { len, .. }
+                    if rtcp::is_rtcp(&buf[..len]) => {}
+                Output::TransmitRtcp { .. } => panic!("TransmitRtcp is RTCP"),
                 Output::Transmit { to, len } => {
                     let p = parse_rtp(&buf[..len]).unwrap();
                     packets.push(Sent {
@@ -1680,7 +2169,7 @@ mod tests {
             let from = sources[rng.random_range(0..sources.len())];
             s.handle_receive(now, from, &datagram);
             s.handle_timeout(now);
-            while let Output::Event(_) | Output::Transmit { .. } = s.poll_output(&mut buf) {}
+            while !matches!(s.poll_output(&mut buf), Output::Timeout(_)) {}
         }
         let stats = s.stats();
         // Every datagram is accounted for.
@@ -1703,6 +2192,510 @@ mod tests {
                 .iter()
                 .all(|p| p.payload_type == 96 && !p.payload.is_empty())
         );
+    }
+
+    // ---- RTCP ----
+
+    /// A receiver report from `ssrc` with `blocks`, as a compound with an SDES CNAME.
+    fn rr_from(ssrc: u32, blocks: &[ReportBlock]) -> Vec<u8> {
+        let mut buf = [0u8; 512];
+        let mut w = CompoundWriter::new(&mut buf);
+        w.receiver_report(ssrc, blocks).unwrap();
+        w.sdes_cname(ssrc, b"peer").unwrap();
+        let len = w.finish();
+        buf[..len].to_vec()
+    }
+
+    /// Runs the session to `until`, returning the RTCP datagrams it sent: (when, muxed, to, bytes).
+    fn rtcp_until(
+        s: &mut RtpSession,
+        mut now: Instant,
+        until: Instant,
+    ) -> Vec<(Instant, bool, SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
+        loop {
+            s.handle_timeout(now);
+            let next = loop {
+                match s.poll_output(&mut buf) {
+                    Output::Transmit { to, len } if rtcp::is_rtcp(&buf[..len]) => {
+                        out.push((now, true, to, buf[..len].to_vec()))
+                    }
+                    Output::TransmitRtcp { to, len } => {
+                        out.push((now, false, to, buf[..len].to_vec()))
+                    }
+                    Output::Timeout(t) => break t,
+                    _ => {}
+                }
+            };
+            if next > until {
+                return out;
+            }
+            now = next;
+        }
+    }
+
+    #[test]
+    fn rtcp_interval_is_randomised_around_five_seconds_and_zero_disables_it() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(120));
+        let first = sent[0].0 - t0;
+        assert!(
+            first >= Duration::from_millis(1250) && first < Duration::from_millis(3750),
+            "{first:?}"
+        );
+        let gaps: Vec<Duration> = sent.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(
+            gaps.iter()
+                .all(|g| *g >= Duration::from_millis(2500) && *g < Duration::from_millis(7500)),
+            "{gaps:?}"
+        );
+        // Randomised, averaging ~5 s.
+        assert!(gaps.windows(2).any(|w| w[0] != w[1]));
+        let mean = gaps.iter().sum::<Duration>() / gaps.len() as u32;
+        assert!(
+            mean > Duration::from_secs(4) && mean < Duration::from_secs(6),
+            "{mean:?}"
+        );
+        assert_eq!(s.stats().rtcp_sent, sent.len() as u64);
+        // Without mux: all from the RTCP socket, to the SDP's port + 1; an SR each time (we send
+        // silence), no report block (nothing received), our CNAME.
+        for (_, muxed, to, d) in &sent {
+            assert!(!muxed);
+            assert_eq!(*to, SocketAddr::new(SDP.ip(), SDP.port() + 1));
+            let c = rtcp::parse_compound(d).unwrap();
+            let packets: Vec<_> = c.packets().collect();
+            let Packet::SenderReport(sr) = &packets[0] else {
+                panic!("{packets:?}")
+            };
+            assert_eq!((sr.ssrc, sr.blocks.len()), (IDS.ssrc, 0));
+            let Packet::SourceDescription(sdes) = &packets[1] else {
+                panic!()
+            };
+            assert_eq!(sdes.cname_of(IDS.ssrc), Some(s.cname()));
+        }
+        let off = SessionConfig {
+            rtcp_interval: Duration::ZERO,
+            ..config()
+        };
+        let mut s = RtpSession::with_ids(t0, off, IDS).unwrap();
+        assert!(rtcp_until(&mut s, t0, t0 + Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn sender_report_counts_and_timestamps_then_rr_when_not_sending() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let wall = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        s.set_wall_clock(t0, wall);
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(4));
+        let (at, _, _, d) = &sent[0];
+        let c = rtcp::parse_compound(d).unwrap();
+        let sr = c.packets().next().unwrap().report().unwrap().clone();
+        let info = sr.sender.unwrap();
+        let elapsed = *at - t0;
+        assert_eq!(
+            info.ntp,
+            rtcp::ntp_from_system_time(wall + elapsed),
+            "wall clock + elapsed"
+        );
+        // The RTP timestamp of the same instant, on the packets' grid; the counts so far.
+        let ticks = (elapsed.as_millis() / 20) as u32;
+        assert_eq!(
+            info.rtp_timestamp,
+            IDS.timestamp
+                .wrapping_add((elapsed.as_micros() * 8 / 1000) as u32)
+        );
+        assert_eq!(info.packets, ticks + 1);
+        assert_eq!(info.octets, (ticks + 1) * 160);
+        // On hold (not sending): RRs.
+        let held = SessionConfig {
+            send: false,
+            ..config()
+        };
+        let mut s = RtpSession::with_ids(t0, held, IDS).unwrap();
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(10));
+        assert!(!sent.is_empty());
+        for (_, _, _, d) in &sent {
+            let c = rtcp::parse_compound(d).unwrap();
+            assert!(matches!(
+                c.packets().next(),
+                Some(Packet::ReceiverReport(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn muxed_rtcp_is_not_rtp_and_counts_only_from_the_peer() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let rr = rr_from(7, &[]);
+        // Before the latch: from the SDP's host only.
+        s.handle_receive(t0, OTHER, &rr);
+        s.handle_receive(t0, SocketAddr::new(SDP.ip(), 9999), &rr);
+        let stats = s.stats();
+        assert_eq!(
+            (stats.rtcp, stats.rtcp_foreign, stats.rtcp_received),
+            (2, 1, 1)
+        );
+        assert_eq!(s.latched(), None, "rtcp never latches");
+        s.handle_receive(t0, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
+        assert_eq!(s.latched(), Some((NAT, 7)));
+        // Latched: the latched address and SSRC only.
+        s.handle_receive(t0, NAT, &rr);
+        s.handle_receive(t0, NAT, &rr_from(8, &[]));
+        s.handle_receive(t0, SocketAddr::new(NAT.ip(), 1), &rr);
+        // Malformed RTCP (a block announced, none present) is not malformed RTP.
+        s.handle_receive(t0, NAT, &[0x81, 201, 0, 1, 0, 0, 0, 7]);
+        let stats = s.stats();
+        assert_eq!(
+            (
+                stats.rtcp,
+                stats.rtcp_received,
+                stats.rtcp_foreign,
+                stats.rtcp_malformed
+            ),
+            (6, 2, 3, 1)
+        );
+        assert_eq!((stats.malformed, stats.received, stats.latched), (0, 1, 1));
+        // On the separate socket, any port of the latched host counts (and becomes the RTCP
+        // destination: symmetric RTCP).
+        let nat_rtcp = SocketAddr::new(NAT.ip(), 40000);
+        s.handle_receive_rtcp(t0, nat_rtcp, &rr);
+        s.handle_receive_rtcp(t0, OTHER, &rr);
+        s.handle_receive_rtcp(t0, nat_rtcp, &rtp_from(7, 0, 2, 160, &[0xFF; 160]));
+        let stats = s.stats();
+        assert_eq!(
+            (
+                stats.rtcp,
+                stats.rtcp_received,
+                stats.rtcp_foreign,
+                stats.rtcp_malformed
+            ),
+            (6, 3, 4, 2)
+        );
+        assert_eq!(s.rtcp_destination(), Some(nat_rtcp));
+    }
+
+    #[test]
+    fn rtt_from_a_report_block_about_our_sr() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        s.handle_receive(t0, NAT, &rtp_from(7, 0, 1, 0, &[0xFF; 160]));
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(4));
+        let (at, _, to, d) = &sent[0];
+        // Behind the NAT, before any RTCP from it: the latched address's port + 1.
+        assert_eq!(*to, SocketAddr::new(NAT.ip(), NAT.port() + 1));
+        let c = rtcp::parse_compound(d).unwrap();
+        let sr = c.packets().next().unwrap().report().unwrap().clone();
+        let blocks: Vec<_> = sr.blocks.clone().collect();
+        assert_eq!(
+            (blocks[0].ssrc, blocks[0].last_sr),
+            (7, 0),
+            "no SR from the peer yet"
+        );
+        // The peer holds our SR 1 s and its RR arrives 1.08 s after we sent: RTT 80 ms.
+        let block = ReportBlock {
+            ssrc: IDS.ssrc,
+            fraction_lost: 64,
+            cumulative_lost: 12,
+            highest_seq: 0,
+            jitter: 80,
+            last_sr: rtcp::ntp_middle(sr.sender.unwrap().ntp),
+            delay_since_last_sr: 65536,
+        };
+        s.handle_receive(
+            *at + Duration::from_millis(1080),
+            NAT,
+            &rr_from(7, &[block]),
+        );
+        let stats = s.stats();
+        let rtt = stats.rtt.unwrap();
+        assert!(
+            rtt.abs_diff(Duration::from_millis(80)) < Duration::from_micros(50),
+            "{rtt:?}"
+        );
+        assert!((stats.rtt_ms().unwrap() - 80.0).abs() < 0.05);
+        assert_eq!(
+            (
+                stats.remote_fraction_lost,
+                stats.remote_packets_lost,
+                stats.remote_jitter
+            ),
+            (64, 12, Duration::from_millis(10))
+        );
+        // A block about another SSRC changes nothing.
+        let other = ReportBlock {
+            ssrc: 1,
+            fraction_lost: 200,
+            ..block
+        };
+        s.handle_receive(*at + Duration::from_secs(2), NAT, &rr_from(7, &[other]));
+        assert_eq!(s.stats().remote_fraction_lost, 64);
+    }
+
+    #[test]
+    fn rtcp_destinations() {
+        let t0 = epoch();
+        // a=rtcp named a port; with mux, the RTP destination.
+        let named: SocketAddr = "192.168.1.20:5555".parse().unwrap();
+        let with_port = SessionConfig {
+            remote_rtcp: Some(named),
+            ..config()
+        };
+        let mut s = RtpSession::with_ids(t0, with_port, IDS).unwrap();
+        assert_eq!(s.rtcp_destination(), Some(named));
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(4));
+        assert_eq!((sent[0].1, sent[0].2), (false, named));
+        let muxed = SessionConfig {
+            rtcp_mux: true,
+            ..config()
+        };
+        let mut s = RtpSession::with_ids(t0, muxed, IDS).unwrap();
+        let sent = rtcp_until(&mut s, t0, t0 + Duration::from_secs(4));
+        assert_eq!((sent[0].1, sent[0].2), (true, SDP));
+        // Old-style hold: nowhere.
+        let hold = SessionConfig {
+            remote: "0.0.0.0:4000".parse().unwrap(),
+            ..config()
+        };
+        let mut s = RtpSession::with_ids(t0, hold, IDS).unwrap();
+        assert_eq!(s.rtcp_destination(), None);
+        assert!(rtcp_until(&mut s, t0, t0 + Duration::from_secs(10)).is_empty());
+    }
+
+    #[test]
+    fn bye_ends_rtcp() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        rtcp_until(&mut s, t0, t0 + Duration::from_secs(1));
+        s.bye(t0 + Duration::from_secs(1));
+        let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
+        let bye = loop {
+            match s.poll_output(&mut buf) {
+                Output::TransmitRtcp { len, .. } => break buf[..len].to_vec(),
+                Output::Timeout(_) => panic!("no bye"),
+                _ => {}
+            }
+        };
+        let c = rtcp::parse_compound(&bye).unwrap();
+        let packets: Vec<_> = c.packets().collect();
+        assert_eq!(packets.len(), 3);
+        let Packet::Goodbye(b) = &packets[2] else {
+            panic!("{packets:?}")
+        };
+        assert_eq!(b.sources().collect::<Vec<_>>(), vec![IDS.ssrc]);
+        let later = rtcp_until(
+            &mut s,
+            t0 + Duration::from_secs(1),
+            t0 + Duration::from_secs(30),
+        );
+        assert!(later.is_empty());
+        // A session that never sent anything says no BYE.
+        let mut quiet = pcmu_session(t0);
+        quiet.bye(t0);
+        assert!(matches!(quiet.poll_output(&mut buf), Output::Timeout(_)));
+    }
+
+    /// Receiver statistics of the latched stream: loss over a wrap with reordering; events
+    /// count in the sequence but not in the jitter.
+    #[test]
+    fn receive_statistics_of_the_latched_stream() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        // 65534, 65535, [0 lost], 1, 3, 2 (late), [4 lost], 5 (a telephone-event), all 20 ms
+        // apart and on time except 3 (10 ms late) and 2 (30 ms late).
+        let arrivals = [
+            (65534u16, 0u32, 0u64, 0),
+            (65535, 160, 20, 0),
+            (1, 480, 60, 0),
+            (3, 800, 110, 0),
+            (2, 640, 110, 0),
+            (5, 1120, 140, 101),
+        ];
+        for (seq, ts, ms, pt) in arrivals {
+            let packet = rtp_from(7, pt, seq, ts.wrapping_add(1000), &[0xFF; 160]);
+            s.handle_receive(t0 + Duration::from_millis(ms), NAT, &packet);
+        }
+        let stats = s.stats();
+        // 65534..=65541 (extended): 8 expected, 6 received.
+        assert_eq!(stats.packets_lost, 2);
+        // Transit (arrival − timestamp, 8 kHz): 0, 0, 0, +80 (3), +240 (2); D = 0, 0, 80, 160:
+        // J16 = 0, 0, 80, 80 + 160 − 5 = 235 → 14 units = 1.75 ms. The event is left out.
+        assert_eq!(stats.jitter, Duration::from_micros(1750));
+        // A new SSRC from elsewhere takes over: its own statistics.
+        let t1 = t0 + Duration::from_secs(3);
+        s.handle_receive(t1, OTHER, &rtp_from(9, 0, 100, 0, &[0xFF; 160]));
+        s.handle_receive(t1, OTHER, &rtp_from(9, 0, 101, 160, &[0xFF; 160]));
+        assert_eq!(s.latched(), Some((OTHER, 9)));
+        s.handle_receive(t1, OTHER, &rtp_from(9, 0, 104, 640, &[0xFF; 160]));
+        assert_eq!(s.stats().packets_lost, 2, "102 and 103");
+    }
+
+    /// Two sessions back to back on a virtual clock: A → B loses 10 % of RTP, both ways take
+    /// 30 ms (B → A plus 0–4 ms of jitter).
+    fn back_to_back(mux: bool) -> [SessionStats; 2] {
+        use rand::{Rng, SeedableRng};
+        let a: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        let b: SocketAddr = "10.0.0.2:5000".parse().unwrap();
+        let addrs = [a, b];
+        let rtcp_of = |addr: SocketAddr| SocketAddr::new(addr.ip(), addr.port() + 1);
+        let t0 = epoch();
+        let mut peers = [0, 1].map(|i| {
+            let config = SessionConfig {
+                rtcp_mux: mux,
+                ..SessionConfig::new(CodecKind::Pcmu, 0, addrs[1 - i])
+            };
+            let ids = StreamIds {
+                ssrc: 0xA0 + i as u32,
+                seq: 65000 + 100 * i as u16,
+                timestamp: 1000 * i as u32,
+            };
+            RtpSession::with_ids(t0, config, ids).unwrap()
+        });
+        // A has a wall clock, B counts from zero: RTT works either way.
+        peers[0].set_wall_clock(
+            t0,
+            std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        );
+        struct Flight {
+            at: Instant,
+            to: usize,
+            rtcp_socket: bool,
+            from: SocketAddr,
+            data: Vec<u8>,
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3550);
+        let mut flights: Vec<Flight> = Vec::new();
+        let mut dropped = 0u64;
+        let end = t0 + Duration::from_secs(30);
+        let mut buf = [0u8; TRANSMIT_BUFFER_LEN];
+        let mut now = t0;
+        loop {
+            let mut next = end + Duration::from_secs(1);
+            for (i, peer) in peers.iter_mut().enumerate() {
+                let next_peer = loop {
+                    let (to, len, rtcp_socket) = match peer.poll_output(&mut buf) {
+                        Output::Transmit { to, len } => (to, len, false),
+                        Output::TransmitRtcp { to, len } => (to, len, true),
+                        Output::Event(_) => continue,
+                        Output::Timeout(t) => break t,
+                    };
+                    let data = &buf[..len];
+                    let is_rtcp = rtcp::is_rtcp(data);
+                    assert_eq!(rtcp_socket, is_rtcp && !mux);
+                    let other = 1 - i;
+                    let expected_to = if rtcp_socket {
+                        rtcp_of(addrs[other])
+                    } else {
+                        addrs[other]
+                    };
+                    assert_eq!(to, expected_to);
+                    if i == 0 && !is_rtcp && rng.random_bool(0.1) {
+                        dropped += 1;
+                        continue;
+                    }
+                    let mut delay = Duration::from_millis(30);
+                    if i == 1 {
+                        delay += Duration::from_micros(rng.random_range(0..4000));
+                    }
+                    flights.push(Flight {
+                        at: now + delay,
+                        to: other,
+                        rtcp_socket,
+                        from: if rtcp_socket {
+                            rtcp_of(addrs[i])
+                        } else {
+                            addrs[i]
+                        },
+                        data: data.to_vec(),
+                    });
+                };
+                next = next.min(next_peer);
+            }
+            if let Some(first) = flights.iter().map(|f| f.at).min() {
+                next = next.min(first);
+            }
+            if next > end {
+                break;
+            }
+            now = next;
+            flights.sort_by_key(|f| f.at);
+            let due = flights.iter().take_while(|f| f.at <= now).count();
+            for f in flights.drain(..due) {
+                if f.rtcp_socket {
+                    peers[f.to].handle_receive_rtcp(f.at, f.from, &f.data);
+                } else {
+                    peers[f.to].handle_receive(f.at, f.from, &f.data);
+                }
+            }
+            for peer in &mut peers {
+                peer.handle_timeout(now);
+            }
+        }
+        let stats = [peers[0].stats(), peers[1].stats()];
+        println!("mux={mux}: A→B dropped {dropped} of {} RTP", stats[0].sent);
+        for (name, s) in ["A", "B"].iter().zip(&stats) {
+            println!(
+                "  {name}: sent {} received {} lost {} fraction {}/256 jitter {:.3} ms \
+                 rtt {:?} ms | peer says: lost {} fraction {}/256 jitter {:.3} ms | \
+                 rtcp sent {} received {} malformed {} foreign {} on-rtp-port {}",
+                s.sent,
+                s.received,
+                s.packets_lost,
+                s.fraction_lost,
+                s.jitter_ms(),
+                s.rtt_ms(),
+                s.remote_packets_lost,
+                s.remote_fraction_lost,
+                s.remote_jitter.as_secs_f64() * 1000.0,
+                s.rtcp_sent,
+                s.rtcp_received,
+                s.rtcp_malformed,
+                s.rtcp_foreign,
+                s.rtcp,
+            );
+        }
+        let [sa, sb] = stats;
+        // B counts exactly the drops (up to those still in flight or at the very end).
+        assert!(
+            sb.packets_lost.abs_diff(dropped as i64) <= 3,
+            "{dropped} {sb:?}"
+        );
+        let rate = sb.packets_lost as f64 / sa.sent as f64;
+        assert!((0.07..0.13).contains(&rate), "{rate}");
+        // A hears it from B's reports (up to one interval old).
+        let reported = sa.remote_packets_lost as f64 / sa.sent as f64;
+        assert!((0.06..0.13).contains(&reported), "{reported}");
+        assert!((8..=56).contains(&sa.remote_fraction_lost), "{sa:?}");
+        assert_eq!(sa.remote_fraction_lost, sb.fraction_lost);
+        // Nothing lost B → A.
+        assert_eq!((sa.packets_lost, sb.remote_packets_lost), (0, 0));
+        // RTT ≈ 30 + 30..34 ms, on both sides.
+        for s in &stats {
+            let rtt = s.rtt_ms().expect("rtt");
+            assert!((59.9..64.1).contains(&rtt), "{rtt}");
+            assert!(s.rtcp_received >= 4 && s.rtcp_sent >= 4, "{s:?}");
+            assert_eq!((s.rtcp_malformed, s.rtcp_foreign), (0, 0));
+            assert_eq!((s.malformed, s.foreign), (0, 0));
+            assert_eq!(s.rtcp > 0, mux, "rtcp on the rtp port iff muxed");
+        }
+        // Jitter: none A → B (constant delay); ~4/3 ms B → A (uniform 0–4 ms).
+        assert_eq!(sb.jitter, Duration::ZERO);
+        assert!((0.7..2.0).contains(&sa.jitter_ms()), "{}", sa.jitter_ms());
+        assert!(sb.remote_jitter.abs_diff(sa.jitter) < Duration::from_millis(1));
+        stats
+    }
+
+    #[test]
+    fn back_to_back_with_loss_and_delay_muxed() {
+        back_to_back(true);
+    }
+
+    #[test]
+    fn back_to_back_with_loss_and_delay_separate_rtcp_ports() {
+        back_to_back(false);
     }
 
     #[test]

@@ -524,3 +524,49 @@ async fn conference_members_hear_each_other_but_not_themselves() {
         assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
     }
 }
+
+#[tokio::test]
+async fn rtcp_reports_go_to_the_next_port_and_a_bye_ends_them() {
+    let engine = MediaEngine::new(EngineConfig::any_port(LOCALHOST)).unwrap();
+    // The phone's RTP port and RTCP port (RTP + 1).
+    let (phone, phone_rtcp) = loop {
+        let a = UdpSocket::bind((LOCALHOST, 0)).await.unwrap();
+        let port = a.local_addr().unwrap().port();
+        if port % 2 == 0
+            && let Ok(b) = UdpSocket::bind((LOCALHOST, port + 1)).await
+        {
+            break (a, b);
+        }
+    };
+    let rtp = engine.allocate().await.unwrap();
+    let local = rtp.local_addr();
+    let negotiated = sdp::negotiate(&offer(phone.local_addr().unwrap()), local).unwrap();
+    let mut config = media_engine::SessionConfig::from_negotiated(&negotiated);
+    assert!(!config.rtcp_mux, "the phone did not offer rtcp-mux");
+    config.rtcp_interval = Duration::from_millis(200);
+    let (media, mut events) = media_engine::start_session_with(rtp, config);
+    for seq in 0..20 {
+        phone.send_to(&pcmu(seq, 0xCAFE), local).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut buf = [0u8; 1500];
+    let (len, from) = timeout(Duration::from_secs(3), phone_rtcp.recv_from(&mut buf))
+        .await
+        .expect("an RTCP report within 3 s")
+        .unwrap();
+    assert_eq!(from.port(), local.port() + 1, "sent from our RTCP port");
+    let report = media_engine::rtcp::parse_compound(&buf[..len]).expect("a valid compound");
+    assert!(report.packets().next().is_some());
+    media.close();
+    assert_eq!(next_event(&mut events).await, MediaEvent::Closed);
+    // The last compound carries a BYE.
+    let mut saw_bye = false;
+    while let Ok(Ok((len, _))) =
+        timeout(Duration::from_millis(300), phone_rtcp.recv_from(&mut buf)).await
+    {
+        saw_bye |= buf[..len]
+            .windows(2)
+            .any(|w| w[0] & 0xC0 == 0x80 && w[1] == 203);
+    }
+    assert!(saw_bye, "no RTCP BYE at close");
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use media_engine::CodecKind;
+use media_engine::rtcp::{is_rtcp, parse_compound};
 use media_engine::rtp_packet::{RtpHeader, write_rtp};
 use media_engine::session::{
     Output, RtpSession, SessionConfig, StreamIds, TRANSMIT_BUFFER_LEN,
@@ -22,6 +23,11 @@ const SOURCES: [SocketAddr; 4] = [
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)), 61234),
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 9)), 5004),
 ];
+
+/// A source's RTCP address: its port + 1.
+fn rtcp_port_of(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip(), addr.port() + 1)
+}
 
 /// Reads the input as a sequence of operations.
 struct Ops<'a>(&'a [u8]);
@@ -63,6 +69,7 @@ fuzz_target!(|data: &[u8]| {
         send: setup & 0x08 == 0,
         recv: setup & 0x10 == 0,
         inactivity_timeout: Duration::from_millis(u64::from(setup >> 5) * 700),
+        rtcp_mux: setup & 0x20 != 0,
         ..SessionConfig::new(codec.0, codec.1, SOURCES[0])
     };
     let t0 = epoch();
@@ -75,6 +82,8 @@ fuzz_target!(|data: &[u8]| {
     let mut now = t0;
     let mut heard = [false; SOURCES.len()];
     heard[0] = true; // transmits to the SDP address are fine
+    // Sources that sent to the RTCP socket (their port + 1, see `rtcp_port_of`).
+    let mut heard_rtcp = [false; SOURCES.len()];
     let mut buf = vec![0u8; TRANSMIT_BUFFER_LEN];
     let mut next_id = 0u64;
     let mut steps = 0u32;
@@ -85,12 +94,17 @@ fuzz_target!(|data: &[u8]| {
         }
         let source = usize::from(op >> 6);
         match op & 0x07 {
-            // Raw datagram.
+            // Raw datagram, on the RTP port (op 0) or the RTCP socket (op 1).
             0 | 1 => {
                 let len = usize::from(ops.byte().unwrap_or(0));
                 let datagram = ops.bytes(len);
-                heard[source] = true;
-                s.handle_receive(now, SOURCES[source], datagram);
+                if op & 0x07 == 0 {
+                    heard[source] = true;
+                    s.handle_receive(now, SOURCES[source], datagram);
+                } else {
+                    heard_rtcp[source] = true;
+                    s.handle_receive_rtcp(now, rtcp_port_of(SOURCES[source]), datagram);
+                }
             }
             // Well-formed RTP: payload type, SSRC and sequence from the input.
             2 | 3 => {
@@ -135,11 +149,30 @@ fuzz_target!(|data: &[u8]| {
                 _ => s.play(u64::MAX, Arc::from(Vec::new())),
             },
         }
-        // Drain: at most one datagram per step, a bounded number of events.
+        // Drain: at most one RTP and one RTCP datagram per step, a bounded number of events.
         let mut transmits = 0;
+        let mut rtcp_transmits = 0;
         let mut events = 0;
         let deadline = loop {
             match s.poll_output(&mut buf) {
+                Output::Transmit { to, len } if is_rtcp(&buf[..len]) => {
+                    rtcp_transmits += 1;
+                    assert!(config.rtcp_mux, "muxed rtcp without rtcp-mux");
+                    assert!(parse_compound(&buf[..len]).is_ok());
+                    let i = SOURCES.iter().position(|a| *a == to).expect("known destination");
+                    assert!(heard[i], "sent to {to}, which never sent anything");
+                }
+                Output::TransmitRtcp { to, len } => {
+                    rtcp_transmits += 1;
+                    assert!(!config.rtcp_mux, "rtcp socket with rtcp-mux");
+                    assert!(parse_compound(&buf[..len]).is_ok());
+                    // The SDP's or a latched source's port + 1, or a source of RTCP.
+                    let known = SOURCES
+                        .iter()
+                        .enumerate()
+                        .any(|(i, a)| to == rtcp_port_of(*a) && (heard[i] || heard_rtcp[i]));
+                    assert!(known, "rtcp sent to {to}");
+                }
                 Output::Transmit { to, len } => {
                     transmits += 1;
                     assert!(len >= 12 && len <= buf.len());
@@ -151,6 +184,7 @@ fuzz_target!(|data: &[u8]| {
             }
         };
         assert!(transmits <= 1, "{transmits} datagrams in one step");
+        assert!(rtcp_transmits <= 1, "{rtcp_transmits} rtcp datagrams in one step");
         assert!(events <= 1 + usize::try_from(next_id).unwrap_or(usize::MAX) + 8);
         assert_eq!(s.pending_events(), 0);
         assert!(deadline > now || op & 0x07 < 4 || op & 0x07 > 5, "deadline not after now");

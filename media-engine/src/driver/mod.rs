@@ -37,6 +37,12 @@ mod clock {
     pub(crate) fn now() -> Instant {
         Instant::now()
     }
+
+    /// Wall-clock time, for the NTP timestamps of RTCP sender reports.
+    #[allow(clippy::disallowed_methods)]
+    pub(crate) fn wall() -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
 }
 
 /// Where RTP ports come from, and how many media threads move them.
@@ -257,12 +263,25 @@ impl MediaEngine {
         ))
     }
 
+    /// Binds the RTP socket and, on the next port, the RTCP one (RFC 3550 §11; kept even when
+    /// rtcp-mux is offered, as the answer may refuse it). From the pool both must be free;
+    /// with OS-chosen ports the RTCP socket is best effort.
     fn bind(&self, addr: SocketAddr, lease: Option<PortLease>) -> io::Result<RtpSocket> {
         let socket = std::net::UdpSocket::bind(addr)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
+        let rtcp_addr = SocketAddr::new(local.ip(), local.port().wrapping_add(1));
+        let rtcp = match std::net::UdpSocket::bind(rtcp_addr) {
+            Ok(rtcp) => {
+                rtcp.set_nonblocking(true)?;
+                Some(rtcp)
+            }
+            Err(e) if lease.is_some() => return Err(e),
+            Err(_) => None,
+        };
         Ok(RtpSocket {
             socket,
+            rtcp,
             local,
             engine: self.inner.clone(),
             lease,
@@ -274,6 +293,8 @@ impl MediaEngine {
 #[derive(Debug)]
 pub struct RtpSocket {
     socket: std::net::UdpSocket,
+    /// RTP port + 1, for RTCP when it is not multiplexed.
+    rtcp: Option<std::net::UdpSocket>,
     local: SocketAddr,
     engine: Arc<EngineInner>,
     /// Gives the port back to the pool when the session (or this socket) goes.
@@ -494,6 +515,7 @@ fn start_on(
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let RtpSocket {
         socket,
+        rtcp,
         local,
         engine,
         lease,
@@ -512,6 +534,7 @@ fn start_on(
         let sent = thread.send(Msg::Start(Box::new(Start {
             id,
             socket,
+            rtcp,
             local,
             lease,
             config,

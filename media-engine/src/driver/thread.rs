@@ -70,6 +70,7 @@ impl std::fmt::Debug for Command {
 pub(crate) struct Start {
     pub(crate) id: u64,
     pub(crate) socket: std::net::UdpSocket,
+    pub(crate) rtcp: Option<std::net::UdpSocket>,
     pub(crate) local: SocketAddr,
     pub(crate) lease: Option<PortLease>,
     pub(crate) config: SessionConfig,
@@ -195,6 +196,7 @@ struct Slot {
     id: u64,
     core: RtpSession,
     socket: UdpSocket,
+    rtcp: Option<UdpSocket>,
     local: SocketAddr,
     events: Events,
     state: Arc<SessionState>,
@@ -217,6 +219,15 @@ struct RoomSlot {
     members: Vec<(usize, ParticipantId)>,
     out: MixOutput,
     armed: Tick,
+}
+
+/// Each session has two poll tokens: its RTP socket's and its RTCP socket's.
+fn rtp_token(index: usize) -> Token {
+    Token(index.saturating_mul(2))
+}
+
+fn rtcp_token(index: usize) -> Token {
+    Token(index.saturating_mul(2).saturating_add(1))
 }
 
 struct MediaThread {
@@ -281,7 +292,8 @@ impl MediaThread {
             for event in events.iter() {
                 match event.token() {
                     WAKER => woken = true,
-                    Token(slot) => self.receive(slot, now),
+                    Token(t) if t % 2 == 1 => self.receive_rtcp(t / 2, now),
+                    Token(t) => self.receive(t / 2, now),
                 }
             }
             if woken && let Flow::Stop = self.apply_messages(now) {
@@ -321,6 +333,7 @@ impl MediaThread {
         let Start {
             id,
             socket,
+            rtcp,
             local,
             lease,
             config,
@@ -335,11 +348,16 @@ impl MediaThread {
         let _entered = span.enter();
         let index = self.free_slots.pop().unwrap_or(self.slots.len());
         let mut socket = UdpSocket::from_std(socket);
-        if let Err(error) =
-            self.poll
-                .registry()
-                .register(&mut socket, Token(index), Interest::READABLE)
-        {
+        let mut rtcp = rtcp.map(UdpSocket::from_std);
+        let registry = self.poll.registry();
+        let registered = registry
+            .register(&mut socket, rtp_token(index), Interest::READABLE)
+            .and_then(|()| match rtcp.as_mut() {
+                Some(rtcp) => registry.register(rtcp, rtcp_token(index), Interest::READABLE),
+                None => Ok(()),
+            });
+        if let Err(error) = registered {
+            let _ = registry.deregister(&mut socket);
             tracing::error!(%error, "cannot register rtp socket");
             self.free_slots.push(index);
             state.closed.store(true, Ordering::Release);
@@ -354,10 +372,16 @@ impl MediaThread {
         let offset = (phase as u64 + PHASES as u64 - first % PHASES as u64) % PHASES as u64;
         let begin = self.wheel.instant(first + offset);
         let core = match RtpSession::new(begin, config) {
-            Ok(core) => core,
+            Ok(mut core) => {
+                core.set_wall_clock(now, clock::wall());
+                core
+            }
             Err(error) => {
                 tracing::error!(%error, "cannot start media session");
                 let _ = self.poll.registry().deregister(&mut socket);
+                if let Some(rtcp) = rtcp.as_mut() {
+                    let _ = self.poll.registry().deregister(rtcp);
+                }
                 self.free_slots.push(index);
                 state.closed.store(true, Ordering::Release);
                 events.emit(MediaEvent::Closed);
@@ -372,6 +396,7 @@ impl MediaThread {
             id,
             core,
             socket,
+            rtcp,
             local,
             events,
             state,
@@ -470,6 +495,27 @@ impl MediaThread {
             }
         }
         drop(_entered);
+        self.drain(index);
+    }
+
+    /// Reads the RTCP socket until it would block.
+    fn receive_rtcp(&mut self, index: usize, now: Instant) {
+        let Some(Some(slot)) = self.slots.get_mut(index) else {
+            return;
+        };
+        let Some(rtcp) = slot.rtcp.as_ref() else {
+            return;
+        };
+        loop {
+            match rtcp.recv_from(&mut self.recv_buf) {
+                Ok((len, from)) => {
+                    let datagram = self.recv_buf.get(..len).unwrap_or_default();
+                    slot.core.handle_receive_rtcp(now, from, datagram);
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                Err(error) => tracing::debug!(%error, "rtcp receive error"),
+            }
+        }
         self.drain(index);
     }
 
@@ -693,6 +739,14 @@ impl MediaThread {
                         tracing::trace!(%error, %to, "rtp send failed");
                     }
                 }
+                Output::TransmitRtcp { to, len } => {
+                    let datagram = self.send_buf.get(..len).unwrap_or_default();
+                    if let Some(rtcp) = &slot.rtcp
+                        && let Err(error) = rtcp.send_to(datagram, to)
+                    {
+                        tracing::trace!(%error, %to, "rtcp send failed");
+                    }
+                }
                 Output::Event(event) => slot.events.emit(event),
                 Output::Timeout(deadline) => {
                     let tick = self.wheel.tick_at(deadline).max(self.wheel.earliest());
@@ -706,7 +760,7 @@ impl MediaThread {
     }
 
     /// Ends a session: what the close flushed is reported, then `Closed`; the port is freed.
-    fn close(&mut self, _now: Instant, index: usize) {
+    fn close(&mut self, now: Instant, index: usize) {
         self.unbridge(index);
         self.leave_room(index);
         let Some(mut slot) = self.slots.get_mut(index).and_then(Option::take) else {
@@ -720,11 +774,28 @@ impl MediaThread {
         self.shared.sessions.fetch_sub(1, Ordering::AcqRel);
         let _entered = slot.span.enter();
         let _ = self.poll.registry().deregister(&mut slot.socket);
+        if let Some(rtcp) = slot.rtcp.as_mut() {
+            let _ = self.poll.registry().deregister(rtcp);
+        }
         slot.core.stop_playout();
+        slot.core.stop_recording();
+        // RTCP BYE (RFC 3550 §6.6); no more RTP.
+        slot.core.bye(now);
         loop {
             match slot.core.poll_output(&mut self.send_buf) {
                 Output::Event(event) => slot.events.emit(event),
-                Output::Transmit { .. } => {}
+                Output::Transmit { to, len } => {
+                    // Only muxed RTCP (the BYE) is still built once the session is closing.
+                    let datagram = self.send_buf.get(..len).unwrap_or_default();
+                    if crate::rtp_packet::is_rtcp(datagram) {
+                        let _ = slot.socket.send_to(datagram, to);
+                    }
+                }
+                Output::TransmitRtcp { to, len } => {
+                    if let Some(rtcp) = &slot.rtcp {
+                        let _ = rtcp.send_to(self.send_buf.get(..len).unwrap_or_default(), to);
+                    }
+                }
                 Output::Timeout(_) => break,
             }
         }
@@ -745,10 +816,11 @@ impl MediaThread {
             mut events,
             state,
             socket,
+            rtcp,
             _lease,
             ..
         } = slot;
-        drop((socket, _lease));
+        drop((socket, rtcp, _lease));
         state.closed.store(true, Ordering::Release);
         events.emit(MediaEvent::Closed);
     }
