@@ -28,6 +28,9 @@ pub(crate) struct Config {
     /// Dialled number or pattern -> VoiceXML application URL. A relative URL
     /// ("/demo/hello.vxml") is resolved against the apps role's HTTP address.
     pub(crate) dialplan: BTreeMap<String, String>,
+    /// Dialled number or pattern -> conference room name (`{number}` is the number dialled):
+    /// every caller of the number is in the room with the others.
+    pub(crate) conferences: BTreeMap<String, String>,
     /// Gateways to other networks, reached by number patterns.
     pub(crate) trunks: Vec<TrunkSection>,
 }
@@ -136,6 +139,7 @@ impl Default for Config {
             voicemail: VoicemailSection::default(),
             auto_attendants: BTreeMap::new(),
             dialplan: BTreeMap::from([("600".to_string(), "/demo/hello.vxml".to_string())]),
+            conferences: BTreeMap::new(),
             trunks: Vec::new(),
         }
     }
@@ -321,6 +325,22 @@ impl Config {
             let r = app(url, &format!("dialplan entry {number:?}"))?;
             add(&mut plan, number, r, "dialplan entry")?;
         }
+        for (number, room) in &self.conferences {
+            let name = room.replace("{number}", "0");
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                bail!(
+                    "conferences entry {number:?}: room name {room:?} must be 1-64 letters, \
+                     digits, '.', '_' or '-' (and may hold {{number}})"
+                );
+            }
+            let route = sip_edge::Route::Conference { room: room.clone() };
+            add(&mut plan, number, route, "conferences entry")?;
+        }
         for t in &self.trunks {
             if t.patterns.is_empty() {
                 bail!("trunk {:?} has no patterns", t.name);
@@ -483,5 +503,22 @@ mod tests {
         assert!(err("[edge]\ntrusted = [\"10.0.0.0/99\"]\n").contains("edge.trusted"));
         assert!(err("[edge]\ndigest = [\"SHA-1\"]\n").contains("edge.digest"));
         assert!(err("[dialplan]\n\"9[\" = \"/x\"\n").contains("pattern"));
+        assert!(err("[conferences]\n800 = \"a b\"\n").contains("room name"));
+        assert!(err("[conferences]\n800 = \"\"\n").contains("room name"));
+        assert!(err("[conferences]\n600 = \"x\"\n").contains("already in the dial plan"));
+    }
+
+    #[test]
+    fn conference_numbers_route_to_rooms() {
+        let c =
+            Config::parse("[conferences]\n800 = \"main\"\n\"81X\" = \"room-{number}\"\n").unwrap();
+        c.validate().unwrap();
+        let plan = c.dial_plan().unwrap();
+        let room = |n: &str| match plan.lookup(n) {
+            Some(sip_edge::Route::Conference { room }) => room.clone(),
+            other => panic!("{n}: {other:?}"),
+        };
+        assert_eq!(room("800"), "main");
+        assert_eq!(room("812"), "room-{number}");
     }
 }

@@ -181,6 +181,22 @@ struct CallSession {
     version: u64,
 }
 
+/// The conference room a Request-URI names (`sip:conference@media;room=NAME`, as the edge
+/// writes it for a `[conferences]` number): letters, digits, `.`, `_`, `-`, 1-64 of them.
+fn conference_room(request_uri: &str) -> Option<String> {
+    let uri = request_uri.split(['?', '>']).next()?;
+    let room = uri
+        .split(';')
+        .skip(1)
+        .find_map(|p| p.strip_prefix("room="))?;
+    let valid = !room.is_empty()
+        && room.len() <= 64
+        && room
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    valid.then(|| room.to_owned())
+}
+
 /// The `o=` session id of an SDP we wrote (`o=parley <id> <version> ...`).
 fn sdp_session_id(sdp: &str) -> u64 {
     sdp.lines()
@@ -199,19 +215,25 @@ impl CallContext {
             self.forget(&call_id);
             self.ua.reject(&call_id, status);
         };
-        let Some(app) = call
+        let room = conference_room(&call.request_uri);
+        let app = call
             .voicexml
             .as_deref()
-            .and_then(|u| url::Url::parse(u).ok())
-        else {
-            // RFC 5552: the Request-URI names the application; without one there is nothing to run.
-            warn!(ruri = %call.request_uri, "no usable voicexml= parameter in the Request-URI");
-            return reject(404);
+            .and_then(|u| url::Url::parse(u).ok());
+        let app = match (app, &room) {
+            (_, Some(_)) => None,
+            (Some(app), None) if matches!(app.scheme(), "http" | "https") => Some(app),
+            (Some(app), None) => {
+                warn!(app = %app, "application URL must be http or https");
+                return reject(404);
+            }
+            (None, None) => {
+                // RFC 5552: the Request-URI names the application; without one there is
+                // nothing to run.
+                warn!(ruri = %call.request_uri, "no usable voicexml= or room= parameter in the Request-URI");
+                return reject(404);
+            }
         };
-        if !matches!(app.scheme(), "http" | "https") {
-            warn!(app = %app, "application URL must be http or https");
-            return reject(404);
-        }
         let socket = match self.engine.allocate().await {
             Ok(s) => s,
             Err(e) => {
@@ -259,7 +281,24 @@ impl CallContext {
         );
         let mut session = media_engine::SessionConfig::from_negotiated(&negotiated);
         session.inactivity_timeout = self.rtp_timeout;
-        let (media, media_events) = media_engine::start_session_with(socket, session);
+        let (media, media_events) = match (&app, &room) {
+            (Some(_), _) => media_engine::start_session_with(socket, session),
+            (None, room) => {
+                let room = room.as_deref().unwrap_or_default();
+                match self.engine.start_conference_session(room, socket, session) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        warn!(room, error = %e, "conference refused the caller");
+                        if late {
+                            self.ua.hangup(&call_id);
+                            self.forget(&call_id);
+                            return;
+                        }
+                        return reject(486);
+                    }
+                }
+            }
+        };
         if let Ok(mut m) = self.sessions.lock() {
             m.insert(
                 call_id.clone(),
@@ -274,6 +313,15 @@ impl CallContext {
         if !late {
             self.ua.answer(&call_id, our_sdp);
         }
+        let Some(app) = app else {
+            info!(
+                room = room.as_deref().unwrap_or_default(),
+                "caller joined the conference"
+            );
+            self.stay_in_conference(call_id, media, media_events, hangup)
+                .await;
+            return;
+        };
         let job = CallJob {
             span: tracing::Span::current(),
             session: vxml_interp::SessionInfo {
@@ -407,9 +455,69 @@ impl CallContext {
         }
     }
 
+    /// A conference member's call: it lasts until either side hangs up or the caller's RTP
+    /// stops (inactivity); the media session leaves the room when it closes.
+    async fn stay_in_conference(
+        &self,
+        call_id: String,
+        media: media_engine::MediaHandle,
+        mut events: tokio::sync::mpsc::Receiver<media_engine::MediaEvent>,
+        mut hangup: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(media_engine::MediaEvent::Inactive) => {
+                        warn!("no RTP from the conference member: hanging up");
+                        self.ua.hangup(&call_id);
+                        break;
+                    }
+                    Some(media_engine::MediaEvent::Closed) | None => {
+                        self.ua.hangup(&call_id);
+                        break;
+                    }
+                    Some(_) => {}
+                },
+                _ = hangup.wait_for(|h| *h) => break,
+            }
+        }
+        media.close();
+        if let Ok(mut m) = self.sessions.lock() {
+            m.remove(&call_id);
+        }
+        self.forget(&call_id);
+        info!("left the conference");
+    }
+
     fn forget(&self, call_id: &str) {
         if let Ok(mut m) = self.calls.lock() {
             m.remove(call_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conference_room;
+
+    #[test]
+    fn the_room_comes_from_the_request_uri_and_only_well_formed() {
+        assert_eq!(
+            conference_room("sip:conference@127.0.0.1:5070;room=main").as_deref(),
+            Some("main")
+        );
+        assert_eq!(
+            conference_room("sip:conference@h;transport=udp;room=r-8.1_x?x=y").as_deref(),
+            Some("r-8.1_x")
+        );
+        assert_eq!(conference_room("sip:dialog@h;voicexml=http://a/b"), None);
+        assert_eq!(conference_room("sip:conference@h;room="), None);
+        assert_eq!(conference_room("sip:conference@h;room=a%20b"), None);
+        assert_eq!(
+            conference_room(&format!("sip:c@h;room={}", "x".repeat(65))),
+            None
+        );
+        // Only parameters of the URI, not of its user part.
+        assert_eq!(conference_room("sip:room=evil@h"), None);
     }
 }
