@@ -42,11 +42,14 @@ fn tone_power(samples: &[i16], freq: f64) -> f64 {
     (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
 }
 
+/// What a caller heard: arrival time and PCM of each packet.
+type Heard = Arc<Mutex<Vec<(Instant, Vec<i16>)>>>;
+
 /// One caller's RTP: talks its tone (or silence) every 20 ms and keeps what it hears, with
 /// arrival times, until stopped (60 s at most).
 struct Caller {
     stop: Arc<AtomicBool>,
-    heard: Arc<Mutex<Vec<(Instant, Vec<i16>)>>>,
+    heard: Heard,
     threads: Vec<JoinHandle<()>>,
 }
 
