@@ -1,6 +1,6 @@
 //! SIP edge for Parley: a zero-copy SIP message framer, RFC 3261 transactions, a stateful
-//! proxy with a dial plan, the UAS layer the media server answers calls with, and thin tokio
-//! drivers over UDP and TCP.
+//! proxy with a dial plan, the UA layer the media server answers and places calls with, and
+//! thin tokio drivers over UDP and TCP.
 //!
 //! # Layers
 //! - [`message`]: [`parse`] frames a datagram into start line, header spans and body;
@@ -78,4 +78,4 @@ pub use message::{
     Frame, Method, ParseError, SipMessage, StatusCode, StreamFramer, frame_stream, parse,
 };
 pub use proxy::{Account, DialPlan, Network, Pattern, Route, Voicemail};
-pub use ua::{EndReason, IncomingCall, UaEvent};
+pub use ua::{DialError, EndReason, IncomingCall, UaEvent};

@@ -1,4 +1,4 @@
-//! `spawn_ua`: the UAS core the media server answers calls with.
+//! `spawn_ua`: the UA core the media server answers and places calls with.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,7 +11,7 @@ use super::{Core, Io, Polled, now, run};
 use crate::Instant;
 use crate::io::Received;
 use crate::transaction::Timers;
-use crate::ua::{self, Command, Ua, UaCoreConfig, UaEvent};
+use crate::ua::{self, Command, DialError, Ua, UaCoreConfig, UaEvent, check_dial, check_uri};
 
 /// UA settings.
 #[derive(Debug, Clone)]
@@ -75,11 +75,56 @@ impl UaHandle {
         });
     }
 
-    /// Hangs up: BYE, or 480 if not answered yet.
+    /// Hangs up: BYE, or 480 if not answered yet; an outbound call not answered yet is
+    /// cancelled (`Failed` then `Ended` follow).
     pub fn hangup(&self, call_id: &str) {
         self.command(Command::Hangup {
             call_id: call_id.to_owned(),
         });
+    }
+
+    /// A fresh Call-ID for [`UaHandle::dial`]: 128 bits from the OS-seeded CSPRNG, so
+    /// unique and unguessable.
+    pub fn new_call_id() -> String {
+        format!("{:032x}", rand::random::<u128>())
+    }
+
+    /// Places a call: INVITE to `target` (Request-URI) from `from`, sent to `proxy`, with
+    /// `sdp` as offer and `headers` added (Diversion, User-to-User, ...). `call_id` comes from
+    /// [`UaHandle::new_call_id`], so the caller can file it before any event about it can
+    /// arrive. Events: `Progress`*, then `Answered`, or `Failed` and `Ended`.
+    pub fn dial(
+        &self,
+        call_id: &str,
+        target: &str,
+        from: &str,
+        proxy: SocketAddr,
+        sdp: String,
+        headers: Vec<(String, String)>,
+    ) -> Result<(), DialError> {
+        check_dial(call_id, target, from, &headers)?;
+        self.command(Command::Dial {
+            call_id: call_id.to_owned(),
+            target: target.to_owned(),
+            from: from.to_owned(),
+            proxy,
+            sdp,
+            headers,
+        });
+        Ok(())
+    }
+
+    /// Blind transfer of an established call to `target` (REFER). Events: `ReferAccepted` or
+    /// `ReferFailed`, then `ReferProgress` until `done`.
+    pub fn refer(&self, call_id: &str, target: &str) -> Result<(), DialError> {
+        if !check_uri(target) {
+            return Err(DialError::BadTarget(target.to_owned()));
+        }
+        self.command(Command::Refer {
+            call_id: call_id.to_owned(),
+            target: target.to_owned(),
+        });
+        Ok(())
     }
 
     /// Stops the UA (all clones) and waits for its task.

@@ -1,14 +1,18 @@
-//! Application commands: answer, reject, hang up (BYE once the call is confirmed).
+//! Application commands: answer, reject, hang up (BYE once the call is confirmed); dialing
+//! and REFER live in their own modules.
 
 use bytes::Bytes;
 use tracing::{debug, info};
 
-use super::call::Phase;
-use super::{Command, EndReason, Ua, dialog};
+use super::call::{Kind, Pending, Phase};
+use super::{Command, EndReason, Ua};
 use crate::Instant;
 use crate::builder::response;
 use crate::message::{StatusCode, parse};
 use crate::transaction::{self, client::Client};
+
+/// Most client transactions one call runs at once (BYE, CANCEL, REFER, forks' BYEs).
+pub(super) const MAX_CLIENTS: usize = 8;
 
 impl Ua {
     pub(super) fn handle_command(&mut self, now: Instant, cmd: Command) {
@@ -76,9 +80,12 @@ impl Ua {
                         self.send_bye(now, &call_id);
                         self.ended(&call_id, EndReason::LocalHangup);
                     }
+                    Some(Phase::Dialing) => self.cancel(now, &call_id),
                     _ => {}
                 }
             }
+            cmd @ Command::Dial { .. } => self.dial(now, cmd),
+            Command::Refer { call_id, target } => self.refer(now, call_id, &target),
         }
     }
 
@@ -130,22 +137,63 @@ impl Ua {
     }
 
     pub(super) fn send_bye(&mut self, now: Instant, call_id: &str) {
-        let branch = format!("z9hG4bKua{}", self.token());
-        let via = format!("SIP/2.0/UDP {};branch={branch};rport", self.advertised);
         let Some(call) = self.calls.get_mut(call_id) else {
             return;
         };
         call.phase = Phase::Ended;
         call.retransmit_at = None;
         call.give_up_at = None;
-        let seq = call.invite.cseq().map_or(1, |(n, _)| n.saturating_add(1));
-        let req = dialog::request(&call.invite, "BYE", seq, &call.local_tag, &via);
-        let (Some(dest), Ok(bye)) = (req.destination, parse(req.data)) else {
-            debug!(call_id = %call_id, "no route for BYE");
-            return;
+        self.send_in_dialog(now, call_id, Kind::Bye, "BYE", &[]);
+    }
+
+    /// A new branch and the Via carrying it.
+    pub(super) fn new_via(&mut self) -> (String, String) {
+        let branch = format!("z9hG4bKua{}", self.token());
+        let via = format!("SIP/2.0/UDP {};branch={branch};rport", self.advertised);
+        (branch, via)
+    }
+
+    /// Sends `method` in the call's dialog through a client transaction. False when there is
+    /// no dialog or no route for it.
+    pub(super) fn send_in_dialog(
+        &mut self,
+        now: Instant,
+        call_id: &str,
+        kind: Kind,
+        method: &str,
+        extra: &[(&str, String)],
+    ) -> bool {
+        let (branch, via) = self.new_via();
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return false;
         };
-        info!(call_id = %call_id, %dest, "sending BYE");
-        call.bye = Some((Client::new(now, bye, false, self.cfg.timers), dest, None));
+        let Some(dialog) = &call.dialog else {
+            return false;
+        };
+        if call.clients.len() >= MAX_CLIENTS {
+            debug!(call_id = %call_id, method, "too many requests in flight");
+            return false;
+        }
+        let seq = call.local_cseq.saturating_add(1);
+        let req = dialog.request(method, seq, &via, extra);
+        // A remote target we cannot resolve (no DNS here): through the outbound proxy.
+        let dest = req
+            .destination
+            .or_else(|| call.out.as_ref().map(|o| o.proxy));
+        let (Some(dest), Ok(msg)) = (dest, parse(req.data)) else {
+            debug!(call_id = %call_id, method, "no route in the dialog");
+            return false;
+        };
+        call.next_cseq();
+        info!(call_id = %call_id, %dest, method, "sending in-dialog request");
+        call.clients.push(Pending {
+            kind,
+            client: Client::new(now, msg, false, self.cfg.timers),
+            dest,
+            branch,
+            deadline: None,
+        });
         self.pump(call_id);
+        true
     }
 }

@@ -1,19 +1,31 @@
-//! Sans-IO UAS core: answers calls for the media server.
+//! Sans-IO UA core: answers and places calls for the media server.
 //!
-//! An INVITE becomes [`UaEvent::Incoming`]; the application then sends a [`Command`]
+//! UAS: an INVITE becomes [`UaEvent::Incoming`]; the application then sends a [`Command`]
 //! (answer, reject, hang up). The 200 OK is retransmitted (T1 doubling up to T2) until the
 //! ACK arrives; without ACK after 64*T1 the call is given up with a BYE and
 //! `Ended { reason: NoAck }` (§13.3.1.4). Peer BYE, CANCEL before answer and local hang-up
 //! end the call with the matching [`EndReason`].
 //!
+//! UAC: [`Command::Dial`] sends an INVITE through an INVITE client transaction to the
+//! outbound proxy. 18x become [`UaEvent::Progress`]; the first 2xx is ACKed end to end (its
+//! own branch, through the dialog's route set) and becomes [`UaEvent::Answered`], and its
+//! retransmissions are ACKed again; a 2xx from another fork is ACKed and hung up (§13.2.2.4).
+//! A final error (ACKed by the transaction) or timer B becomes [`UaEvent::Failed`] then
+//! `Ended`. Hanging up before the answer sends CANCEL once a provisional response came.
+//! [`Command::Refer`] sends a REFER in an established call (either direction) and reports
+//! its NOTIFYs as [`UaEvent::ReferProgress`].
+//!
 //! Run loop: `handle_input(..)`, then drain `poll_output()` until `Timeout`/`Idle`.
 
+mod answered;
 mod call;
 mod command;
+mod dial;
 mod dialog;
 mod pump;
 mod receive;
 mod redirect;
+mod refer;
 mod types;
 
 use std::collections::{HashMap, VecDeque};
@@ -26,11 +38,15 @@ use tracing::info;
 
 use crate::io::{Transmit, Transport};
 
-use call::{Call, Nit};
+use call::{Call, Kind, Nit};
+pub use dial::{DialError, check_dial, check_uri};
 pub use redirect::Diverted;
 pub use types::{Command, EndReason, IncomingCall, Input, Output, UaCoreConfig, UaEvent};
 
-/// The UAS core.
+/// Most calls tracked at once; a Dial beyond it fails with 503.
+const MAX_CALLS: usize = 10_000;
+
+/// The UA core.
 pub struct Ua {
     cfg: UaCoreConfig,
     advertised: SocketAddr,
@@ -38,6 +54,8 @@ pub struct Ua {
     calls: HashMap<String, Call>,
     nits: HashMap<String, Nit>,
     queue: VecDeque<Output>,
+    /// Events of our client transactions, for [`Ua::dispatch`].
+    tx_events: VecDeque<(String, Kind, crate::transaction::Event)>,
 }
 
 impl Ua {
@@ -57,6 +75,7 @@ impl Ua {
             calls: HashMap::new(),
             nits: HashMap::new(),
             queue: VecDeque::new(),
+            tx_events: VecDeque::new(),
         }
     }
 
@@ -67,11 +86,16 @@ impl Ua {
 
     /// Feeds one input.
     pub fn handle_input(&mut self, input: Input) {
+        let now = match &input {
+            Input::Receive(r) => r.now,
+            Input::Command(now, _) | Input::Timeout(now) => *now,
+        };
         match input {
             Input::Receive(r) => self.handle_receive(r),
             Input::Command(now, cmd) => self.handle_command(now, cmd),
             Input::Timeout(now) => self.handle_timeout(now),
         }
+        self.dispatch(now);
     }
 
     /// Next output; drain until `Timeout`/`Idle`.
@@ -93,6 +117,14 @@ impl Ua {
             destination,
             data,
         }));
+    }
+
+    pub(super) fn send_udp(&mut self, destination: SocketAddr, data: Bytes) {
+        self.send((Transport::Udp, destination), data);
+    }
+
+    pub(super) fn event(&mut self, e: UaEvent) {
+        self.queue.push_back(Output::Event(e));
     }
 
     pub(super) fn ended(&mut self, call_id: &str, reason: EndReason) {

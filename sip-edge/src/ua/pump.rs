@@ -1,12 +1,14 @@
 //! Timers and draining: fires due call/transaction timers and moves what the transactions
-//! produce into the UA's output queue, dropping calls whose work is done.
+//! produce into the UA's output queue, dropping calls whose work is done. Events of our
+//! client transactions wait in `tx_events` until [`Ua::dispatch`] acts on them.
 
 use tracing::debug;
 
-use super::{EndReason, Output, Ua};
+use super::call::{Kind, Phase};
+use super::{EndReason, Output, Ua, UaEvent};
 use crate::Instant;
 use crate::io::{Transmit, Transport};
-use crate::transaction;
+use crate::transaction::{self, Event};
 
 impl Ua {
     pub(super) fn handle_timeout(&mut self, now: Instant) {
@@ -17,16 +19,25 @@ impl Ua {
             .map(|(k, _)| k.clone())
             .collect();
         for call_id in due {
-            let mut give_up = false;
+            let mut give_up = None;
             if let Some(call) = self.calls.get_mut(&call_id) {
                 if let Some(s) = &mut call.server {
                     s.handle_input(transaction::Input::Timeout(now));
                 }
-                if let Some((c, _, _)) = &mut call.bye {
-                    c.handle_input(transaction::Input::Timeout(now));
+                for p in &mut call.clients {
+                    p.client.handle_input(transaction::Input::Timeout(now));
+                }
+                if let Some(out) = &mut call.out {
+                    if let Some(tx) = &mut out.tx {
+                        tx.handle_input(transaction::Input::Timeout(now));
+                    }
+                    if out.linger_until.is_some_and(|d| d <= now) {
+                        out.linger_until = None;
+                    }
                 }
                 if call.give_up_at.is_some_and(|d| d <= now) {
-                    give_up = true;
+                    call.give_up_at = None;
+                    give_up = Some(call.phase);
                 } else if let (Some(at), Some(ok)) = (call.retransmit_at, call.ok.clone())
                     && at <= now
                 {
@@ -37,10 +48,15 @@ impl Ua {
                     self.send(dest, ok);
                 }
             }
-            if give_up {
-                // §13.3.1.4: no ACK within 64*T1 — confirm and immediately end with BYE.
-                self.send_bye(now, &call_id);
-                self.ended(&call_id, EndReason::NoAck);
+            match give_up {
+                Some(Phase::Answered) => {
+                    // §13.3.1.4: no ACK within 64*T1 — confirm and immediately end with BYE.
+                    self.send_bye(now, &call_id);
+                    self.ended(&call_id, EndReason::NoAck);
+                }
+                // §9.1: no final response 64*T1 after the hang-up: the INVITE is given up.
+                Some(Phase::Dialing) => self.cancelled_without_answer(&call_id, 487),
+                _ => {}
             }
             self.pump(&call_id);
         }
@@ -69,7 +85,7 @@ impl Ua {
             loop {
                 match s.poll_output() {
                     transaction::Output::Transmit(b) => self.send(call.reply_to, b),
-                    transaction::Output::Event(transaction::Event::Terminated) => done = true,
+                    transaction::Output::Event(Event::Terminated) => done = true,
                     transaction::Output::Event(_) => {}
                     transaction::Output::Timeout(t) => {
                         call.server_deadline = Some(t);
@@ -83,40 +99,90 @@ impl Ua {
                 call.server_deadline = None;
             }
         }
-        if let Some((c, dest, deadline)) = &mut call.bye {
-            *deadline = None;
+        let mut i = 0;
+        while i < call.clients.len() {
+            let p = &mut call.clients[i];
+            p.deadline = None;
             let mut done = false;
-            let mut failed = false;
             loop {
-                match c.poll_output() {
-                    transaction::Output::Transmit(b) => {
-                        self.queue.push_back(Output::Transmit(Transmit {
-                            transport: Transport::Udp,
-                            destination: *dest,
-                            data: b,
-                        }));
+                match p.client.poll_output() {
+                    transaction::Output::Transmit(b) => self.send_udp(p.dest, b),
+                    transaction::Output::Event(Event::Terminated) => done = true,
+                    transaction::Output::Event(e) => {
+                        self.tx_events.push_back((call_id.to_owned(), p.kind, e));
                     }
-                    transaction::Output::Event(transaction::Event::Terminated) => done = true,
-                    transaction::Output::Event(
-                        transaction::Event::TimedOut | transaction::Event::TransportError,
-                    ) => failed = true,
-                    transaction::Output::Event(_) => {}
                     transaction::Output::Timeout(t) => {
-                        *deadline = Some(t);
+                        p.deadline = Some(t);
                         break;
                     }
                     transaction::Output::Idle => break,
                 }
             }
-            if failed {
-                debug!(call_id = %call_id, "BYE got no final response");
+            if done {
+                call.clients.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if let Some(out) = &mut call.out
+            && let Some(tx) = &mut out.tx
+        {
+            out.tx_deadline = None;
+            let mut done = false;
+            loop {
+                match tx.poll_output() {
+                    transaction::Output::Transmit(b) => {
+                        self.queue.push_back(Output::Transmit(Transmit {
+                            transport: Transport::Udp,
+                            destination: out.proxy,
+                            data: b,
+                        }));
+                    }
+                    transaction::Output::Event(Event::Terminated) => done = true,
+                    transaction::Output::Event(e) => {
+                        self.tx_events
+                            .push_back((call_id.to_owned(), Kind::Invite, e));
+                    }
+                    transaction::Output::Timeout(t) => {
+                        out.tx_deadline = Some(t);
+                        break;
+                    }
+                    transaction::Output::Idle => break,
+                }
             }
             if done {
-                call.bye = None;
+                out.tx = None;
+                out.tx_deadline = None;
             }
         }
         if !call.finished() {
             self.calls.insert(call_id.to_owned(), call);
+        }
+    }
+
+    /// Acts on what our client transactions reported (responses, timeouts), in order.
+    pub(super) fn dispatch(&mut self, now: Instant) {
+        while let Some((call_id, kind, event)) = self.tx_events.pop_front() {
+            match (kind, event) {
+                (Kind::Invite, Event::Response(r)) => self.invite_response(now, &call_id, &r),
+                (Kind::Invite, Event::TimedOut) => self.unanswered(&call_id, 408),
+                (Kind::Invite, Event::TransportError) => self.unanswered(&call_id, 503),
+                (Kind::Refer, Event::Response(r)) => {
+                    let status = r.status().unwrap_or(500);
+                    let event = match status {
+                        100..=199 => continue,
+                        200..=299 => UaEvent::ReferAccepted { call_id },
+                        _ => UaEvent::ReferFailed { call_id, status },
+                    };
+                    self.queue.push_back(Output::Event(event));
+                }
+                (Kind::Refer, Event::TimedOut) => self.refer_failed(call_id, 408),
+                (Kind::Refer, Event::TransportError) => self.refer_failed(call_id, 503),
+                (_, Event::TimedOut | Event::TransportError) => {
+                    debug!(call_id = %call_id, ?kind, "no final response");
+                }
+                _ => {}
+            }
         }
     }
 
@@ -129,7 +195,7 @@ impl Ua {
         loop {
             match nit.server.poll_output() {
                 transaction::Output::Transmit(b) => self.send(nit.reply_to, b),
-                transaction::Output::Event(transaction::Event::Terminated) => done = true,
+                transaction::Output::Event(Event::Terminated) => done = true,
                 transaction::Output::Event(_) => {}
                 transaction::Output::Timeout(t) => {
                     nit.deadline = Some(t);

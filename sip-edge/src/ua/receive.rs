@@ -5,6 +5,7 @@ use bytes::Bytes;
 use tracing::{debug, info};
 
 use super::call::{Call, Nit, Phase};
+use super::dialog::Dialog;
 use super::{EndReason, IncomingCall, Output, Ua, UaEvent};
 use crate::Instant;
 use crate::builder::response;
@@ -129,25 +130,13 @@ impl Ua {
             redirect: super::redirect::redirects(&msg),
         };
         info!(call_id = %call_id, voicexml = ?incoming.voicexml, "incoming call");
-        let call = Call {
-            reply_to: (r.transport, reply_to(r.transport, r.source, &msg)),
-            invite: msg,
-            local_tag,
-            phase: Phase::Offered,
-            server: Some(server),
-            server_deadline: None,
-            ok: None,
-            local_sdp: None,
-            retransmit_at: None,
-            retransmit_interval: self.cfg.timers.t1,
-            give_up_at: None,
-            bye: None,
-            hangup_pending: false,
-            reported: false,
-            remote_sdp: incoming.remote_sdp.clone(),
-            reoffer: None,
-            reoffer_answer: None,
-        };
+        let dest = (r.transport, reply_to(r.transport, r.source, &msg));
+        let mut call = Call::new(msg, dest, local_tag, Phase::Offered, self.cfg.timers.t1);
+        call.server = Some(server);
+        call.remote_sdp = incoming.remote_sdp.clone();
+        // Our CSeq numbers continue from the peer's (any start will do, §12.1.1).
+        call.local_cseq = call.invite.cseq().map_or(1, |(n, _)| n);
+        call.dialog = Some(Dialog::uas(&call.invite, &call.local_tag));
         self.calls.insert(call_id.clone(), call);
         self.queue
             .push_back(Output::Event(UaEvent::Incoming(incoming)));
@@ -237,6 +226,10 @@ impl Ua {
                     (200, "OK")
                 }
                 Method::Options => (200, "OK"),
+                Method::Notify => {
+                    let referred = call.referred;
+                    self.notify(&call_id, &msg, referred)
+                }
                 _ => (501, "Not Implemented"),
             },
             (_, _) if to_tag.is_some() => (481, "Call/Transaction Does Not Exist"),
@@ -260,12 +253,48 @@ impl Ua {
         self.pump_nit(&key);
     }
 
+    /// Responses: to our INVITE (outbound calls) or to a BYE, CANCEL or REFER we sent,
+    /// matched by branch and CSeq method.
     fn handle_response(&mut self, now: Instant, msg: SipMessage, call_id: &str) {
-        // Only our BYEs expect responses.
-        if let Some(call) = self.calls.get_mut(call_id)
-            && let Some((client, _, _)) = &mut call.bye
-        {
-            client.handle_input(transaction::Input::Received(now, msg));
+        let Some(call) = self.calls.get_mut(call_id) else {
+            return;
+        };
+        let Some((seq, method)) = msg.cseq() else {
+            return;
+        };
+        let branch = msg.top_via().and_then(|v| v.branch().map(str::to_owned));
+        if method == "INVITE" {
+            let ours = call.out.is_some()
+                && call.invite.cseq().map(|c| c.0) == Some(seq)
+                && msg
+                    .from()
+                    .and_then(|f| f.tag().map(str::to_owned))
+                    .as_deref()
+                    == Some(call.local_tag.as_str());
+            if !ours {
+                return;
+            }
+            if msg.status_code().is_some_and(|s| s.is_success()) {
+                // 2xx are ACKed end to end by us, retransmissions included (§13.2.2.4).
+                return self.invite_2xx(now, call_id, &msg);
+            }
+            let invite_branch = call
+                .invite
+                .top_via()
+                .and_then(|v| v.branch().map(str::to_owned));
+            if let Some(tx) = call.out.as_mut().and_then(|o| o.tx.as_mut())
+                && branch == invite_branch
+            {
+                tx.handle_input(transaction::Input::Received(now, msg));
+                self.pump(call_id);
+            }
+            return;
+        }
+        if let Some(p) = call.clients.iter_mut().find(|p| {
+            Some(&p.branch) == branch.as_ref() && p.client.request().method() == Some(&method)
+        }) {
+            p.client
+                .handle_input(transaction::Input::Received(now, msg));
             self.pump(call_id);
         }
     }

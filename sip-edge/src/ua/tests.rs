@@ -423,3 +423,6 @@ fn a_late_offer_gets_its_answer_from_the_ack() {
         sdp: "answer".into()
     }));
 }
+
+/// Outbound calls and REFER.
+mod uac;

@@ -41,6 +41,8 @@ pub enum EndReason {
     LocalHangup,
     /// A transaction timed out or the transport failed.
     TransportError,
+    /// An outbound call got no 2xx; the [`UaEvent::Failed`] before this says why.
+    Unanswered,
 }
 
 /// Events for the application.
@@ -64,6 +66,55 @@ pub enum UaEvent {
         call_id: String,
         /// The SDP answer from the ACK.
         sdp: String,
+    },
+    /// An outbound call got a provisional response (18x; 100 is not reported).
+    Progress {
+        /// The call.
+        call_id: String,
+        /// 101-199.
+        status: u16,
+        /// Early-media SDP answer, if the response carried one.
+        sdp: Option<String>,
+    },
+    /// An outbound call was answered (and ACKed): it is now an established call like an
+    /// incoming one.
+    Answered {
+        /// The call.
+        call_id: String,
+        /// The SDP answer.
+        sdp: String,
+    },
+    /// An outbound call ended without an answer: the final response (3xx-6xx), 408 when
+    /// nothing answered, 503 on a transport error, or locally: 400 for a request the core
+    /// cannot build, 503 when the call table is full. `Ended` follows.
+    Failed {
+        /// The call.
+        call_id: String,
+        /// Status code.
+        status: u16,
+    },
+    /// Our REFER got a 2xx: the peer is trying the transfer; NOTIFYs follow.
+    ReferAccepted {
+        /// The call.
+        call_id: String,
+    },
+    /// Our REFER was refused (4xx-6xx, e.g. 405/501 from a phone without REFER), timed out
+    /// (408), or could not be sent (481: no established call; 491: a REFER is pending).
+    ReferFailed {
+        /// The call.
+        call_id: String,
+        /// Status code.
+        status: u16,
+    },
+    /// A NOTIFY about our REFER: how the transfer target answered the transferee.
+    ReferProgress {
+        /// The call.
+        call_id: String,
+        /// The status of the sipfrag (e.g. 100, 180, 200, 486); 500 when a final NOTIFY's
+        /// sipfrag is unreadable.
+        status: u16,
+        /// The subscription is over (`Subscription-State: terminated`): no more NOTIFYs.
+        done: bool,
     },
     /// A call is over.
     Ended {
@@ -105,10 +156,33 @@ pub enum Command {
         /// Status code.
         status: u16,
     },
-    /// BYE, or 480 if not answered yet.
+    /// BYE, or 480 if not answered yet; an outbound call not answered yet is cancelled
+    /// (CANCEL once a provisional response came, §9.1).
     Hangup {
         /// The call.
         call_id: String,
+    },
+    /// Places an outbound call: INVITE to `target` through `proxy`, with `sdp` as the offer.
+    Dial {
+        /// The new call's Call-ID (unique, unguessable; see `UaHandle::new_call_id`).
+        call_id: String,
+        /// Request-URI, e.g. `sip:201@parley.local`.
+        target: String,
+        /// Our From URI (bare, or a name-addr with a display name; no tag).
+        from: String,
+        /// Where the INVITE goes (the edge, as outbound proxy).
+        proxy: SocketAddr,
+        /// SDP offer.
+        sdp: String,
+        /// Extra headers (Diversion, User-to-User, ...); the core's own may not be overridden.
+        headers: Vec<(String, String)>,
+    },
+    /// Blind transfer: REFER the peer of an established call to `target` (RFC 3515).
+    Refer {
+        /// The call.
+        call_id: String,
+        /// Refer-To URI.
+        target: String,
     },
 }
 
