@@ -50,7 +50,12 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     };
 
     let media = if roles.contains(&Role::Media) {
-        let m = MediaServer::start(&cfg.media, cfg.interpreter_threads())
+        // Outbound legs (transfers) go to the edge; a wildcard bind is reached on loopback.
+        let mut edge = cfg.edge.udp;
+        if edge.ip().is_unspecified() {
+            edge.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let m = MediaServer::start(&cfg.media, cfg.interpreter_threads(), edge)
             .await
             .with_context(|| format!("media role: cannot start on {}", cfg.media.sip))?;
         info!(sip = %m.sip_addr(), "media role ready");

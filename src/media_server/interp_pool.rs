@@ -28,6 +28,10 @@ pub(crate) struct CallJob {
     pub(crate) ua: UaHandle,
     pub(crate) cache: Arc<PromptCache>,
     pub(crate) calls: LiveCalls,
+    pub(crate) transfers: Arc<super::transfer::Transfers>,
+    /// The caller's From header.
+    pub(crate) caller: String,
+    pub(crate) codec: media_engine::CodecKind,
 }
 
 /// Handle to the interpreter threads; cheap to clone.
@@ -207,10 +211,15 @@ struct CallCleanup {
     ua: UaHandle,
     media: MediaHandle,
     calls: LiveCalls,
+    /// A transfer handed the call off: it lives on without the application.
+    handed_off: Rc<std::cell::Cell<bool>>,
 }
 
 impl Drop for CallCleanup {
     fn drop(&mut self) {
+        if self.handed_off.get() {
+            return;
+        }
         let was_live = self
             .calls
             .lock()
@@ -236,13 +245,18 @@ async fn run_call(job: CallJob) {
         ua,
         cache,
         calls,
+        transfers,
+        caller,
+        codec,
     } = job;
+    let handed_off = Rc::new(std::cell::Cell::new(false));
     let call_id = session.call_id.clone();
     let _cleanup = CallCleanup {
         call_id: call_id.clone(),
         ua: ua.clone(),
         media: media.clone(),
         calls,
+        handed_off: handed_off.clone(),
     };
     // Documents come from the network (and the Request-URI): no file:// access for them.
     let fetcher = Rc::new(vxml_interp::HttpFetcher::without_files());
@@ -253,7 +267,13 @@ async fn run_call(job: CallJob) {
         hangup,
         ua.clone(),
         fetcher.clone(),
-        cache,
+        super::platform::CallSetup {
+            cache,
+            transfers: Some(transfers),
+            caller,
+            codec,
+            handed_off,
+        },
     );
     let mut interp = vxml_interp::Interpreter::new(session);
     info!(app = %app, "running application");

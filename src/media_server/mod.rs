@@ -13,6 +13,7 @@ mod clock;
 mod interp_pool;
 mod platform;
 mod prompt_cache;
+mod transfer;
 mod tts;
 
 use std::collections::HashMap;
@@ -23,7 +24,7 @@ use anyhow::Context;
 use media_engine::{EngineConfig, MediaEngine};
 use sip_edge::{IncomingCall, UaConfig, UaEvent, UaHandle};
 use tokio::sync::watch;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::config::MediaSection;
 use interp_pool::{CallJob, InterpreterPool};
@@ -44,9 +45,11 @@ pub(crate) struct MediaServer {
 }
 
 impl MediaServer {
+    /// Starts the media role; `edge` is where outbound legs (transfers) are sent.
     pub(crate) async fn start(
         cfg: &MediaSection,
         interpreter_threads: usize,
+        edge: SocketAddr,
     ) -> anyhow::Result<Self> {
         let (ua, mut events) = sip_edge::spawn_ua(UaConfig {
             udp: cfg.sip,
@@ -65,9 +68,17 @@ impl MediaServer {
         let pool = InterpreterPool::start(interpreter_threads)?;
         let calls: LiveCalls = Arc::default();
         let cache = Arc::new(PromptCache::new());
+        let transfers = Arc::new(transfer::Transfers::new(
+            ua.clone(),
+            engine.clone(),
+            edge,
+            cfg.rtp_public_ip,
+            std::time::Duration::from_secs(cfg.rtp_timeout_secs),
+        ));
         let ctx = Arc::new(CallContext {
             ua: ua.clone(),
             engine,
+            transfers,
             calls: calls.clone(),
             pool: pool.clone(),
             cache,
@@ -103,7 +114,25 @@ impl MediaServer {
                         let span = info_span!("call", call_id = %call_id);
                         span.in_scope(|| ctx.reoffer(&call_id, &sdp));
                     }
+                    UaEvent::Progress { .. }
+                    | UaEvent::Answered { .. }
+                    | UaEvent::Failed { .. }
+                    | UaEvent::ReferAccepted { .. }
+                    | UaEvent::ReferFailed { .. }
+                    | UaEvent::ReferProgress { .. } => {
+                        if !ctx.transfers.route(&ev) {
+                            debug!(event = ?ev, "SIP event for no transfer");
+                        }
+                    }
                     UaEvent::Ended { call_id, reason } => {
+                        let ev = UaEvent::Ended {
+                            call_id: call_id.clone(),
+                            reason,
+                        };
+                        ctx.transfers.route(&ev);
+                        let UaEvent::Ended { call_id, reason } = ev else {
+                            continue;
+                        };
                         info!(call_id = %call_id, ?reason, "call ended by SIP");
                         if let Ok(mut m) = ctx.sessions.lock() {
                             m.remove(&call_id);
@@ -158,6 +187,7 @@ impl MediaServer {
 struct CallContext {
     ua: UaHandle,
     engine: MediaEngine,
+    transfers: Arc<transfer::Transfers>,
     calls: LiveCalls,
     pool: InterpreterPool,
     cache: Arc<PromptCache>,
@@ -345,6 +375,9 @@ impl CallContext {
             ua: self.ua.clone(),
             cache: self.cache.clone(),
             calls: self.calls.clone(),
+            transfers: self.transfers.clone(),
+            caller: call.from.clone(),
+            codec: negotiated.codec,
         };
         self.pool.dispatch(job);
     }

@@ -1,6 +1,7 @@
 //! The VoiceXML platform of a real call: prompts become RTP through media-engine, DTMF from RTP
 //! feeds the interpreter's `DtmfCollector`, disconnect becomes a SIP BYE.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use vxml_interp::{
 };
 
 mod record;
+mod transfer;
 
 use super::audio::{RATE, decode_off_thread};
 use super::prompt_cache::PromptCache;
@@ -35,6 +37,24 @@ pub(crate) struct MediaPlatform {
     typeahead: VecDeque<char>,
     next_id: u64,
     hung_up: bool,
+    /// Places transfers' outbound legs (`None`: this platform cannot transfer).
+    transfers: Option<Arc<crate::media_server::transfer::Transfers>>,
+    /// The caller's From (the outbound leg of a transfer shows it).
+    caller: String,
+    /// The caller's codec (a transfer's outbound leg is offered it first).
+    codec: media_engine::CodecKind,
+    /// Set when a transfer handed the caller off: the call outlives the application, so
+    /// neither the platform nor the call's cleanup hangs it up.
+    pub(crate) handed_off: Rc<Cell<bool>>,
+}
+
+/// What a call's platform needs beyond its media and signalling.
+pub(crate) struct CallSetup {
+    pub(crate) cache: Arc<PromptCache>,
+    pub(crate) transfers: Option<Arc<crate::media_server::transfer::Transfers>>,
+    pub(crate) caller: String,
+    pub(crate) codec: media_engine::CodecKind,
+    pub(crate) handed_off: Rc<Cell<bool>>,
 }
 
 /// What woke the platform up.
@@ -52,7 +72,7 @@ impl MediaPlatform {
         hangup: watch::Receiver<bool>,
         ua: UaHandle,
         fetcher: Rc<HttpFetcher>,
-        cache: Arc<PromptCache>,
+        setup: CallSetup,
     ) -> Self {
         Self {
             call_id,
@@ -61,11 +81,15 @@ impl MediaPlatform {
             hangup,
             ua,
             fetcher,
-            cache,
+            cache: setup.cache,
             queue: Vec::new(),
             typeahead: VecDeque::new(),
             next_id: 0,
             hung_up: false,
+            transfers: setup.transfers,
+            caller: setup.caller,
+            codec: setup.codec,
+            handed_off: setup.handed_off,
         }
     }
 
@@ -348,6 +372,9 @@ impl vxml_interp::Recognizer for MediaPlatform {
 
 impl vxml_interp::Telephony for MediaPlatform {
     async fn disconnect(&mut self) {
+        if self.handed_off.get() {
+            return; // the call goes on, bridged, without the application
+        }
         if !self.hung_up() {
             info!("application hangs up");
             self.ua.hangup(&self.call_id);
@@ -363,9 +390,6 @@ impl vxml_interp::Telephony for MediaPlatform {
     }
 
     async fn transfer(&mut self, req: vxml_interp::TransferRequest) -> vxml_interp::TransferResult {
-        vxml_interp::TransferResult::Error {
-            event: "error.unsupported.transfer".into(),
-            message: format!("the media server cannot transfer to {} yet", req.dest),
-        }
+        self.transfer_call(req).await
     }
 }
