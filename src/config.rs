@@ -118,6 +118,9 @@ pub(crate) struct MediaSection {
     pub(crate) media_threads: usize,
     /// Pin media thread i to core i.
     pub(crate) pin_media_threads: bool,
+    /// Memory for decoded and pre-encoded prompts shared by all calls, in MiB (least recently
+    /// used out first).
+    pub(crate) prompt_cache_mb: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +188,7 @@ impl Default for MediaSection {
             rtp_timeout_secs: 30,
             media_threads: 0,
             pin_media_threads: true,
+            prompt_cache_mb: 64,
         }
     }
 }

@@ -67,6 +67,7 @@
 pub mod codec;
 mod driver;
 pub mod dtmf;
+pub mod encoded;
 pub mod jitter;
 pub mod mixer;
 pub mod prompt;

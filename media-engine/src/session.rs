@@ -92,6 +92,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::codec::{Codec, CodecError, CodecKind, FRAME_SAMPLES_8K};
 use crate::dtmf::{DtmfDecoder, EventPacket, InbandDetector, digit_to_event, encode_digit};
+use crate::encoded::EncodedPrompt;
 use crate::jitter::{Frame, JitterBuffer, JitterConfig, PacketInfo};
 use crate::record::{RecordConfig, RecordEnd, Recorder, Recording};
 use crate::rtcp::{self, CompoundWriter, Packet, ReceiverStats, ReportBlock, SenderInfo};
@@ -356,9 +357,16 @@ impl StreamIds {
 
 struct PlayItem {
     id: u64,
-    samples: Arc<[i16]>,
-    /// Samples already sent.
+    source: Source,
+    /// Samples (PCM) or frames (pre-encoded) already sent.
     position: usize,
+}
+
+/// What a queued item plays.
+enum Source {
+    Pcm(Arc<[i16]>),
+    /// Payloads made ahead of time; played as they are when the session's codec is theirs.
+    Encoded(Arc<EncodedPrompt>),
 }
 
 /// The stream the session is locked to.
@@ -478,6 +486,8 @@ pub struct RtpSession {
     /// Whether the next audio packet starts a talkspurt (first packet, or audio after idle).
     talkspurt_start: bool,
     queue: VecDeque<PlayItem>,
+    /// This tick's payload came ready-made from a pre-encoded prompt.
+    preencoded: bool,
     dtmf: DtmfDecoder,
     /// In-band (audio tone) DTMF, used only when no telephone-event payload was negotiated so
     /// a phone sending both is not counted twice.
@@ -581,6 +591,7 @@ impl RtpSession {
             seq: ids.seq,
             talkspurt_start: true,
             queue: VecDeque::new(),
+            preencoded: false,
             dtmf: DtmfDecoder::new(),
             inband: config.dtmf_payload_type.is_none().then(InbandDetector::new),
             dtmf_out: VecDeque::new(),
@@ -737,7 +748,26 @@ impl RtpSession {
         }
         self.queue.push_back(PlayItem {
             id,
-            samples,
+            source: Source::Pcm(samples),
+            position: 0,
+        });
+    }
+
+    /// Queues a prompt encoded ahead of time: its payloads are sent as they are (a copy per
+    /// packet). If the session's codec is another (renegotiated since), its PCM is encoded.
+    pub fn play_encoded(&mut self, id: u64, prompt: Arc<EncodedPrompt>) {
+        if prompt.frames() == 0 {
+            self.events.push_back(MediaEvent::PlayoutDone(id));
+            return;
+        }
+        let source = if prompt.codec() == self.config.codec {
+            Source::Encoded(prompt)
+        } else {
+            Source::Pcm(prompt.pcm().clone())
+        };
+        self.queue.push_back(PlayItem {
+            id,
+            source,
             position: 0,
         });
     }
@@ -1032,11 +1062,14 @@ impl RtpSession {
     }
 
     fn transmit_frame(&mut self, tick: u64) {
-        let audio = !self.frame.is_empty();
-        self.payload.clear();
-        let encoded = if audio {
+        let audio = !self.frame.is_empty() || self.preencoded;
+        let encoded = if self.preencoded {
+            Ok(()) // `fill_frame` put the payload in place
+        } else if audio {
+            self.payload.clear();
             self.codec.encode(&self.frame, &mut self.payload)
         } else {
+            self.payload.clear();
             self.codec.encode_silence(&mut self.payload)
         };
         if let Err(error) = encoded {
@@ -1052,15 +1085,31 @@ impl RtpSession {
 
     /// Fills `frame` with the next 160 samples of the head item (padded with silence at its
     /// end); empty when idle. Returns the id of the item this frame finished.
+    /// A pre-encoded item's frame goes straight into `payload` instead (`preencoded`).
     fn fill_frame(&mut self) -> Option<u64> {
         self.frame.clear();
+        self.preencoded = false;
         let item = self.queue.front_mut()?;
-        let end = (item.position + FRAME_SAMPLES_8K).min(item.samples.len());
-        self.frame
-            .extend_from_slice(&item.samples[item.position..end]);
-        self.frame.resize(FRAME_SAMPLES_8K, 0);
-        item.position = end;
-        if end == item.samples.len() {
+        let done = match &item.source {
+            Source::Pcm(samples) => {
+                let end = (item.position + FRAME_SAMPLES_8K).min(samples.len());
+                self.frame
+                    .extend_from_slice(samples.get(item.position..end).unwrap_or_default());
+                self.frame.resize(FRAME_SAMPLES_8K, 0);
+                item.position = end;
+                end == samples.len()
+            }
+            Source::Encoded(prompt) => {
+                self.payload.clear();
+                if let Some(payload) = prompt.frame(item.position) {
+                    self.payload.extend_from_slice(payload);
+                    self.preencoded = true;
+                }
+                item.position += 1;
+                item.position >= prompt.frames()
+            }
+        };
+        if done {
             return self.queue.pop_front().map(|item| item.id);
         }
         None
@@ -2896,5 +2945,28 @@ mod tests {
             (speech_frames + offset - 3..=speech_frames + offset + 20).contains(&length),
             "{length} frames recorded (offset {offset}, {lost} lost in all)"
         );
+    }
+
+    #[test]
+    fn pre_encoded_prompts_are_sent_as_they_are() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let pcm: Arc<[i16]> = (0..480).map(|i| ((i % 50) * 300) as i16).collect();
+        let prompt = Arc::new(EncodedPrompt::encode(pcm.clone(), CodecKind::Pcmu).unwrap());
+        s.play_encoded(7, prompt.clone());
+        // The other codec's encoding falls back to its PCM, encoded by the session.
+        let alaw = Arc::new(EncodedPrompt::encode(pcm, CodecKind::Pcma).unwrap());
+        s.play_encoded(8, alaw);
+        let (packets, events) = run_until(&mut s, t0 + Duration::from_millis(119));
+        assert_eq!(packets.len(), 6);
+        // The fallback's frames (same PCM, encoded by the session) equal the pre-encoded ones.
+        for (i, p) in packets.iter().enumerate() {
+            assert_eq!(p.payload, prompt.frame(i % 3).unwrap(), "packet {i}");
+        }
+        assert_eq!(
+            events,
+            vec![MediaEvent::PlayoutDone(7), MediaEvent::PlayoutDone(8)]
+        );
+        assert!(packets[0].marker && !packets[1].marker);
     }
 }

@@ -67,7 +67,9 @@ impl MediaServer {
         .context("cannot start the media threads")?;
         let pool = InterpreterPool::start(interpreter_threads)?;
         let calls: LiveCalls = Arc::default();
-        let cache = Arc::new(PromptCache::new());
+        let cache = Arc::new(PromptCache::new(
+            cfg.prompt_cache_mb.saturating_mul(1 << 20),
+        ));
         let transfers = Arc::new(transfer::Transfers::new(
             ua.clone(),
             engine.clone(),

@@ -398,6 +398,16 @@ impl MediaHandle {
         self.link.command(Command::Play(id, samples))
     }
 
+    /// Queues a prompt encoded ahead of time for this session's codec (a copy per packet);
+    /// `MediaEvent::PlayoutDone(id)` follows its last packet.
+    pub fn play_encoded(
+        &self,
+        id: u64,
+        prompt: Arc<crate::encoded::EncodedPrompt>,
+    ) -> Result<(), CommandError> {
+        self.link.command(Command::PlayEncoded(id, prompt))
+    }
+
     /// Flushes queued playout (bargein); `PlayoutStopped(id)` for each flushed item.
     pub fn stop_playout(&self) -> Result<(), CommandError> {
         self.link.command(Command::StopPlayout)

@@ -44,6 +44,7 @@ const ROOM_KEYS: usize = usize::MAX / 2;
 /// What a [`super::MediaHandle`] asks of its session.
 pub(crate) enum Command {
     Play(u64, Arc<[i16]>),
+    PlayEncoded(u64, Arc<crate::encoded::EncodedPrompt>),
     StopPlayout,
     SendDtmf(char),
     Update(Box<SessionConfig>),
@@ -56,6 +57,7 @@ impl std::fmt::Debug for Command {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Command::Play(id, samples) => write!(f, "Play({id}, {} samples)", samples.len()),
+            Command::PlayEncoded(id, prompt) => write!(f, "PlayEncoded({id}, {prompt:?})"),
             Command::StopPlayout => f.write_str("StopPlayout"),
             Command::SendDtmf(digit) => write!(f, "SendDtmf({digit})"),
             Command::Update(c) => write!(f, "Update({c:?})"),
@@ -430,6 +432,7 @@ impl MediaThread {
         }
         match command {
             Command::Play(item, samples) => slot.core.play(item, samples),
+            Command::PlayEncoded(item, prompt) => slot.core.play_encoded(item, prompt),
             Command::StopPlayout => slot.core.stop_playout(),
             Command::Update(config) => {
                 if let Err(error) = slot.core.reconfigure(now, *config) {

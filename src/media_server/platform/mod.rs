@@ -57,6 +57,19 @@ pub(crate) struct CallSetup {
     pub(crate) handed_off: Rc<Cell<bool>>,
 }
 
+/// A prompt item ready to play.
+struct Rendered {
+    pcm: Arc<[i16]>,
+    /// Its prompt-cache key, when it is cached (its payloads can be too).
+    key: Option<String>,
+}
+
+impl Rendered {
+    fn uncached(pcm: Arc<[i16]>) -> Self {
+        Rendered { pcm, key: None }
+    }
+}
+
 /// What woke the platform up.
 enum Wake {
     Media(MediaEvent),
@@ -99,19 +112,28 @@ impl MediaPlatform {
     }
 
     /// Renders the queued prompts and hands them to the media session back to back, so there
-    /// is no gap between them. Returns the id of the last one, if anything was queued.
+    /// is no gap between them: cached ones as payloads already encoded for the call's codec.
+    /// Returns the id of the last one, if anything was queued.
     async fn start_playout(&mut self) -> Option<u64> {
         let items = std::mem::take(&mut self.queue);
         let mut last = None;
         for item in items {
-            let Some(pcm) = self.render(&item).await else {
+            let Some(rendered) = self.render(&item).await else {
                 continue;
             };
-            if pcm.is_empty() {
+            if rendered.pcm.is_empty() {
                 continue;
             }
+            let encoded = match &rendered.key {
+                Some(key) => self.cache.encoded(key, self.codec, clock::now()).await,
+                None => None,
+            };
             self.next_id += 1;
-            if let Err(error) = self.media.play(self.next_id, pcm) {
+            let queued = match encoded {
+                Some(prompt) => self.media.play_encoded(self.next_id, prompt),
+                None => self.media.play(self.next_id, rendered.pcm),
+            };
+            if let Err(error) = queued {
                 warn!(%error, "prompt not queued");
                 continue;
             }
@@ -120,33 +142,40 @@ impl MediaPlatform {
         last
     }
 
-    /// One prompt item as 8 kHz PCM; `None` when it cannot be rendered (logged).
-    async fn render(&self, item: &PlayItem) -> Option<Arc<[i16]>> {
+    /// One prompt item as 8 kHz PCM (with its cache key when it is cached); `None` when it
+    /// cannot be rendered (logged).
+    async fn render(&self, item: &PlayItem) -> Option<Rendered> {
         match item {
             PlayItem::Audio { url, fallback_text } => {
-                if let Some(pcm) = self.cache.get(url.as_str(), clock::now()) {
-                    return Some(pcm);
-                }
-                match self.fetch_audio(url).await {
-                    Ok(pcm) => {
-                        let pcm: Arc<[i16]> = Arc::from(pcm);
-                        self.cache.put(url.to_string(), pcm.clone(), clock::now());
-                        Some(pcm)
-                    }
-                    Err(e) => {
-                        // VXML 2.1 §4.1.3: an audio source that cannot be played falls back to
-                        // the element's content.
-                        warn!(url = %url, error = %e, "audio prompt unavailable, using its fallback");
-                        match fallback_text {
-                            Some(t) => self.speak(t).await,
-                            None => None,
+                let key = url.to_string();
+                let loaded = self
+                    .cache
+                    .load(&key, clock::now(), || async {
+                        match self.fetch_audio(url).await {
+                            Ok(pcm) => Some(Arc::from(pcm)),
+                            Err(e) => {
+                                warn!(url = %url, error = %e, "audio prompt unavailable");
+                                None
+                            }
                         }
-                    }
+                    })
+                    .await;
+                match loaded {
+                    Some(pcm) => Some(Rendered {
+                        pcm,
+                        key: Some(key),
+                    }),
+                    // VXML 2.1 §4.1.3: an audio source that cannot be played falls back to
+                    // the element's content.
+                    None => match fallback_text {
+                        Some(t) => self.speak(t).await,
+                        None => None,
+                    },
                 }
             }
             PlayItem::Text(t) => self.speak(t).await,
             PlayItem::Recording { audio, .. } => match decode_off_thread(audio.to_vec()).await {
-                Ok(pcm) => Some(Arc::from(pcm)),
+                Ok(pcm) => Some(Rendered::uncached(Arc::from(pcm))),
                 Err(e) => {
                     warn!(error = %e, "recording cannot be played");
                     None
@@ -156,7 +185,10 @@ impl MediaPlatform {
             PlayItem::Mark(_) => None,
             PlayItem::Break(d) => {
                 let n = (d.as_millis() as usize).saturating_mul(RATE as usize / 1000);
-                Some(Arc::from(vec![0i16; n.min(RATE as usize * 10)]))
+                Some(Rendered::uncached(Arc::from(vec![
+                    0i16;
+                    n.min(RATE as usize * 10)
+                ])))
             }
         }
     }
@@ -173,26 +205,28 @@ impl MediaPlatform {
         decode_off_thread(fetched.body).await
     }
 
-    async fn speak(&self, text: &str) -> Option<Arc<[i16]>> {
+    async fn speak(&self, text: &str) -> Option<Rendered> {
         let text = text.trim();
         if text.is_empty() {
             return None;
         }
         let key = format!("tts:{text}");
-        if let Some(pcm) = self.cache.get(&key, clock::now()) {
-            return Some(pcm);
-        }
-        match tts::synthesize(text).await {
-            Ok(pcm) => {
-                let pcm: Arc<[i16]> = Arc::from(pcm);
-                self.cache.put(key, pcm.clone(), clock::now());
-                Some(pcm)
-            }
-            Err(e) => {
-                warn!(error = %e, text, "text prompt not rendered");
-                None
-            }
-        }
+        let pcm = self
+            .cache
+            .load(&key, clock::now(), || async {
+                match tts::synthesize(text).await {
+                    Ok(pcm) => Some(Arc::from(pcm)),
+                    Err(e) => {
+                        warn!(error = %e, text, "text prompt not rendered");
+                        None
+                    }
+                }
+            })
+            .await?;
+        Some(Rendered {
+            pcm,
+            key: Some(key),
+        })
     }
 
     /// Waits for the next media event, the hang-up flag or `deadline`.
@@ -274,7 +308,7 @@ impl vxml_interp::Prompter for MediaPlatform {
         };
         // Load the audio while the fetch goes on; play it if it is ready before the fetch ends.
         let (out, pcm) = {
-            let render = self.render(&item);
+            let render = async { self.render(&item).await.map(|r| r.pcm) };
             tokio::pin!(render);
             tokio::select! {
                 out = &mut fetch => (Some(out), None),

@@ -363,7 +363,11 @@ impl MediaPlatform {
             url,
             fallback_text: None,
         };
-        let pcm = self.render(&item).await.filter(|p| !p.is_empty())?;
+        let pcm = self
+            .render(&item)
+            .await
+            .map(|r| r.pcm)
+            .filter(|p| !p.is_empty())?;
         self.next_id += 1;
         self.media.play(self.next_id, pcm).ok()?;
         Some(self.next_id)
