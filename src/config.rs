@@ -19,7 +19,7 @@ pub(crate) struct Config {
     /// Log level filter when RUST_LOG is not set (e.g. "info", "parley=debug,info").
     pub(crate) log: String,
     pub(crate) edge: EdgeSection,
-    pub(crate) media: MediaSection,
+    pub(crate) media: media_server::MediaConfig,
     pub(crate) apps: AppsSection,
     /// Voicemail numbers and documents.
     pub(crate) voicemail: VoicemailSection,
@@ -100,31 +100,6 @@ pub(crate) struct TrunkSection {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct MediaSection {
-    /// The media server's own SIP address (the edge sends VXML calls here).
-    pub(crate) sip: SocketAddr,
-    /// Address RTP sockets bind to.
-    pub(crate) rtp_ip: IpAddr,
-    /// Address written into SDP answers. Default: the local address that routes to the
-    /// caller's media address (right for one host or a LAN without NAT).
-    pub(crate) rtp_public_ip: Option<IpAddr>,
-    pub(crate) rtp_port_min: u16,
-    pub(crate) rtp_port_max: u16,
-    /// Interpreter threads (each runs many calls); 0 = one per core.
-    pub(crate) interpreter_threads: usize,
-    /// Hang up a call that sent no RTP for this long (the caller vanished); 0 = never.
-    pub(crate) rtp_timeout_secs: u64,
-    /// Media threads (each a blocking epoll loop over many calls' RTP); 0 = one per core.
-    pub(crate) media_threads: usize,
-    /// Pin media thread i to core i.
-    pub(crate) pin_media_threads: bool,
-    /// Memory for decoded and pre-encoded prompts shared by all calls, in MiB (least recently
-    /// used out first).
-    pub(crate) prompt_cache_mb: usize,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
 pub(crate) struct AppsSection {
     /// HTTP listen address of the apps role.
     pub(crate) http: SocketAddr,
@@ -137,7 +112,7 @@ impl Default for Config {
             prompts_dir: "./prompts".into(),
             log: "info".into(),
             edge: EdgeSection::default(),
-            media: MediaSection::default(),
+            media: media_server::MediaConfig::default(),
             apps: AppsSection::default(),
             voicemail: VoicemailSection::default(),
             auto_attendants: BTreeMap::new(),
@@ -172,23 +147,6 @@ impl Default for VoicemailSection {
             access_number: "100".into(),
             access_url: "/vm/retrieve".into(),
             deposit_url: "/vm/deposit".into(),
-        }
-    }
-}
-
-impl Default for MediaSection {
-    fn default() -> Self {
-        Self {
-            sip: "127.0.0.1:5070".parse().expect("literal"),
-            rtp_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-            rtp_public_ip: None,
-            rtp_port_min: 20000,
-            rtp_port_max: 29999,
-            interpreter_threads: 0,
-            rtp_timeout_secs: 30,
-            media_threads: 0,
-            pin_media_threads: true,
-            prompt_cache_mb: 64,
         }
     }
 }

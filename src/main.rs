@@ -5,7 +5,6 @@ mod config;
 mod conformance;
 mod edge_http;
 mod logging;
-mod media_server;
 mod serve;
 mod users_cli;
 mod vxml_cli;

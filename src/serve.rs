@@ -9,7 +9,7 @@ use tracing::info;
 
 use crate::Role;
 use crate::config::Config;
-use crate::media_server::MediaServer;
+use media_server::MediaServer;
 
 pub(crate) fn run(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     raise_file_limit();

@@ -249,7 +249,7 @@ mod tests {
     #[test]
     fn entries_expire() {
         let c = PromptCache::new(1 << 20);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         c.put("a".into(), Arc::from(vec![1i16, 2, 3]), t0);
         assert_eq!(c.get("a", t0 + Duration::from_secs(1)).unwrap().len(), 3);
         assert!(c.get("a", t0 + TTL + Duration::from_secs(1)).is_none());
@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn the_least_recently_used_go_first_and_the_budget_holds() {
         let c = PromptCache::new(1000);
-        let t0 = Instant::now();
+        let t0 = crate::clock::now();
         c.put("a".into(), pcm(200), t0); // 400 bytes
         c.put("b".into(), pcm(200), t0);
         assert!(c.get("a", t0).is_some()); // a is fresher than b now
@@ -280,7 +280,7 @@ mod tests {
     async fn one_load_serves_every_caller_waiting_for_it() {
         let c = Arc::new(PromptCache::new(1 << 20));
         let loads = Arc::new(AtomicUsize::new(0));
-        let now = Instant::now();
+        let now = crate::clock::now();
         let mut tasks = Vec::new();
         for _ in 0..8 {
             let (c, loads) = (c.clone(), loads.clone());
@@ -307,7 +307,7 @@ mod tests {
     #[tokio::test]
     async fn payloads_are_made_once_per_codec_and_counted() {
         let c = PromptCache::new(1 << 20);
-        let now = Instant::now();
+        let now = crate::clock::now();
         c.put("k".into(), pcm(480), now);
         let a = c.encoded("k", CodecKind::Pcmu, now).await.unwrap();
         let b = c.encoded("k", CodecKind::Pcmu, now).await.unwrap();

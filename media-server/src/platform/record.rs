@@ -14,8 +14,8 @@ use vxml_interp::{
 };
 
 use super::{MediaPlatform, Wake};
-use crate::media_server::audio::RATE;
-use crate::media_server::clock;
+use crate::audio::RATE;
+use crate::clock;
 
 /// The beep before a recording: 1 kHz for 300 ms at -12 dBFS, then 100 ms of quiet so the
 /// caller does not speak over its tail.
@@ -185,7 +185,7 @@ impl MediaPlatform {
     /// nothing but the hang-up from now on).
     async fn recording_at_hangup(&mut self, req: &RecordRequest) -> Option<RecordResult> {
         let _ = self.media.stop_recording();
-        let until = Instant::now() + HANDOVER;
+        let until = crate::clock::instant() + HANDOVER;
         loop {
             match tokio::time::timeout_at(until, self.events.recv()).await {
                 Ok(Some(MediaEvent::Recorded(recording))) => {
@@ -202,7 +202,7 @@ impl MediaPlatform {
 
     /// Waits for the stopped recording's event so it does not reach a later wait.
     async fn discard_recording(&mut self) {
-        let until = Instant::now() + HANDOVER;
+        let until = crate::clock::instant() + HANDOVER;
         while let Ok(Some(event)) = tokio::time::timeout_at(until, self.events.recv()).await {
             match event {
                 MediaEvent::Recorded(_) | MediaEvent::Closed => return,

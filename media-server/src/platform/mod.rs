@@ -38,7 +38,7 @@ pub(crate) struct MediaPlatform {
     next_id: u64,
     hung_up: bool,
     /// Places transfers' outbound legs (`None`: this platform cannot transfer).
-    transfers: Option<Arc<crate::media_server::transfer::Transfers>>,
+    transfers: Option<Arc<crate::transfer::Transfers>>,
     /// The caller's From (the outbound leg of a transfer shows it).
     caller: String,
     /// The caller's codec (a transfer's outbound leg is offered it first).
@@ -51,7 +51,7 @@ pub(crate) struct MediaPlatform {
 /// What a call's platform needs beyond its media and signalling.
 pub(crate) struct CallSetup {
     pub(crate) cache: Arc<PromptCache>,
-    pub(crate) transfers: Option<Arc<crate::media_server::transfer::Transfers>>,
+    pub(crate) transfers: Option<Arc<crate::transfer::Transfers>>,
     pub(crate) caller: String,
     pub(crate) codec: media_engine::CodecKind,
     pub(crate) handed_off: Rc<Cell<bool>>,
@@ -319,7 +319,7 @@ impl vxml_interp::Prompter for MediaPlatform {
             Some(out) => out,
             None => {
                 if let Some(pcm) = pcm.filter(|p| !p.is_empty()) {
-                    let started = tokio::time::Instant::now();
+                    let started = crate::clock::instant();
                     self.next_id += 1;
                     let _ = self.media.play(self.next_id, pcm);
                     let out = fetch.await;

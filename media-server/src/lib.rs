@@ -10,6 +10,7 @@
 
 mod audio;
 mod clock;
+mod config;
 mod interp_pool;
 mod platform;
 mod prompt_cache;
@@ -26,7 +27,7 @@ use sip_edge::{IncomingCall, UaConfig, UaEvent, UaHandle};
 use tokio::sync::watch;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::config::MediaSection;
+pub use config::MediaConfig;
 use interp_pool::{CallJob, InterpreterPool};
 use prompt_cache::PromptCache;
 
@@ -37,7 +38,7 @@ const SHUTDOWN_BYE_GRACE: std::time::Duration = std::time::Duration::from_millis
 type LiveCalls = Arc<Mutex<HashMap<String, watch::Sender<bool>>>>;
 
 /// A running media server.
-pub(crate) struct MediaServer {
+pub struct MediaServer {
     ua: UaHandle,
     calls: LiveCalls,
     pool: InterpreterPool,
@@ -46,8 +47,8 @@ pub(crate) struct MediaServer {
 
 impl MediaServer {
     /// Starts the media role; `edge` is where outbound legs (transfers) are sent.
-    pub(crate) async fn start(
-        cfg: &MediaSection,
+    pub async fn start(
+        cfg: &MediaConfig,
         interpreter_threads: usize,
         edge: SocketAddr,
     ) -> anyhow::Result<Self> {
@@ -155,13 +156,13 @@ impl MediaServer {
         })
     }
 
-    pub(crate) fn sip_addr(&self) -> SocketAddr {
+    pub fn sip_addr(&self) -> SocketAddr {
         self.ua.local_addr()
     }
 
     /// Hangs up every call, then stops the interpreter threads and the SIP socket. Call it
     /// before stopping the edge: BYEs travel through the edge (Record-Route).
-    pub(crate) async fn shutdown(self) {
+    pub async fn shutdown(self) {
         let live: Vec<(String, watch::Sender<bool>)> = self
             .calls
             .lock()

@@ -21,8 +21,8 @@ use vxml_interp::{
 };
 
 use super::MediaPlatform;
-use crate::media_server::clock;
-use crate::media_server::transfer::{failure_outcome, keep_bridge, target_uri, without_tag};
+use crate::clock;
+use crate::transfer::{failure_outcome, keep_bridge, target_uri, without_tag};
 
 /// How long a REFER may take to be accepted or refused.
 const REFER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,7 +48,7 @@ struct FarLeg {
     media: media_engine::MediaHandle,
     events: tokio::sync::mpsc::Receiver<MediaEvent>,
     sip: tokio::sync::mpsc::Receiver<UaEvent>,
-    watch: crate::media_server::transfer::Watch,
+    watch: crate::transfer::Watch,
 }
 
 impl MediaPlatform {
@@ -106,7 +106,7 @@ impl MediaPlatform {
             warn!(error = %e, "REFER not sent");
             return Err(Some(400));
         }
-        let until = Instant::now() + REFER_TIMEOUT;
+        let until = crate::clock::instant() + REFER_TIMEOUT;
         loop {
             tokio::select! {
                 e = sip.recv() => match e {
@@ -164,7 +164,7 @@ impl MediaPlatform {
             return Err(error("error.connection.baddestination", e.to_string()));
         }
         let ringing = self.start_transfer_audio(req).await;
-        let started = Instant::now();
+        let started = crate::clock::instant();
         let give_up = if req.connect_timeout.is_zero() {
             None
         } else {
@@ -252,7 +252,7 @@ impl MediaPlatform {
         let Some(transfers) = self.transfers.clone() else {
             return ended(TransferOutcome::Unknown, Duration::ZERO);
         };
-        let started = Instant::now();
+        let started = crate::clock::instant();
         let maxtime = (!req.maxtime.is_zero()).then(|| started + req.maxtime);
         let collect = CollectRequest {
             grammars: req.grammars.clone(),
