@@ -79,6 +79,9 @@ pub mod sdp;
 pub mod session;
 
 pub use codec::CodecKind;
+/// Test support: a [`MediaHandle`] whose commands a test reads (`test-util` feature).
+#[cfg(feature = "test-util")]
+pub use driver::probe;
 pub use driver::{
     COMMAND_QUEUE, CommandError, EVENT_QUEUE, EngineConfig, EngineStats, MAX_ROOM_MEMBERS,
     MediaEngine, MediaHandle, RtpSocket, local_ip_toward, start_session, start_session_beside,

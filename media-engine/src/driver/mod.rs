@@ -13,6 +13,8 @@
 //! moves them off a core a media thread keeps busy; media threads never run interpreter work.
 
 mod ports;
+#[cfg(feature = "test-util")]
+pub mod probe;
 mod thread;
 mod wheel;
 

@@ -140,6 +140,24 @@ impl ThreadShared {
     }
 }
 
+/// A thread end nobody serves (`probe`): what is sent stays in the returned receiver.
+#[cfg(feature = "test-util")]
+pub(crate) fn detached() -> io::Result<(Arc<ThreadShared>, mpsc::Receiver<Msg>, Poll)> {
+    let poll = Poll::new()?;
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    let (tx, rx) = mpsc::channel();
+    let shared = Arc::new(ThreadShared {
+        tx,
+        waker,
+        wake_pending: AtomicBool::new(false),
+        sessions: AtomicUsize::new(0),
+        fired: AtomicU64::new(0),
+        late: AtomicU64::new(0),
+        max_late_us: AtomicU64::new(0),
+    });
+    Ok((shared, rx, poll))
+}
+
 /// Starts media thread `index`, pinned to `core` when given.
 pub(crate) fn spawn(
     index: usize,

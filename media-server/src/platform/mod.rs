@@ -18,6 +18,8 @@ use vxml_interp::{
 };
 
 mod record;
+#[cfg(test)]
+mod tests;
 mod transfer;
 
 use super::audio::{RATE, decode_off_thread};
