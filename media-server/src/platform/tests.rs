@@ -130,7 +130,7 @@ async fn without_bargein_keys_are_ignored_and_the_timeout_starts_after_the_promp
         _hangup,
     } = call().await;
     platform.queue(vec![prompt()]);
-    let start = tokio::time::Instant::now();
+    let start = crate::clock::instant();
     let mut seen = Vec::new();
     let caller = async {
         until(&probe, &mut seen, |c| matches!(c, Probed::Play { .. })).await;
@@ -166,7 +166,7 @@ async fn keys_pressed_during_a_prompt_are_type_ahead_for_the_next_collect() {
     };
     let (flushed, ()) = tokio::join!(platform.flush(), caller);
     assert!(flushed.is_ok());
-    let start = tokio::time::Instant::now();
+    let start = crate::clock::instant();
     let result = platform.collect(digits(true)).await;
     assert_eq!(utterance(&result), Some("4"), "{result:?}");
     assert!(
