@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 /// How long the caller listens before pressing its digit: welcome + ask-digit last about 5.5 s
@@ -117,5 +119,67 @@ fn a_call_over_tcp_reaches_the_demo() {
     let out = sipp_call(&p, "600", '2', WAIT_MS, Transport::Tcp, "tcp");
     check_call(&p, &out, '2', "tcp");
     assert_eq!(http_get(p.apps, "/demo/stats").unwrap().1, "2 1\n");
+    assert!(p.stop().success());
+}
+
+fn alaw_to_linear(a: u8) -> i16 {
+    let a = a ^ 0x55;
+    let exponent = (a >> 4) & 0x07;
+    let mantissa = i16::from(a & 0x0F);
+    let magnitude = if exponent == 0 {
+        (mantissa << 4) + 8
+    } else {
+        ((mantissa << 4) + 0x108) << (exponent - 1)
+    };
+    if a & 0x80 != 0 { magnitude } else { -magnitude }
+}
+
+/// A caller that offers only PCMA and talks (sipp's A-law capture) before its key: answered in
+/// A-law, hears the prompts of its path, its talking is taken in, and its key steers the app.
+#[test]
+fn an_a_law_caller_talks_then_its_digit_steers_the_demo() {
+    let p = Parley::start("pcma");
+    // The capture lasts 7 s; the key comes after it. sipp replays captures from port 0, which
+    // Parley hears (from the SDP's host) but never latches onto: it keeps sending to the SDP.
+    let vars = [
+        ("__DIGIT__", "1".to_string()),
+        ("__WAIT_MS__", "9500".to_string()),
+    ];
+    let out = start_sipp(&p, "uac_pcma.xml", &vars, "600", Transport::Udp, "pcma")
+        .wait(Duration::from_secs(90));
+    assert_sipp_ok(&p, &out, "pcma");
+    let rtp = &out.rtp;
+    assert!(!rtp.is_empty(), "no RTP; log:\n{}", p.logs());
+    assert!(rtp.iter().all(|r| r.pt == 8), "one PCMA stream");
+    // Loud as the harness counts it for µ-law: a sample above LOUD.
+    let loud = rtp
+        .iter()
+        .filter(|r| {
+            r.payload
+                .iter()
+                .any(|&b| i32::from(alaw_to_linear(b)).abs() > LOUD)
+        })
+        .count();
+    let want = expected_loud_frames('1');
+    assert!(
+        loud.abs_diff(want) <= (want as f64 * 0.05) as usize + 6,
+        "heard {loud} speech frames in A-law, the digit-1 path holds {want}"
+    );
+    assert_eq!(http_get(p.apps, "/demo/stats").unwrap().1, "1 1\n");
+    let logs = p.logs();
+    assert!(logs.contains("codec=Pcma"), "{logs}");
+    let closed = logs
+        .lines()
+        .find(|l| l.contains("media session closed"))
+        .unwrap_or_else(|| panic!("no session stats in:\n{logs}"));
+    let received: u64 = closed
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("received="))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        received >= 200,
+        "the capture's packets were taken in: {closed}"
+    );
     assert!(p.stop().success());
 }

@@ -1298,6 +1298,15 @@ impl RtpSession {
         is_dtmf: bool,
         now: Instant,
     ) -> bool {
+        if from.port() == 0 {
+            // Nothing can be sent back to port 0 (sipp's capture replay sends from it): never
+            // latch onto it. Its media counts when it comes from the SDP's host.
+            if is_media && from.ip() == self.config.remote.ip() {
+                return true;
+            }
+            self.stats.foreign += 1;
+            return false;
+        }
         let Some(latch) = self.latch else {
             if !is_media {
                 // Not a stream we negotiated: cannot latch, ignored.
@@ -2968,5 +2977,24 @@ mod tests {
             vec![MediaEvent::PlayoutDone(7), MediaEvent::PlayoutDone(8)]
         );
         assert!(packets[0].marker && !packets[1].marker);
+    }
+
+    #[test]
+    fn a_source_port_of_zero_is_heard_but_never_latched() {
+        let t0 = epoch();
+        let mut s = pcmu_session(t0);
+        let zero = SocketAddr::new(SDP.ip(), 0);
+        s.handle_receive(t0, zero, &rtp_from(0xCAFE, 0, 1, 0, &[0xFF; 160]));
+        assert_eq!(s.latched(), None);
+        assert_eq!(s.stats().received, 1);
+        let (out, _) = run_until(&mut s, t0);
+        assert_eq!(out[0].to, SDP, "still sent where the SDP says");
+        // From another host it is foreign.
+        s.handle_receive(
+            t0,
+            SocketAddr::new(OTHER.ip(), 0),
+            &rtp_from(1, 0, 1, 0, &[0xFF; 160]),
+        );
+        assert_eq!(s.stats().foreign, 1);
     }
 }
