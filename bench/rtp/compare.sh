@@ -17,7 +17,7 @@ cp "$here"/{rtpgen.c,minirelay.c,ng.py,measure.sh} "$work/"
 cd "$work"
 gcc -O2 -o rtpgen rtpgen.c && gcc -O2 -o minirelay minirelay.c || exit 1
 (cd "$root" && cargo build --release -q -p media-engine --example rtp_relay) || exit 1
-parley_relay="$root/target/release/examples/rtp_relay"
+parley_relay="${CARGO_TARGET_DIR:-$root/target}/release/examples/rtp_relay"
 if ! command -v rtpengine >/dev/null; then
     (apt-get install -y --no-install-recommends rtpengine-daemon >/dev/null 2>&1 ||
         (apt-get update -qq && apt-get install -y --no-install-recommends rtpengine-daemon >/dev/null 2>&1)) ||

@@ -17,7 +17,7 @@ tck=$(getconf CLK_TCK)
 : > results
 for run in $(seq "$runs"); do
     mkfifo hold.$run
-    "$root/target/release/examples/ivr_load" "$sessions" < hold.$run > out.$run 2>ivr.log &
+    "${CARGO_TARGET_DIR:-$root/target}/release/examples/ivr_load" "$sessions" < hold.$run > out.$run 2>ivr.log &
     pid=$!
     exec 9>hold.$run
     while [ "$(wc -l < out.$run)" -lt $((sessions / 2)) ]; do sleep 0.2; done
