@@ -79,6 +79,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     out.flush()?;
     drop(out);
     eprintln!("ivr_load: {sessions} sessions, pid {}", std::process::id());
+    // Steady state only: the counters start once every session has been set up (the starts
+    // are queued to the media thread faster than it registers them).
+    runtime.block_on(async {
+        // Commands are applied in order, so the last session's answer means all are running.
+        if let Some(last) = handles.last() {
+            let _ = last.stats().await;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    });
     let before = engine.stats();
     // Event loops run on this thread while we wait for stdin to close.
     let stdin = std::thread::spawn(|| std::io::stdin().read_to_end(&mut Vec::new()));

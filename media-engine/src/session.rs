@@ -523,6 +523,20 @@ pub struct RtpSession {
     rtcp: RtcpState,
 }
 
+/// The jitter buffer of a session: 32 slots (640 ms, over the 200 ms largest delay plus
+/// reordering) sized for the codec's payloads, so a G.711 call holds 20 KB, not 96.
+fn jitter_config(codec: CodecKind) -> JitterConfig {
+    JitterConfig {
+        capacity: 32,
+        // G.711 up to 80 ms packets; Opus's largest frame (RFC 6716).
+        max_payload: match codec {
+            CodecKind::Pcmu | CodecKind::Pcma => 640,
+            CodecKind::Opus => 1275,
+        },
+        ..JitterConfig::new(codec.clock_rate())
+    }
+}
+
 /// An accepted packet for a bridge to forward: its header fields and where its payload lies
 /// in the datagram just given to [`RtpSession::handle_receive`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -607,7 +621,7 @@ impl RtpSession {
             payload: Vec::with_capacity(TRANSMIT_BUFFER_LEN),
             decoded: Vec::with_capacity(FRAME_SAMPLES_8K),
             digits: Vec::new(),
-            jitter: JitterBuffer::new(JitterConfig::new(config.codec.clock_rate())),
+            jitter: JitterBuffer::new(jitter_config(config.codec)),
             recorder: None,
             relay: None,
             conference: None,
@@ -679,7 +693,7 @@ impl RtpSession {
         let new_stream = config.codec != self.config.codec || config.remote != self.config.remote;
         if config.codec != self.config.codec {
             self.codec = Codec::new(config.codec)?;
-            self.jitter = JitterBuffer::new(JitterConfig::new(config.codec.clock_rate()));
+            self.jitter = JitterBuffer::new(jitter_config(config.codec));
         }
         if new_stream {
             self.latch = None;

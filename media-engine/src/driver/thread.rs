@@ -32,6 +32,8 @@ const WAKER: Token = Token(usize::MAX);
 /// Sessions are spread over this many 1 ms phases of the 20 ms packet interval, so one tick
 /// is not a burst of every stream's packet.
 const PHASES: usize = PTIME.as_millis() as usize;
+/// Sockets read between two looks at the timer wheel.
+const TIMER_CHECK_EVERY: usize = 32;
 /// Readiness events taken per `epoll_wait`.
 const POLL_EVENTS: usize = 1024;
 /// The longest wait without any timer: the thread still wakes for commands at once.
@@ -184,6 +186,14 @@ pub(crate) fn spawn(
             {
                 tracing::warn!(index, core = core.id, "cannot pin media thread");
             }
+            // The highest normal (not real-time) priority: on a core shared with interpreter
+            // work the media thread wins the wakeups, so a due packet waits for no one's slice.
+            // Needs CAP_SYS_NICE (or root); without it the thread keeps the default.
+            if let Err(error) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Max)
+            {
+                tracing::debug!(index, ?error, "media thread keeps the default priority");
+            }
             MediaThread::new(poll, rx, thread_shared).run();
         })?;
     Ok(shared)
@@ -307,13 +317,19 @@ impl MediaThread {
                 }
                 continue;
             }
-            let now = clock::now();
+            let mut now = clock::now();
             let mut woken = false;
-            for event in events.iter() {
+            for (n, event) in events.iter().enumerate() {
                 match event.token() {
                     WAKER => woken = true,
                     Token(t) if t % 2 == 1 => self.receive_rtcp(t / 2, now),
                     Token(t) => self.receive(t / 2, now),
+                }
+                // A burst of arrivals must not hold up due packets: fire the timers between
+                // batches of sockets.
+                if n % TIMER_CHECK_EVERY == TIMER_CHECK_EVERY - 1 {
+                    now = clock::now();
+                    self.expire(now);
                 }
             }
             if woken && let Flow::Stop = self.apply_messages(now) {
@@ -349,7 +365,9 @@ impl MediaThread {
         }
     }
 
-    fn start(&mut self, now: Instant, start: Start) {
+    fn start(&mut self, _batch_now: Instant, start: Start) {
+        // A burst of starts takes a while: each session's first tick counts from its own start.
+        let now = clock::now();
         let Start {
             id,
             socket,
