@@ -1,4 +1,4 @@
-//! The media CGI: an HTTP service (hyper) that serves VoiceXML applications and their prompts.
+//! The media CGI: an HTTP service (axum on hyper) that serves VoiceXML applications and their prompts.
 //!
 //! It speaks only HTTP: the media server fetches documents and audio from it exactly as it would
 //! from an author's own web app. State lives in redb ([`store::Store`]); this first slice serves
@@ -8,8 +8,8 @@
 //! reads the store and returns VXML.
 //!
 //! Run loop: [`spawn`] binds a listener, then one tokio task per connection serves HTTP/1.1
-//! through `routes::handle`; [`AppsHandle::shutdown`] stops accepting and waits for in-flight
-//! connections to end (bounded).
+//! (hyper, with a header read timeout) through the axum router of `routes::router`;
+//! [`AppsHandle::shutdown`] stops accepting and waits for in-flight connections to end (bounded).
 #![warn(missing_docs)]
 
 mod demo;
@@ -26,8 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -51,6 +51,8 @@ pub struct AppsConfig {
 pub(crate) struct Shared {
     pub(crate) store: store::Store,
     pub(crate) prompts_dir: PathBuf,
+    /// Serves the files of `prompts_dir` (names checked first by `prompts::serve`).
+    pub(crate) prompts: tower_http::services::ServeDir,
 }
 
 /// A running apps role.
@@ -88,15 +90,17 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
     };
     let listener = TcpListener::bind(cfg.http).await?;
     let local_addr = listener.local_addr()?;
-    let shared = Arc::new(Shared {
+    let prompts = tower_http::services::ServeDir::new(&cfg.prompts_dir)
+        .append_index_html_on_directories(false);
+    let app = routes::router(Arc::new(Shared {
         store,
         prompts_dir: cfg.prompts_dir,
-    });
+        prompts,
+    }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");
-    let task = tokio::spawn(
-        accept_loop(listener, shared, stop_rx).instrument(tracing::info_span!("apps")),
-    );
+    let task =
+        tokio::spawn(accept_loop(listener, app, stop_rx).instrument(tracing::info_span!("apps")));
     Ok(AppsHandle {
         local_addr,
         stop,
@@ -104,7 +108,7 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
     })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, app: axum::Router, mut stop: watch::Receiver<bool>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
@@ -119,10 +123,9 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                         continue;
                     }
                 };
-                let shared = shared.clone();
+                let svc = TowerToHyperService::new(app.clone());
                 let mut stop = stop.clone();
                 conns.spawn(async move {
-                    let svc = service_fn(move |req| routes::handle(shared.clone(), req));
                     let conn = http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(10))

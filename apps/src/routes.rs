@@ -1,79 +1,104 @@
-//! Request routing. Every request is logged once with method, path, status, bytes and time.
+//! The axum [`Router`]: routes, and the layers every request goes through.
+//!
+//! Outermost first: a `TraceLayer` span (DEBUG; 5xx and body failures are logged), one access
+//! line per request (`apps: request method=.. path=.. query=.. status=.. bytes=.. ms=..`), the
+//! method guard (only GET, HEAD and POST, as a VoiceXML fetcher uses), and the request body limit
+//! ([`MAX_BODY`]). Handlers never fail: errors become 4xx/5xx responses.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use axum::Router;
+use axum::body::{Body, HttpBody as _};
+use axum::extract::{RawQuery, Request, State};
+use axum::http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 
 use crate::{Shared, demo, prompts};
 
-type Resp = Response<Full<Bytes>>;
-
 const VXML: &str = "application/voicexml+xml";
 
-/// Serves one request; never fails (errors become 4xx/5xx responses).
-pub(crate) async fn handle(
-    shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Resp, Infallible> {
+/// The largest request body accepted (none of today's routes reads one; uploads, when they
+/// come, get their own limit on their own routes).
+pub(crate) const MAX_BODY: usize = 1 << 20;
+
+/// Every route of the apps role over `shared`.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz).post(healthz))
+        .route("/demo/hello.vxml", get(hello).post(hello))
+        .route("/demo/choice", get(demo_choice).post(demo_choice))
+        .route("/demo/stats", get(demo_stats).post(demo_stats))
+        .route("/prompts/{*name}", get(prompts::serve).post(prompts::serve))
+        .fallback(not_found)
+        .with_state(shared)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(middleware::from_fn(method_guard))
+        .layer(middleware::from_fn(access_log))
+        .layer(TraceLayer::new_for_http().on_request(()).on_response(()))
+}
+
+/// The per-request line operators rely on.
+async fn access_log(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
-    let resp = route(&shared, &method, &path, &query).await;
+    let resp = next.run(req).await;
+    let bytes = resp
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .or_else(|| resp.body().size_hint().exact())
+        .unwrap_or(0);
     info!(
         %method,
         path,
         query,
         status = resp.status().as_u16(),
-        bytes = resp.body().size_hint_exact(),
+        bytes,
         ms = started.elapsed().as_secs_f64() * 1e3,
         "apps: request"
     );
-    Ok(resp)
+    resp
 }
 
-trait SizeHint {
-    fn size_hint_exact(&self) -> u64;
-}
-impl SizeHint for Full<Bytes> {
-    fn size_hint_exact(&self) -> u64 {
-        hyper::body::Body::size_hint(self).exact().unwrap_or(0)
+/// Anything but GET, HEAD and POST is refused on every path, known or not.
+async fn method_guard(req: Request, next: Next) -> Response {
+    let m = req.method();
+    if m == Method::GET || m == Method::HEAD || m == Method::POST {
+        return next.run(req).await;
     }
-}
-
-async fn route(shared: &Shared, method: &Method, path: &str, query: &str) -> Resp {
-    if method != Method::GET && method != Method::HEAD && method != Method::POST {
-        return Response::builder()
-            .status(StatusCode::METHOD_NOT_ALLOWED)
-            .header(ALLOW, "GET, HEAD, POST")
-            .body(Full::new(Bytes::from_static(b"method not allowed\n")))
-            .unwrap_or_default();
-    }
-    match path {
-        "/healthz" => text(StatusCode::OK, "ok\n".into()),
-        "/demo/hello.vxml" => body(
-            StatusCode::OK,
-            VXML,
-            Bytes::from_static(demo::HELLO_VXML.as_bytes()),
-        ),
-        "/demo/choice" => demo_choice(shared, query).await,
-        "/demo/stats" => demo_stats(shared).await,
-        _ => match path.strip_prefix("/prompts/") {
-            Some(name) => prompt(shared, name).await,
-            None => text(StatusCode::NOT_FOUND, format!("no such resource: {path}\n")),
-        },
-    }
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed\n".into(),
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static("GET, HEAD, POST"));
+    r
 }
 
-async fn demo_choice(shared: &Shared, query: &str) -> Resp {
-    let choice = url::form_urlencoded::parse(query.as_bytes())
+async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    text(StatusCode::NOT_FOUND, format!("no such resource: {path}\n"))
+}
+
+async fn healthz() -> Response {
+    text(StatusCode::OK, "ok\n".into())
+}
+
+async fn hello() -> Response {
+    body(StatusCode::OK, VXML, Body::from(demo::HELLO_VXML))
+}
+
+async fn demo_choice(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let choice = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "choice")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_default();
@@ -89,26 +114,20 @@ async fn demo_choice(shared: &Shared, query: &str) -> Resp {
     match tokio::task::spawn_blocking(move || store.record_demo_choice(&key)).await {
         Ok(Ok(count)) => {
             info!(choice, count, "apps: demo choice recorded");
-            body(StatusCode::OK, VXML, Bytes::from(doc))
+            body(StatusCode::OK, VXML, Body::from(doc))
         }
         Ok(Err(e)) => {
             warn!(error = %e, "apps: store write failed");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store unavailable\n".into(),
-            )
+            store_unavailable()
         }
         Err(e) => {
             warn!(error = %e, "apps: store task failed");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "store unavailable\n".into(),
-            )
+            store_unavailable()
         }
     }
 }
 
-async fn demo_stats(shared: &Shared) -> Resp {
+async fn demo_stats(State(shared): State<Arc<Shared>>) -> Response {
     let store = shared.store.clone();
     match tokio::task::spawn_blocking(move || store.demo_choices()).await {
         Ok(Ok(rows)) => {
@@ -118,51 +137,27 @@ async fn demo_stats(shared: &Shared) -> Resp {
             }
             text(StatusCode::OK, out)
         }
-        _ => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "store unavailable\n".into(),
-        ),
+        _ => store_unavailable(),
     }
 }
 
-async fn prompt(shared: &Shared, name: &str) -> Resp {
-    let Some(path) = prompts::resolve(&shared.prompts_dir, name) else {
-        return text(StatusCode::BAD_REQUEST, "bad prompt name\n".into());
-    };
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => {
-            let mut r = body(
-                StatusCode::OK,
-                prompts::content_type(name),
-                Bytes::from(bytes),
-            );
-            // Stock prompts change only with a release; let fetchers cache them.
-            r.headers_mut().insert(
-                CACHE_CONTROL,
-                hyper::header::HeaderValue::from_static("public, max-age=3600"),
-            );
-            r
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            text(StatusCode::NOT_FOUND, format!("no such prompt: {name}\n"))
-        }
-        Err(e) => {
-            warn!(error = %e, path = %path.display(), "apps: prompt read failed");
-            text(StatusCode::INTERNAL_SERVER_ERROR, "read failed\n".into())
-        }
-    }
+fn store_unavailable() -> Response {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "store unavailable\n".into(),
+    )
 }
 
-fn text(status: StatusCode, s: String) -> Resp {
-    body(status, "text/plain; charset=utf-8", Bytes::from(s))
+/// A `text/plain` answer.
+pub(crate) fn text(status: StatusCode, s: String) -> Response {
+    body(status, "text/plain; charset=utf-8", Body::from(s))
 }
 
-fn body(status: StatusCode, content_type: &'static str, bytes: Bytes) -> Resp {
-    let mut r = Response::new(Full::new(bytes));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static(content_type),
-    );
-    r
+fn body(status: StatusCode, content_type: &'static str, b: Body) -> Response {
+    (
+        status,
+        [(CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        b,
+    )
+        .into_response()
 }
