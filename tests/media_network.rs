@@ -277,30 +277,6 @@ fn spawn_caller(
     })
 }
 
-/// Waits (bounded) for the port the signalling scenario read from Parley's SDP answer.
-fn parley_rtp_addr(p: &Parley, tag: &str) -> (SocketAddr, Instant) {
-    let file = p.dir.join(format!("rtp-port-{tag}.txt"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        // echo writes the number and its newline at once.
-        if let Ok(text) = std::fs::read_to_string(&file)
-            && text.ends_with('\n')
-            && let Ok(port) = text.trim().parse::<u16>()
-        {
-            return (
-                format!("{LOOPBACK}:{port}").parse().unwrap(),
-                Instant::now(),
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no SDP answer within 15 s; log:\n{}",
-            p.logs()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn start_signalling(p: &Parley, sdp_port: u16, bye_within_ms: u64, tag: &str) -> SippCall {
     let vars = [
         ("__SDP_PORT__", sdp_port.to_string()),

@@ -33,21 +33,6 @@ fn speech_frame(k: usize) -> Vec<u8> {
         .collect()
 }
 
-fn linear_to_ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    let s = (s.min(32635) + BIAS) as u32;
-    let exponent = (31 - s.leading_zeros()).saturating_sub(7).min(7);
-    let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
-
 /// A seeded xorshift64*, so the loss and jitter pattern is the same on every run.
 struct Rng(u64);
 
@@ -133,29 +118,6 @@ fn serve() -> (u16, Arc<Mutex<Option<Vec<u8>>>>) {
         }
     });
     (port, saved)
-}
-
-/// Waits (bounded) for the port the signalling scenario read from Parley's SDP answer.
-fn parley_rtp_addr(p: &Parley, tag: &str) -> (SocketAddr, Instant) {
-    let file = p.dir.join(format!("rtp-port-{tag}.txt"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&file)
-            && text.ends_with('\n')
-            && let Ok(port) = text.trim().parse::<u16>()
-        {
-            return (
-                format!("{LOOPBACK}:{port}").parse().unwrap(),
-                Instant::now(),
-            );
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no SDP answer; log:\n{}",
-            p.logs()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The caller: silence, then the speech frames, then silence, one packet per 20 ms, each

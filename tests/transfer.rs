@@ -7,43 +7,15 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
 const CALLER_TONE: f64 = 400.0;
 const FAR_TONE: f64 = 1100.0;
-
-fn linear_to_ulaw(sample: i16) -> u8 {
-    const BIAS: i32 = 0x84;
-    let mut s = i32::from(sample);
-    let sign = if s < 0 {
-        s = -s;
-        0x80
-    } else {
-        0
-    };
-    let s = (s.min(32635) + BIAS) as u32;
-    let exponent = (31 - s.leading_zeros()).saturating_sub(7).min(7);
-    let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as u8 | mantissa as u8)
-}
-
-fn tone_power(samples: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8000.0;
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s0 = f64::from(x) + 2.0 * w.cos() * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / samples.len().max(1) as f64
-}
 
 fn app(port: u16) -> String {
     format!(
@@ -99,103 +71,6 @@ fn serve() -> (u16, Arc<Mutex<Option<String>>>) {
         }
     });
     (port, result)
-}
-
-fn wait_port_file(p: &Parley, file: &std::path::Path, what: &str) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(text) = std::fs::read_to_string(file)
-            && text.ends_with('\n')
-            && let Ok(port) = text.trim().parse::<u16>()
-        {
-            return format!("{LOOPBACK}:{port}").parse().unwrap();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {what} port; log:\n{}",
-            p.logs()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// What a leg heard: arrival time and PCM of each packet.
-type Heard = Arc<Mutex<Vec<(Instant, Vec<i16>)>>>;
-
-/// Sends a tone from `sock` to `to` every 20 ms and keeps what comes back (PCMU, with arrival
-/// times), until stopped (60 s at most).
-struct Leg {
-    stop: Arc<AtomicBool>,
-    heard: Heard,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Leg {
-    fn start(sock: UdpSocket, to: SocketAddr, freq: f64) -> Leg {
-        let stop = Arc::new(AtomicBool::new(false));
-        let heard = Arc::new(Mutex::new(Vec::new()));
-        let rx = sock.try_clone().unwrap();
-        rx.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let (s1, h1) = (stop.clone(), heard.clone());
-        let listen = std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            let end = Instant::now() + Duration::from_secs(60);
-            while !s1.load(Ordering::Relaxed) && Instant::now() < end {
-                if let Ok((n, _)) = rx.recv_from(&mut buf)
-                    && n > 12
-                    && buf[1] & 0x7f == 0
-                {
-                    let pcm = buf[12..n].iter().map(|&b| ulaw_to_linear(b)).collect();
-                    h1.lock().unwrap().push((Instant::now(), pcm));
-                }
-            }
-        });
-        let s2 = stop.clone();
-        let talk = std::thread::spawn(move || {
-            let start = Instant::now();
-            for seq in 0u32..3000 {
-                let due = start + Duration::from_millis(20) * seq;
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                if s2.load(Ordering::Relaxed) {
-                    break;
-                }
-                let mut d = vec![0x80, 0];
-                d.extend_from_slice(&(seq as u16).to_be_bytes());
-                d.extend_from_slice(&(seq * 160).to_be_bytes());
-                d.extend_from_slice(&(freq as u32).to_be_bytes());
-                d.extend((0..160).map(|n| {
-                    let t = f64::from(seq * 160 + n) / 8000.0;
-                    linear_to_ulaw((8000.0 * (2.0 * std::f64::consts::PI * freq * t).sin()) as i16)
-                }));
-                let _ = sock.send_to(&d, to);
-            }
-        });
-        Leg {
-            stop,
-            heard,
-            threads: vec![listen, talk],
-        }
-    }
-
-    fn heard(&self) -> Vec<i16> {
-        self.heard
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|(_, pcm)| pcm.iter().copied())
-            .collect()
-    }
-
-    fn stop(mut self) -> Vec<i16> {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        self.heard()
-    }
 }
 
 #[test]
@@ -255,9 +130,9 @@ fn a_bridged_transfer_carries_audio_both_ways_and_reports_the_far_end_hanging_up
     ];
     let call = start_sipp(&p, "uac_signal.xml", &vars, "730", Transport::Udp, "caller");
     let caller_to = wait_port_file(&p, &caller_port_file, "caller leg");
-    let caller = Leg::start(caller_sock, caller_to, CALLER_TONE);
+    let caller = ToneLeg::start(caller_sock, caller_to, Some(CALLER_TONE), 0x400);
     let far_to = wait_port_file(&p, &far_port_file, "far leg");
-    let far_leg = Leg::start(far_sock, far_to, FAR_TONE);
+    let far_leg = ToneLeg::start(far_sock, far_to, Some(FAR_TONE), 0x1100);
 
     let out = call.wait(Duration::from_secs(40));
     let far_out = far.wait_with_output().unwrap();
