@@ -35,14 +35,15 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
     };
     // Start in dependency order: apps (documents), media (answers), edge (takes calls).
     let apps = if roles.contains(&Role::Apps) {
-        let h = apps::spawn(apps::AppsConfig {
-            http: cfg.apps.http,
-            data_dir: cfg.data_dir.clone(),
-            prompts_dir: cfg.prompts_dir.clone(),
-            database: store.as_ref().map(|s| s.database()),
-        })
-        .await
-        .with_context(|| format!("apps role: cannot start on {}", cfg.apps.http))?;
+        let mut ac =
+            apps::AppsConfig::new(cfg.apps.http, cfg.data_dir.clone(), cfg.prompts_dir.clone());
+        ac.database = store.as_ref().map(|s| s.database());
+        ac.users = store
+            .as_ref()
+            .map(|s| s.clone() as Arc<dyn parley_store::Store>);
+        let h = apps::spawn(ac)
+            .await
+            .with_context(|| format!("apps role: cannot start on {}", cfg.apps.http))?;
         info!(http = %h.local_addr(), data_dir = %cfg.data_dir.display(), "apps role ready");
         Some(h)
     } else {

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, warn};
 
 /// Where the apps role listens and keeps its data.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppsConfig {
     /// HTTP listen address (default `127.0.0.1:8080`).
     pub http: SocketAddr,
@@ -45,6 +45,37 @@ pub struct AppsConfig {
     /// The already open `parley.redb` of this process, if another role opened it (redb
     /// allows one open per file); `None` opens `data_dir/parley.redb`.
     pub database: Option<Arc<redb::Database>>,
+    /// Users (names, PINs, e-mail addresses) shared with the edge; `None`: an empty
+    /// in-memory directory (tests of the demo app).
+    pub users: Option<Arc<dyn parley_store::Store>>,
+    /// Time zone for spoken dates and times and for schedules.
+    pub time_zone: jiff::tz::TimeZone,
+}
+
+impl std::fmt::Debug for AppsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppsConfig")
+            .field("http", &self.http)
+            .field("data_dir", &self.data_dir)
+            .field("prompts_dir", &self.prompts_dir)
+            .field("time_zone", &self.time_zone)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppsConfig {
+    /// Listens on `http`, data in `data_dir`, prompts from `prompts_dir`; everything else at its
+    /// default (own database, no users, the host's time zone).
+    pub fn new(http: SocketAddr, data_dir: PathBuf, prompts_dir: PathBuf) -> Self {
+        Self {
+            http,
+            data_dir,
+            prompts_dir,
+            database: None,
+            users: None,
+            time_zone: jiff::tz::TimeZone::system(),
+        }
+    }
 }
 
 /// State shared by every request.
@@ -53,6 +84,12 @@ pub(crate) struct Shared {
     pub(crate) prompts_dir: PathBuf,
     /// Serves the files of `prompts_dir` (names checked first by `prompts::serve`).
     pub(crate) prompts: tower_http::services::ServeDir,
+    /// Users: names for dial by name, PINs, e-mail addresses.
+    #[allow(dead_code)] // read by voicemail and the auto-attendant (being built)
+    pub(crate) users: Arc<dyn parley_store::Store>,
+    /// Time zone for spoken dates and schedules.
+    #[allow(dead_code)]
+    pub(crate) time_zone: jiff::tz::TimeZone,
 }
 
 /// A running apps role.
@@ -96,6 +133,10 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
         store,
         prompts_dir: cfg.prompts_dir,
         prompts,
+        users: cfg
+            .users
+            .unwrap_or_else(|| Arc::new(parley_store::MemoryStore::default())),
+        time_zone: cfg.time_zone,
     }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");

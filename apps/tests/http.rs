@@ -23,12 +23,11 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 fn config(data: PathBuf) -> AppsConfig {
-    AppsConfig {
-        http: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data,
-        prompts_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../prompts"),
-        database: None,
-    }
+    AppsConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        data,
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../prompts"),
+    )
 }
 
 #[tokio::test]
