@@ -22,6 +22,57 @@ use crate::{Error, is_valid_user};
 const MESSAGES: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("messages");
 /// Counters, key: name; `"next_message_id"`.
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("mailstore_counters");
+/// The active greeting of each mailbox that chose one (absent: the system greeting).
+const ACTIVE_GREETING: TableDefinition<&str, u8> = TableDefinition::new("active_greeting");
+
+/// Largest greeting or recorded name: two minutes of 8 kHz 16-bit PCM plus slack.
+pub const MAX_GREETING_BYTES: usize = 2 * 1024 * 1024;
+
+/// A mailbox owner's recordings other than messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Greeting {
+    /// Played when no other is active.
+    Standard,
+    /// "I am out of the office today."
+    OutOfOffice,
+    /// "I am away until ..."
+    ExtendedAbsence,
+    /// The owner's recorded name (the system greeting and dial by name use it).
+    Name,
+}
+
+impl Greeting {
+    /// Every kind, in menu order.
+    pub const ALL: [Greeting; 4] = [
+        Greeting::Standard,
+        Greeting::OutOfOffice,
+        Greeting::ExtendedAbsence,
+        Greeting::Name,
+    ];
+
+    /// The kind's name: its file name and its name in the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Greeting::Standard => "standard",
+            Greeting::OutOfOffice => "out-of-office",
+            Greeting::ExtendedAbsence => "extended-absence",
+            Greeting::Name => "name",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Greeting::Standard => 1,
+            Greeting::OutOfOffice => 2,
+            Greeting::ExtendedAbsence => 3,
+            Greeting::Name => 4,
+        }
+    }
+
+    fn from_code(c: u8) -> Option<Self> {
+        Greeting::ALL.into_iter().find(|g| g.code() == c)
+    }
+}
 
 /// Largest message accepted: ten minutes of 8 kHz 16-bit PCM plus slack.
 pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -103,6 +154,9 @@ pub enum MailError {
     /// The mailbox holds [`MAX_MESSAGES_PER_MAILBOX`] messages.
     #[error("mailbox full")]
     Full,
+    /// That greeting cannot be made active.
+    #[error("greeting: {0}")]
+    BadGreeting(&'static str),
     /// No such message.
     #[error("no such message")]
     NotFound,
@@ -146,6 +200,7 @@ impl Mailstore {
         let tx = store.db.begin_write().map_err(db_err)?;
         tx.open_table(MESSAGES).map_err(db_err)?;
         tx.open_table(COUNTERS).map_err(db_err)?;
+        tx.open_table(ACTIVE_GREETING).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
         store.recover()?;
         Ok(store)
@@ -305,6 +360,91 @@ impl Mailstore {
         }
     }
 
+    /// Where a greeting's WAV lives (whether or not it was recorded).
+    pub fn greeting_path(&self, mailbox: &str, g: Greeting) -> PathBuf {
+        self.mailbox_dir(mailbox)
+            .join(format!("greeting-{}.wav", g.as_str()))
+    }
+
+    /// Whether the owner recorded this greeting.
+    pub fn has_greeting(&self, mailbox: &str, g: Greeting) -> bool {
+        is_valid_user(mailbox) && self.greeting_path(mailbox, g).is_file()
+    }
+
+    /// Stores (replaces) a greeting, durably: temporary file, fsync, rename, folder fsync.
+    pub fn put_greeting(
+        &self,
+        mailbox: &str,
+        g: Greeting,
+        wav: &[u8],
+    ) -> std::result::Result<u32, MailError> {
+        if !is_valid_user(mailbox) {
+            return Err(MailError::BadMailbox);
+        }
+        if wav.len() > MAX_GREETING_BYTES {
+            return Err(MailError::BadAudio("too large"));
+        }
+        let duration_ms = wav_duration_ms(wav).ok_or(MailError::BadAudio("not a PCM WAV"))?;
+        let dir = self.mailbox_dir(mailbox);
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let path = self.greeting_path(mailbox, g);
+        let tmp = path.with_extension("wav.tmp");
+        {
+            let mut f = File::create(&tmp).map_err(io)?;
+            f.write_all(wav).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(io)?;
+        Ok(duration_ms)
+    }
+
+    /// The greeting callers hear; `None`: the system greeting (the recorded name or the
+    /// extension, then "is not available").
+    pub fn active_greeting(
+        &self,
+        mailbox: &str,
+    ) -> std::result::Result<Option<Greeting>, MailError> {
+        if !is_valid_user(mailbox) {
+            return Err(MailError::BadMailbox);
+        }
+        let tx = self.db.begin_read().map_err(db_err)?;
+        let t = tx.open_table(ACTIVE_GREETING).map_err(db_err)?;
+        Ok(t.get(mailbox)
+            .map_err(db_err)?
+            .and_then(|v| Greeting::from_code(v.value())))
+    }
+
+    /// Chooses the active greeting (`None`: the system greeting). The name is not a greeting.
+    pub fn set_active_greeting(
+        &self,
+        mailbox: &str,
+        g: Option<Greeting>,
+    ) -> std::result::Result<(), MailError> {
+        if !is_valid_user(mailbox) {
+            return Err(MailError::BadMailbox);
+        }
+        match g {
+            Some(Greeting::Name) => {
+                return Err(MailError::BadGreeting("the name is not a greeting"));
+            }
+            Some(g) if !self.has_greeting(mailbox, g) => {
+                return Err(MailError::BadGreeting("not recorded"));
+            }
+            _ => {}
+        }
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut t = tx.open_table(ACTIVE_GREETING).map_err(db_err)?;
+            match g {
+                Some(g) => t.insert(mailbox, g.code()).map_err(db_err)?,
+                None => t.remove(mailbox).map_err(db_err)?,
+            };
+        }
+        tx.commit().map_err(db_err)?;
+        Ok(())
+    }
+
     /// Removes temporary files and files without a row; drops rows whose file is gone.
     fn recover(&self) -> std::result::Result<(), MailError> {
         let Ok(dirs) = std::fs::read_dir(&self.root) else {
@@ -361,7 +501,7 @@ impl Counts {
 }
 
 /// The duration of a PCM WAV, from its header; `None` if it is not one we can play.
-fn wav_duration_ms(wav: &[u8]) -> Option<u32> {
+pub fn wav_duration_ms(wav: &[u8]) -> Option<u32> {
     if wav.get(..4)? != b"RIFF" || wav.get(8..12)? != b"WAVE" {
         return None;
     }
@@ -488,6 +628,56 @@ mod tests {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
+    }
+
+    #[test]
+    fn greetings_are_stored_and_chosen() {
+        let (_dir, ms) = store();
+        assert_eq!(ms.active_greeting("201").unwrap(), None);
+        assert!(matches!(
+            ms.set_active_greeting("201", Some(Greeting::OutOfOffice)),
+            Err(MailError::BadGreeting(_))
+        ));
+        assert_eq!(
+            ms.put_greeting("201", Greeting::OutOfOffice, &wav(1200, 3))
+                .unwrap(),
+            1200
+        );
+        assert!(ms.has_greeting("201", Greeting::OutOfOffice));
+        assert!(!ms.has_greeting("201", Greeting::Standard));
+        ms.set_active_greeting("201", Some(Greeting::OutOfOffice))
+            .unwrap();
+        assert_eq!(
+            ms.active_greeting("201").unwrap(),
+            Some(Greeting::OutOfOffice)
+        );
+        // A re-recording replaces the file; the name can be recorded but never be active.
+        ms.put_greeting("201", Greeting::OutOfOffice, &wav(800, 4))
+            .unwrap();
+        assert_eq!(
+            std::fs::read(ms.greeting_path("201", Greeting::OutOfOffice)).unwrap(),
+            wav(800, 4)
+        );
+        ms.put_greeting("201", Greeting::Name, &wav(600, 5))
+            .unwrap();
+        assert!(ms.set_active_greeting("201", Some(Greeting::Name)).is_err());
+        ms.set_active_greeting("201", None).unwrap();
+        assert_eq!(ms.active_greeting("201").unwrap(), None);
+        // Bad input changes nothing.
+        assert!(
+            ms.put_greeting("../x", Greeting::Standard, &wav(500, 1))
+                .is_err()
+        );
+        assert!(
+            ms.put_greeting("201", Greeting::Standard, b"not a wav")
+                .is_err()
+        );
+        assert!(!ms.has_greeting("201", Greeting::Standard));
+        // Greeting files survive recovery (they are not orphaned messages).
+        let db = ms.db.clone();
+        let ms = Mailstore::open(db, &ms.root).unwrap();
+        assert!(ms.has_greeting("201", Greeting::OutOfOffice));
+        assert!(ms.has_greeting("201", Greeting::Name));
     }
 
     #[test]
