@@ -79,6 +79,10 @@ pub(crate) struct VoicemailSection {
     /// The deposit application: unanswered, busy or unregistered calls to a user go here
     /// with `mailbox=USER` added to the query and a Diversion header naming the user.
     pub(crate) deposit_url: String,
+    /// Extension that 0 reaches while leaving or listening to messages ("" = 0 not offered).
+    pub(crate) operator: String,
+    /// Distribution lists for "send a message": list number -> mailboxes.
+    pub(crate) lists: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,6 +107,9 @@ pub(crate) struct TrunkSection {
 pub(crate) struct AppsSection {
     /// HTTP listen address of the apps role.
     pub(crate) http: SocketAddr,
+    /// Time zone of spoken dates and times and of schedules (IANA name such as
+    /// "America/New_York"); "" = this host's.
+    pub(crate) time_zone: String,
 }
 
 impl Default for Config {
@@ -147,6 +154,8 @@ impl Default for VoicemailSection {
             access_number: "100".into(),
             access_url: "/vm/retrieve".into(),
             deposit_url: "/vm/deposit".into(),
+            operator: String::new(),
+            lists: BTreeMap::new(),
         }
     }
 }
@@ -155,6 +164,7 @@ impl Default for AppsSection {
     fn default() -> Self {
         Self {
             http: "127.0.0.1:8080".parse().expect("literal"),
+            time_zone: String::new(),
         }
     }
 }
@@ -335,6 +345,49 @@ impl Config {
             deposit_url: url.to_string(),
             no_answer: std::time::Duration::from_secs(self.edge.no_answer_secs),
         }))
+    }
+
+    /// What the voicemail application needs: operator, lists, the SIP domain, and the edge's
+    /// message-waiting endpoint (on loopback when the edge binds a wildcard).
+    pub(crate) fn voicemail_settings(&self) -> anyhow::Result<apps::VoicemailSettings> {
+        for (number, members) in &self.voicemail.lists {
+            if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+                bail!("voicemail.lists: list number {number:?} must be digits");
+            }
+            if let Some(bad) = members.iter().find(|m| !parley_store::is_valid_user(m)) {
+                bail!("voicemail.lists.{number}: {bad:?} is not a user name");
+            }
+        }
+        let op = self.voicemail.operator.trim();
+        if !op
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | '#' | '+'))
+        {
+            bail!("voicemail.operator: {op:?} must be an extension");
+        }
+        let mut mwi = self.edge.http;
+        if mwi.ip().is_unspecified() {
+            mwi.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        }
+        Ok(apps::VoicemailSettings {
+            operator: (!op.is_empty()).then(|| op.to_owned()),
+            domain: self.edge.domain.clone(),
+            mwi_url: Some(format!("http://{mwi}/mwi/")),
+            lists: self.voicemail.lists.clone(),
+        })
+    }
+
+    /// The time zone of the apps role.
+    pub(crate) fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        if self.apps.time_zone.is_empty() {
+            return Ok(jiff::tz::TimeZone::system());
+        }
+        jiff::tz::TimeZone::get(&self.apps.time_zone).with_context(|| {
+            format!(
+                "apps.time_zone: unknown time zone {:?}",
+                self.apps.time_zone
+            )
+        })
     }
 
     /// The base URL of the apps role as the media server reaches it.

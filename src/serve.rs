@@ -38,6 +38,8 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         let mut ac =
             apps::AppsConfig::new(cfg.apps.http, cfg.data_dir.clone(), cfg.prompts_dir.clone());
         ac.database = store.as_ref().map(|s| s.database());
+        ac.voicemail = cfg.voicemail_settings()?;
+        ac.time_zone = cfg.time_zone()?;
         ac.users = store
             .as_ref()
             .map(|s| s.clone() as Arc<dyn parley_store::Store>);

@@ -14,9 +14,13 @@
 
 mod demo;
 mod error;
+mod phrases;
 mod prompts;
 mod routes;
 pub mod store;
+mod voicemail;
+
+pub use voicemail::VoicemailSettings;
 
 pub use error::{Error, Result};
 
@@ -50,6 +54,8 @@ pub struct AppsConfig {
     pub users: Option<Arc<dyn parley_store::Store>>,
     /// Time zone for spoken dates and times and for schedules.
     pub time_zone: jiff::tz::TimeZone,
+    /// Voicemail: operator, lists, where message-waiting counts go.
+    pub voicemail: VoicemailSettings,
 }
 
 impl std::fmt::Debug for AppsConfig {
@@ -74,6 +80,7 @@ impl AppsConfig {
             database: None,
             users: None,
             time_zone: jiff::tz::TimeZone::system(),
+            voicemail: VoicemailSettings::default(),
         }
     }
 }
@@ -85,11 +92,11 @@ pub(crate) struct Shared {
     /// Serves the files of `prompts_dir` (names checked first by `prompts::serve`).
     pub(crate) prompts: tower_http::services::ServeDir,
     /// Users: names for dial by name, PINs, e-mail addresses.
-    #[allow(dead_code)] // read by voicemail and the auto-attendant (being built)
     pub(crate) users: Arc<dyn parley_store::Store>,
     /// Time zone for spoken dates and schedules.
-    #[allow(dead_code)]
     pub(crate) time_zone: jiff::tz::TimeZone,
+    /// Mailboxes, sessions, lamps.
+    pub(crate) vm: voicemail::Voicemail,
 }
 
 /// A running apps role.
@@ -125,6 +132,14 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
         .await
         .map_err(|e| Error::Io(std::io::Error::other(e)))??
     };
+    let mailstore = {
+        let db = store.database();
+        let root = cfg.data_dir.join("voicemail");
+        tokio::task::spawn_blocking(move || parley_store::Mailstore::open(db, &root))
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?
+    };
     let listener = TcpListener::bind(cfg.http).await?;
     let local_addr = listener.local_addr()?;
     let prompts = tower_http::services::ServeDir::new(&cfg.prompts_dir)
@@ -137,6 +152,7 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
             .users
             .unwrap_or_else(|| Arc::new(parley_store::MemoryStore::default())),
         time_zone: cfg.time_zone,
+        vm: voicemail::Voicemail::new(mailstore, cfg.voicemail),
     }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");

@@ -37,6 +37,11 @@ impl Store {
         Ok(Self { db })
     }
 
+    /// The open database (the mailstore keeps its tables in it too).
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
+    }
+
     /// Durably adds one to the count of `choice`; returns the new count.
     pub fn record_demo_choice(&self, choice: &str) -> Result<u64> {
         let tx = self.db.begin_write()?;
