@@ -298,6 +298,54 @@ pub(crate) fn http_post(
     http_request(addr, "POST", path, Some(body))
 }
 
+/// A one-shot HTTP/1.1 request with any body and content type; returns (status, body).
+pub(crate) fn http_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    // A server may answer (413) and close before reading a large body.
+    let _ = s.write_all(body);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let buf = String::from_utf8_lossy(&buf).into_owned();
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split_once("\r\n\r\n").map_or("", |x| x.1).to_string();
+    Ok((status, body))
+}
+
+/// Runs `parley vxml run URL --input ...` against the apps role; (exit success, stdout).
+pub(crate) fn vxml_run(apps: SocketAddr, path: &str, inputs: &[&str]) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_parley"));
+    cmd.args(["vxml", "run", &format!("http://{apps}{path}")]);
+    for i in inputs {
+        cmd.arg("--input").arg(i);
+    }
+    let out = cmd
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run parley vxml run");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn http_request(
     addr: SocketAddr,
     method: &str,

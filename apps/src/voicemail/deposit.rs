@@ -112,6 +112,7 @@ fn deposit_doc(shared: &Shared, mailbox: &str, greeting: &str) -> String {
 </catch>
 <field name="greet">
   <property name="timeout" value="100ms"/>
+  <property name="termchar" value=""/>
   <prompt>{greeting}</prompt>
   {greet_grammar}
   <noinput><assign name="greet" expr="'#'"/></noinput>
@@ -123,6 +124,7 @@ fn deposit_doc(shared: &Shared, mailbox: &str, greeting: &str) -> String {
   <noinput><prompt>{not_heard}</prompt><goto next="#bye"/></noinput>
 </record>
 <field name="review">
+  <property name="termchar" value=""/>
   <prompt>{review}</prompt>
   {review_grammar}
   <nomatch><prompt>{invalid}</prompt><reprompt/></nomatch>

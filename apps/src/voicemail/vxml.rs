@@ -68,7 +68,7 @@ pub(crate) fn keys_grammar(keys: &str) -> String {
 pub(crate) fn menu(prelude: &str, prompt: &str, keys: &str, next: &str) -> String {
     doc(&format!(
         "<form id=\"menu\">\n<block><prompt>{prelude}</prompt></block>\n\
-         <field name=\"k\">\n<prompt>{prompt}</prompt>\n{}\n\
+         <field name=\"k\">\n<property name=\"termchar\" value=\"\"/>\n<prompt>{prompt}</prompt>\n{}\n\
          <nomatch><prompt>{}</prompt><reprompt/></nomatch>\n\
          <noinput count=\"3\"><prompt>{}</prompt><disconnect/></noinput>\n\
          <noinput><reprompt/></noinput>\n\

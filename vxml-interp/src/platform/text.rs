@@ -170,6 +170,20 @@ impl Telephony for TextPlatform {
                 audio.len(),
                 req.mime_type
             ),
+            RecordResult::Hangup(Some(r)) => match r.as_ref() {
+                RecordResult::Recorded {
+                    audio, duration, ..
+                } => println!(
+                    "[recorded] {}ms, {} bytes of {}, then the caller hung up",
+                    duration.as_millis(),
+                    audio.len(),
+                    req.mime_type
+                ),
+                _ => println!("[record] hangup"),
+            },
+            RecordResult::Hangup(None) => println!("[record] hangup"),
+            RecordResult::NoInput => println!("[record] noinput"),
+            RecordResult::Input(r) => println!("[record] ended by input: {}", describe_result(r)),
             other => println!("[record] {other:?}"),
         }
         result
