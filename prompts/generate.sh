@@ -39,6 +39,13 @@ while IFS='|' read -r name text; do
   # write next to the target and rename, so an interrupted run leaves no truncated WAV behind
   sox "$tmp/$name.raw.wav" -r 8000 -c 1 -b 16 -e signed-integer "$tmp/$name.wav" \
     silence 1 0.02 0.5% reverse silence 1 0.02 0.5% reverse norm -3
+  # pad the shortest words ("eight", "oh") with trailing silence to 0.32 s: players and the
+  # media-engine test (media-engine/tests/stock_prompts.rs) expect prompts of at least 0.3 s
+  short=$(soxi -D "$tmp/$name.wav" | awk '{ d = 0.32 - $1; if (d > 0) printf "%.3f", d }')
+  if [ -n "$short" ]; then
+    sox "$tmp/$name.wav" "$tmp/$name.pad.wav" pad 0 "$short"
+    mv "$tmp/$name.pad.wav" "$tmp/$name.wav"
+  fi
   mv "$tmp/$name.wav" "$name.wav"
   echo "$name.wav: $(soxi -D "$name.wav") s"
   made=$((made + 1))
