@@ -5,9 +5,10 @@
 #   sox        - audio conversion for prompts/generate.sh
 #   flite      - runtime text-to-speech for plain-text prompts
 #   baresip-core - a real softphone for the end-to-end PBX test (registers with digest, calls)
+#   python3-aiosmtpd - the SMTP server of the voicemail e-mail test (apps/tests/email.rs)
 # festival + festvox-us-slt-hts are only needed to regenerate the stock prompts (prompts/generate.sh).
 set -euo pipefail
-pkgs=(cmake sip-tester sox flite baresip-core)
+pkgs=(cmake sip-tester sox flite baresip-core python3-aiosmtpd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

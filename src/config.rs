@@ -83,6 +83,8 @@ pub(crate) struct VoicemailSection {
     pub(crate) operator: String,
     /// Distribution lists for "send a message": list number -> mailboxes.
     pub(crate) lists: BTreeMap<String, Vec<String>>,
+    /// SMTP relay for new-message e-mails with the WAV attached (users with an `email`).
+    pub(crate) email: Option<apps::SmtpConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +158,7 @@ impl Default for VoicemailSection {
             deposit_url: "/vm/deposit".into(),
             operator: String::new(),
             lists: BTreeMap::new(),
+            email: None,
         }
     }
 }
@@ -374,6 +377,7 @@ impl Config {
             domain: self.edge.domain.clone(),
             mwi_url: Some(format!("http://{mwi}/mwi/")),
             lists: self.voicemail.lists.clone(),
+            email: self.voicemail.email.clone(),
         })
     }
 

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod demo;
+mod email;
 mod error;
 mod phrases;
 mod prompts;
@@ -22,7 +23,11 @@ mod voicemail;
 
 pub use voicemail::VoicemailSettings;
 
+pub use email::{Security, SmtpConfig};
 pub use error::{Error, Result};
+
+#[doc(hidden)]
+pub use email::send_notice_for_tests;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -152,7 +157,8 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
             .users
             .unwrap_or_else(|| Arc::new(parley_store::MemoryStore::default())),
         time_zone: cfg.time_zone,
-        vm: voicemail::Voicemail::new(mailstore, cfg.voicemail),
+        vm: voicemail::Voicemail::new(mailstore, cfg.voicemail)
+            .map_err(|e| Error::Io(std::io::Error::other(format!("voicemail.email: {e}"))))?,
     }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");

@@ -49,6 +49,8 @@ pub struct VoicemailSettings {
     pub mwi_url: Option<String>,
     /// Distribution lists for "send a message": number → mailboxes.
     pub lists: BTreeMap<String, Vec<String>>,
+    /// The SMTP relay for new-message e-mails (to users with an address); `None`: no e-mail.
+    pub email: Option<crate::SmtpConfig>,
 }
 
 /// The voicemail part of the shared state.
@@ -57,17 +59,23 @@ pub(crate) struct Voicemail {
     pub(crate) sessions: session::Sessions,
     pub(crate) settings: VoicemailSettings,
     pub(crate) mwi: mwi::Mwi,
+    pub(crate) mailer: Option<Arc<crate::email::Mailer>>,
 }
 
 impl Voicemail {
-    pub(crate) fn new(store: Mailstore, settings: VoicemailSettings) -> Self {
+    pub(crate) fn new(store: Mailstore, settings: VoicemailSettings) -> Result<Self, String> {
         let mwi = mwi::Mwi::start(settings.mwi_url.clone(), store.clone());
-        Voicemail {
+        let mailer = match &settings.email {
+            Some(cfg) => Some(Arc::new(crate::email::Mailer::new(cfg)?)),
+            None => None,
+        };
+        Ok(Voicemail {
             store,
             sessions: session::Sessions::default(),
             settings,
             mwi,
-        }
+            mailer,
+        })
     }
 }
 
@@ -211,5 +219,41 @@ mod tests {
     }
 }
 
-/// E-mails the owner about a new message when they have an address and a relay is set.
-pub(crate) fn notify_email(_shared: &Arc<Shared>, _user: &UserRecord, _m: &parley_store::Message) {}
+/// E-mails the owner about a new message when they have an address and a relay is set. The
+/// message is already durable: a failed e-mail is logged, never retried into a lost message.
+pub(crate) fn notify_email(shared: &Arc<Shared>, user: &UserRecord, m: &parley_store::Message) {
+    let (Some(mailer), Some(to)) = (shared.vm.mailer.clone(), user.email.clone()) else {
+        return;
+    };
+    let from_caller = match internal_caller(shared, &m.from) {
+        Some(u) if !(u.first_name.is_empty() && u.last_name.is_empty()) => {
+            format!("{} {} ({})", u.first_name, u.last_name, u.user)
+        }
+        Some(u) => u.user,
+        None => uri_user(&m.from)
+            .map(str::to_owned)
+            .unwrap_or_else(|| "an unknown caller".into()),
+    };
+    let received = jiff::Timestamp::from_second(m.received_unix as i64)
+        .map(|t| {
+            t.to_zoned(shared.time_zone.clone())
+                .strftime("%A %-d %B %Y, %H:%M %Z")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let notice = crate::email::Notice {
+        to,
+        mailbox: m.mailbox.clone(),
+        from_caller,
+        received,
+        duration_secs: m.duration_ms.div_ceil(1000),
+        wav_path: shared.vm.store.audio_path(&m.mailbox, m.id),
+    };
+    let (mailbox, id) = (m.mailbox.clone(), m.id);
+    tokio::spawn(async move {
+        match mailer.send(&notice).await {
+            Ok(()) => tracing::info!(mailbox, id, "voicemail: e-mail notice sent"),
+            Err(e) => tracing::warn!(mailbox, id, error = %e, "voicemail: e-mail notice failed"),
+        }
+    });
+}
