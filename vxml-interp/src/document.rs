@@ -785,7 +785,9 @@ impl Parser<'_> {
             "transfer" => ItemKind::Transfer(TransferAttrs {
                 dest: node.attribute("dest").map(str::to_owned),
                 destexpr: node.attribute("destexpr").map(str::to_owned),
-                bridge: node.attribute("bridge") == Some("true"),
+                // VoiceXML 2.1 says `type="bridge"`; 2.0 said `bridge="true"`.
+                bridge: node.attribute("bridge") == Some("true")
+                    || node.attribute("type") == Some("bridge"),
                 consultation: node.attribute("type") == Some("consultation"),
                 connect_timeout: attr_duration("connecttimeout").unwrap_or(Duration::from_secs(30)),
                 maxtime: attr_duration("maxtime").unwrap_or(Duration::ZERO),

@@ -190,6 +190,8 @@ impl Telephony for TextPlatform {
     }
 
     async fn transfer(&mut self, req: TransferRequest) -> TransferResult {
+        // What was queued plays before the call is transferred.
+        self.print_queue();
         println!("[transfer] {} ({:?})", req.dest, req.kind);
         let result = self.next_input().transfer(&req);
         if let TransferResult::Ended { outcome, .. } = &result {
