@@ -1,7 +1,8 @@
 //! Listening: one document per message (its number, the audio, then the message menu).
 //! Keys: 1 envelope, 2 replay, 3 save (restore in deleted), 4 delete (purge in deleted),
 //! 5 forward with a comment, 6 reply to an internal sender, 7 back 5 s, 9 ahead 5 s,
-//! `#` next, `*` main menu. A new message counts as heard (saved) once its document is served.
+//! `#` next, `*` main menu. A new message stays new (the lamp stays on) until the owner acts on
+//! it: saving, deleting, or moving on with `#` or `*` (then it is saved, as heard).
 //!
 //! Where the caller is in a message (for 7 and 9) is estimated from the time between the
 //! document and the key: the audio started at a known offset when the document was served.
@@ -69,28 +70,11 @@ pub(crate) async fn play_at(
         let back = url("/vm/menu", &[("s", token)]);
         return vxml(then_go(&say(&["vm-no-more-messages"]), &back));
     };
+    // Purged meanwhile (another call of the owner): on to the next.
     let s = shared.clone();
     let mailbox = sess.mailbox.clone();
-    let heard = only_menu.is_none();
-    match blocking(move || {
-        let m = s.vm.store.message(&mailbox, id)?;
-        if heard && m.folder == Folder::New {
-            return s
-                .vm
-                .store
-                .set_folder(&mailbox, id, Folder::Saved)
-                .map(|m| (m, true));
-        }
-        Ok((m, false))
-    })
-    .await
-    {
-        Ok(Ok((m, moved))) => {
-            if moved {
-                shared.vm.mwi.changed(&m.mailbox);
-            }
-        }
-        // Purged meanwhile (another call of the owner): on to the next.
+    match blocking(move || s.vm.store.message(&mailbox, id)).await {
+        Ok(Ok(_)) => {}
         Ok(Err(MailError::NotFound)) => {
             return Box::pin(play_at(shared, token, p + 1, 0, true, None)).await;
         }
@@ -238,8 +222,23 @@ pub(crate) async fn key(
             };
             play_at(&shared, token, p, to, false, None).await
         }
-        "#" => play_at(&shared, token, p + 1, 0, true, None).await,
-        "*" => main_menu(&shared, token, &sess.mailbox, false).await,
+        "#" | "*" => {
+            if m.folder == Folder::New {
+                let s = shared.clone();
+                let mailbox = m.mailbox.clone();
+                match blocking(move || s.vm.store.set_folder(&mailbox, id, Folder::Saved)).await {
+                    Ok(Ok(_)) | Ok(Err(MailError::NotFound)) => {}
+                    Ok(Err(e)) => return unavailable(e),
+                    Err(r) => return r,
+                }
+                shared.vm.mwi.changed(&m.mailbox);
+            }
+            if q.key.k == "#" {
+                play_at(&shared, token, p + 1, 0, true, None).await
+            } else {
+                main_menu(&shared, token, &sess.mailbox, false).await
+            }
+        }
         _ => refuse(StatusCode::BAD_REQUEST, "k must be a message-menu key"),
     }
 }
