@@ -12,6 +12,8 @@
 //! [`AppsHandle::shutdown`] stops accepting and waits for in-flight connections to end (bounded).
 #![warn(missing_docs)]
 
+mod admin;
+pub mod attendant;
 mod demo;
 mod error;
 mod prompts;
@@ -50,6 +52,11 @@ pub struct AppsConfig {
     pub users: Option<Arc<dyn parley_store::Store>>,
     /// Time zone for spoken dates and times and for schedules.
     pub time_zone: jiff::tz::TimeZone,
+    /// The auto-attendant (`[attendant]`); validated when the role starts.
+    pub attendant: attendant::AttendantConfig,
+    /// Bearer token for the admin API (`/api/*`). Without one, the API answers only when
+    /// `http` is a loopback address.
+    pub admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for AppsConfig {
@@ -59,6 +66,8 @@ impl std::fmt::Debug for AppsConfig {
             .field("data_dir", &self.data_dir)
             .field("prompts_dir", &self.prompts_dir)
             .field("time_zone", &self.time_zone)
+            .field("attendant", &self.attendant)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +83,8 @@ impl AppsConfig {
             database: None,
             users: None,
             time_zone: jiff::tz::TimeZone::system(),
+            attendant: attendant::AttendantConfig::default(),
+            admin_token: None,
         }
     }
 }
@@ -85,11 +96,13 @@ pub(crate) struct Shared {
     /// Serves the files of `prompts_dir` (names checked first by `prompts::serve`).
     pub(crate) prompts: tower_http::services::ServeDir,
     /// Users: names for dial by name, PINs, e-mail addresses.
-    #[allow(dead_code)] // read by voicemail and the auto-attendant (being built)
     pub(crate) users: Arc<dyn parley_store::Store>,
     /// Time zone for spoken dates and schedules.
-    #[allow(dead_code)]
     pub(crate) time_zone: jiff::tz::TimeZone,
+    /// The validated auto-attendant.
+    pub(crate) attendant: attendant::Attendant,
+    /// Who may use `/api/*`.
+    pub(crate) admin: admin::AdminAuth,
 }
 
 /// A running apps role.
@@ -114,6 +127,7 @@ impl AppsHandle {
 
 /// Opens the store and starts serving HTTP on the current tokio runtime.
 pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
+    let attendant = cfg.attendant.build().map_err(Error::Config)?;
     let store = {
         let dir = cfg.data_dir.clone();
         let db = cfg.database.clone();
@@ -137,6 +151,8 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
             .users
             .unwrap_or_else(|| Arc::new(parley_store::MemoryStore::default())),
         time_zone: cfg.time_zone,
+        attendant,
+        admin: admin::AdminAuth::new(cfg.admin_token.as_deref(), cfg.http.ip().is_loopback()),
     }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");
