@@ -41,6 +41,9 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
         ac.users = store
             .as_ref()
             .map(|s| s.clone() as Arc<dyn parley_store::Store>);
+        ac.attendant = cfg.attendant();
+        ac.admin_token = cfg.apps.admin_token.clone();
+        ac.time_zone = cfg.time_zone()?;
         let h = apps::spawn(ac)
             .await
             .with_context(|| format!("apps role: cannot start on {}", cfg.apps.http))?;
