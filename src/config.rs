@@ -25,6 +25,8 @@ pub(crate) struct Config {
     pub(crate) voicemail: VoicemailSection,
     /// Auto-attendant number -> its VoiceXML URL (relative URLs are on the apps role).
     pub(crate) auto_attendants: BTreeMap<String, String>,
+    /// The auto-attendant's menus, operator and schedule (served by the apps role).
+    pub(crate) attendant: apps::attendant::AttendantConfig,
     /// Dialled number or pattern -> VoiceXML application URL. A relative URL
     /// ("/demo/hello.vxml") is resolved against the apps role's HTTP address.
     pub(crate) dialplan: BTreeMap<String, String>,
@@ -109,9 +111,11 @@ pub(crate) struct TrunkSection {
 pub(crate) struct AppsSection {
     /// HTTP listen address of the apps role.
     pub(crate) http: SocketAddr,
-    /// Time zone of spoken dates and times and of schedules (IANA name such as
-    /// "America/New_York"); "" = this host's.
-    pub(crate) time_zone: String,
+    /// Bearer token for the admin API (`/api/*`); without one, the API answers only on a
+    /// loopback `http` address.
+    pub(crate) admin_token: Option<String>,
+    /// IANA time zone for schedules and spoken dates (default: the host's).
+    pub(crate) time_zone: Option<String>,
 }
 
 impl Default for Config {
@@ -124,7 +128,8 @@ impl Default for Config {
             media: media_server::MediaConfig::default(),
             apps: AppsSection::default(),
             voicemail: VoicemailSection::default(),
-            auto_attendants: BTreeMap::new(),
+            auto_attendants: BTreeMap::from([("500".to_string(), "/aa/main".to_string())]),
+            attendant: apps::attendant::AttendantConfig::default(),
             dialplan: BTreeMap::from([("600".to_string(), "/demo/hello.vxml".to_string())]),
             conferences: BTreeMap::new(),
             trunks: Vec::new(),
@@ -167,7 +172,8 @@ impl Default for AppsSection {
     fn default() -> Self {
         Self {
             http: "127.0.0.1:8080".parse().expect("literal"),
-            time_zone: String::new(),
+            admin_token: None,
+            time_zone: None,
         }
     }
 }
@@ -218,6 +224,16 @@ impl Config {
             );
         }
         self.digest_algorithms()?;
+        self.attendant.validate().map_err(anyhow::Error::msg)?;
+        if let Some(op) = &self.attendant.operator
+            && self.auto_attendants.contains_key(op)
+        {
+            bail!(
+                "attendant.operator {op:?} is an auto-attendant number: callers who ask for \
+                 the operator would come back to the attendant"
+            );
+        }
+        self.time_zone()?;
         if self.edge.no_answer_secs == 0 || self.edge.no_answer_secs > 600 {
             bail!(
                 "edge.no_answer_secs must be 1..=600, got {}",
@@ -381,19 +397,6 @@ impl Config {
         })
     }
 
-    /// The time zone of the apps role.
-    pub(crate) fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
-        if self.apps.time_zone.is_empty() {
-            return Ok(jiff::tz::TimeZone::system());
-        }
-        jiff::tz::TimeZone::get(&self.apps.time_zone).with_context(|| {
-            format!(
-                "apps.time_zone: unknown time zone {:?}",
-                self.apps.time_zone
-            )
-        })
-    }
-
     /// The base URL of the apps role as the media server reaches it.
     pub(crate) fn apps_base(&self) -> url::Url {
         let mut addr = self.apps.http;
@@ -406,6 +409,23 @@ impl Config {
     /// Resolves a dial-plan URL (absolute, or relative to the apps role).
     pub(crate) fn app_url(&self, url: &str) -> anyhow::Result<url::Url> {
         Ok(self.apps_base().join(url)?)
+    }
+
+    /// The apps role's time zone: `apps.time_zone`, else the host's.
+    pub(crate) fn time_zone(&self) -> anyhow::Result<jiff::tz::TimeZone> {
+        match &self.apps.time_zone {
+            None => Ok(jiff::tz::TimeZone::system()),
+            Some(name) => jiff::tz::TimeZone::get(name)
+                .with_context(|| format!("apps.time_zone: {name:?} is not a known IANA time zone")),
+        }
+    }
+
+    /// The `[attendant]` section with the voicemail numbers it transfers to.
+    pub(crate) fn attendant(&self) -> apps::attendant::AttendantConfig {
+        let mut a = self.attendant.clone();
+        a.voicemail_number = self.voicemail.access_number.clone();
+        a.deposit_url = self.voicemail.deposit_url.clone();
+        a
     }
 
     pub(crate) fn interpreter_threads(&self) -> usize {
@@ -525,6 +545,40 @@ mod tests {
         assert!(err("[conferences]\n800 = \"a b\"\n").contains("room name"));
         assert!(err("[conferences]\n800 = \"\"\n").contains("room name"));
         assert!(err("[conferences]\n600 = \"x\"\n").contains("already in the dial plan"));
+    }
+
+    #[test]
+    fn attendant_section_is_validated() {
+        let err = |text: &str| {
+            let e = Config::parse(text).and_then(|c| c.validate()).unwrap_err();
+            format!("{e:#}")
+        };
+        let e = err("[attendant.menus.main]\nprompt = \"Hi\"\nkeys = { \"1\" = \"menu sales\" }\n");
+        assert!(
+            e.contains("attendant.menus.main.keys") && e.contains("sales"),
+            "{e}"
+        );
+        let e = err("[attendant.menus.main]\nprompt = \"Hi\"\nkeyz = {}\n");
+        assert!(e.contains("keyz"), "{e}");
+        let e = err("[attendant]\noperator = \"500\"\n");
+        assert!(e.contains("auto-attendant number"), "{e}");
+        let e = err("[apps]\ntime_zone = \"Mars/Olympus\"\n");
+        assert!(e.contains("apps.time_zone"), "{e}");
+        let c = Config::parse(
+            "[apps]\ntime_zone = \"Europe/Paris\"\nadmin_token = \"s3cret\"\n\
+             [voicemail]\naccess_number = \"199\"\n\
+             [attendant]\noperator = \"0\"\n[attendant.menus.main]\nprompt = \"Hi\"\n\
+             keys = { \"0\" = \"operator\" }\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.attendant().voicemail_number, "199");
+        assert_eq!(c.apps.admin_token.as_deref(), Some("s3cret"));
+        let plan = Config::load(None).unwrap().dial_plan().unwrap();
+        assert!(
+            matches!(plan.lookup("500"), Some(sip_edge::Route::VxmlApp { url }) if url.ends_with("/aa/main")),
+            "the default dial plan reaches the attendant on 500"
+        );
     }
 
     #[test]

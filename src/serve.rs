@@ -39,10 +39,12 @@ async fn serve(cfg: Config, roles: Vec<Role>) -> anyhow::Result<()> {
             apps::AppsConfig::new(cfg.apps.http, cfg.data_dir.clone(), cfg.prompts_dir.clone());
         ac.database = store.as_ref().map(|s| s.database());
         ac.voicemail = cfg.voicemail_settings()?;
-        ac.time_zone = cfg.time_zone()?;
         ac.users = store
             .as_ref()
             .map(|s| s.clone() as Arc<dyn parley_store::Store>);
+        ac.attendant = cfg.attendant();
+        ac.admin_token = cfg.apps.admin_token.clone();
+        ac.time_zone = cfg.time_zone()?;
         let h = apps::spawn(ac)
             .await
             .with_context(|| format!("apps role: cannot start on {}", cfg.apps.http))?;

@@ -7,6 +7,9 @@ pub enum Error {
     /// Socket or file error.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// A configuration section is invalid (the message names the key).
+    #[error("config: {0}")]
+    Config(String),
     /// The redb store failed.
     #[error("store: {0}")]
     Store(String),

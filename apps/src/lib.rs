@@ -12,6 +12,8 @@
 //! [`AppsHandle::shutdown`] stops accepting and waits for in-flight connections to end (bounded).
 #![warn(missing_docs)]
 
+mod admin;
+pub mod attendant;
 mod demo;
 mod email;
 mod error;
@@ -61,6 +63,11 @@ pub struct AppsConfig {
     pub time_zone: jiff::tz::TimeZone,
     /// Voicemail: operator, lists, where message-waiting counts go.
     pub voicemail: VoicemailSettings,
+    /// The auto-attendant (`[attendant]`); validated when the role starts.
+    pub attendant: attendant::AttendantConfig,
+    /// Bearer token for the admin API (`/api/*`). Without one, the API answers only when
+    /// `http` is a loopback address.
+    pub admin_token: Option<String>,
 }
 
 impl std::fmt::Debug for AppsConfig {
@@ -70,6 +77,8 @@ impl std::fmt::Debug for AppsConfig {
             .field("data_dir", &self.data_dir)
             .field("prompts_dir", &self.prompts_dir)
             .field("time_zone", &self.time_zone)
+            .field("attendant", &self.attendant)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .finish_non_exhaustive()
     }
 }
@@ -86,6 +95,8 @@ impl AppsConfig {
             users: None,
             time_zone: jiff::tz::TimeZone::system(),
             voicemail: VoicemailSettings::default(),
+            attendant: attendant::AttendantConfig::default(),
+            admin_token: None,
         }
     }
 }
@@ -102,6 +113,10 @@ pub(crate) struct Shared {
     pub(crate) time_zone: jiff::tz::TimeZone,
     /// Mailboxes, sessions, lamps.
     pub(crate) vm: voicemail::Voicemail,
+    /// The validated auto-attendant.
+    pub(crate) attendant: attendant::Attendant,
+    /// Who may use `/api/*`.
+    pub(crate) admin: admin::AdminAuth,
 }
 
 /// A running apps role.
@@ -126,6 +141,7 @@ impl AppsHandle {
 
 /// Opens the store and starts serving HTTP on the current tokio runtime.
 pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
+    let attendant = cfg.attendant.build().map_err(Error::Config)?;
     let store = {
         let dir = cfg.data_dir.clone();
         let db = cfg.database.clone();
@@ -159,6 +175,8 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
         time_zone: cfg.time_zone,
         vm: voicemail::Voicemail::new(mailstore, cfg.voicemail)
             .map_err(|e| Error::Io(std::io::Error::other(format!("voicemail.email: {e}"))))?,
+        attendant,
+        admin: admin::AdminAuth::new(cfg.admin_token.as_deref(), cfg.http.ip().is_loopback()),
     }));
     let (stop, stop_rx) = watch::channel(false);
     info!(%local_addr, "apps: HTTP listening");

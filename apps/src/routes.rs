@@ -20,7 +20,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use tracing::{info, warn};
 
-use crate::{Shared, demo, prompts};
+use crate::{Shared, admin, attendant, demo, prompts};
 
 const VXML: &str = "application/voicexml+xml";
 
@@ -30,6 +30,13 @@ pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Every route of the apps role over `shared`.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    // Admin routes: every one behind the admin guard.
+    let api = attendant::api_routes()
+        .route("/api/mailboxes/{user}", get(crate::voicemail::api::mailbox))
+        .route_layer(middleware::from_fn_with_state(
+            shared.admin.clone(),
+            admin::guard,
+        ));
     Router::new()
         .route("/healthz", get(healthz).post(healthz))
         .route("/demo/hello.vxml", get(hello).post(hello))
@@ -37,6 +44,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/demo/stats", get(demo_stats).post(demo_stats))
         .route("/prompts/{*name}", get(prompts::serve).post(prompts::serve))
         .merge(crate::voicemail::router())
+        .merge(attendant::routes())
+        .merge(api)
         .fallback(not_found)
         .with_state(shared)
         .layer(RequestBodyLimitLayer::new(MAX_BODY))

@@ -14,6 +14,10 @@ use crate::Result;
 /// How many times callers chose each option of the demo (key: the digit).
 const DEMO_CHOICES: TableDefinition<&str, u64> = TableDefinition::new("demo_choices");
 
+/// Switches of the auto-attendant (key `special_mode`).
+const ATTENDANT: TableDefinition<&str, bool> = TableDefinition::new("attendant");
+const SPECIAL_MODE: &str = "special_mode";
+
 /// The redb-backed store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -33,6 +37,7 @@ impl Store {
         // Create tables up front so readers never see "table does not exist".
         let tx = db.begin_write()?;
         tx.open_table(DEMO_CHOICES)?;
+        tx.open_table(ATTENDANT)?;
         tx.commit()?;
         Ok(Self { db })
     }
@@ -68,6 +73,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether the auto-attendant's special mode (closed for weather...) is on.
+    pub fn special_mode(&self) -> Result<bool> {
+        let tx = self.db.begin_read()?;
+        let table = tx.open_table(ATTENDANT)?;
+        Ok(table.get(SPECIAL_MODE)?.is_some_and(|v| v.value()))
+    }
+
+    /// Durably turns special mode on or off.
+    pub fn set_special_mode(&self, on: bool) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        tx.open_table(ATTENDANT)?.insert(SPECIAL_MODE, on)?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +114,21 @@ mod tests {
             s.demo_choices().unwrap(),
             vec![("1".to_string(), 2), ("2".to_string(), 1)]
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn special_mode_survives_reopen() {
+        let dir = tmp_dir("special");
+        {
+            let s = Store::open(&dir).unwrap();
+            assert!(!s.special_mode().unwrap(), "off by default");
+            s.set_special_mode(true).unwrap();
+        }
+        let s = Store::open(&dir).unwrap();
+        assert!(s.special_mode().unwrap());
+        s.set_special_mode(false).unwrap();
+        assert!(!s.special_mode().unwrap());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

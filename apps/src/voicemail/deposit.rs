@@ -187,6 +187,30 @@ pub(crate) async fn greeting_audio(
     }
 }
 
+/// `GET /vm/names/{extension}.wav`: the owner's recorded name (dial by name plays it; 404, and
+/// so the caller hears the name spoken by TTS, when none was recorded).
+pub(crate) async fn name_audio(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+) -> Response {
+    let Some(ext) = file.strip_suffix(".wav") else {
+        return refuse(StatusCode::NOT_FOUND, "names are served as EXTENSION.wav");
+    };
+    let s = shared.clone();
+    let ext = ext.to_owned();
+    let user = match blocking(move || find_user(s.users.as_ref(), &ext)).await {
+        Ok(Ok(Some(u))) => u,
+        Ok(Ok(None)) => return refuse(StatusCode::NOT_FOUND, "no such mailbox"),
+        Ok(Err(e)) => return unavailable(e),
+        Err(r) => return r,
+    };
+    let path = shared.vm.store.greeting_path(&user.user, Greeting::Name);
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => super::messages::wav_response(bytes),
+        Err(_) => refuse(StatusCode::NOT_FOUND, "no recorded name"),
+    }
+}
+
 /// An uploaded form: text fields and at most one file.
 #[derive(Default, Debug)]
 pub(crate) struct Upload {

@@ -107,7 +107,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/vm/pin/confirm", post(options::confirm_pin))
         .route("/vm/send", get(send::destination))
         .route("/vm/send/dest", get(send::record))
-        .route("/api/mailboxes/{user}", get(api::mailbox))
+        .route("/vm/names/{file}", get(deposit::name_audio))
         .merge(uploads)
         .layer(middleware::from_fn(no_pin_in_urls))
 }
