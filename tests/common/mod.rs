@@ -120,6 +120,20 @@ impl Parley {
         )
     }
 
+    /// SIGKILLs the server (no shutdown at all: a crash) and starts it again on the same
+    /// folder and addresses.
+    pub(crate) fn crash_and_restart(mut prev: Parley, extra: &str) -> Parley {
+        let ports = (prev.edge, prev.media_sip, prev.apps, prev.edge_http);
+        let (name, dir) = (prev.name.clone(), prev.dir.clone());
+        if let Some(mut c) = prev.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        prev.keep_dir = true;
+        drop(prev);
+        Self::start_in(&name, "", "", extra, None, Some((dir, ports)), "")
+    }
+
     #[allow(clippy::type_complexity)]
     fn start_in(
         name: &str,

@@ -1,5 +1,6 @@
 //! The admin view of a mailbox: `GET /api/mailboxes/{user}` →
-//! `{"new":N,"saved":M,"deleted":D,"messages":[{"id","folder","from","received","duration_ms"}]}`.
+//! `{"mailbox","new":N,"saved":M,"deleted":D,"messages":[{"id","folder","from","received",
+//! "duration_ms","bytes"}]}` (★ contract: `new`, `saved`, `messages`).
 
 use std::sync::Arc;
 
@@ -48,6 +49,7 @@ pub(crate) async fn mailbox(
                 "from": m.from,
                 "received": received,
                 "duration_ms": m.duration_ms,
+                "bytes": m.bytes,
             })
         })
         .collect();
