@@ -3,6 +3,8 @@
 //! hostile HTTP requests that must get a clear 4xx and change nothing.
 
 mod common;
+#[path = "../apps/tests/support/smtp.rs"]
+mod smtp;
 
 use common::{Parley, http_get, http_send, vxml_run};
 
@@ -527,4 +529,41 @@ fn bad_requests_get_4xx_and_change_nothing() {
     // anywhere but the access line, which must not carry it either).
     let logs = p.logs();
     assert!(!logs.contains("pin=1234"), "a PIN was logged:\n{logs}");
+}
+
+#[test]
+fn a_new_message_is_emailed_with_its_wav() {
+    let smtpd = smtp::Smtpd::start("vm-email");
+    let extra = format!(
+        "{EXTRA}[voicemail.email]\nrelay = \"127.0.0.1:{}\"\nfrom = \"Voicemail <vm@parley.test>\"\n",
+        smtpd.port
+    );
+    let users = "user,pin,first_name,last_name,email\n\
+                 201,1234,Alice,Smith,alice@example.com\n\
+                 202,5678,Bob,Jones,\n";
+    let p = Parley::start_full("vm-email", "", "", &extra, Some(users));
+    // From 202's mailbox to 201 (who has an address): 201 gets the e-mail.
+    let out = retrieve(&p, "202", "5678", &["4", "201#", "record:3s", "8"]);
+    assert!(out.contains("vm-message-sent.wav"), "{out}");
+    let (env, msg) = smtpd.message(1);
+    assert_eq!(env, "vm@parley.test\nalice@example.com\n");
+    let (headers, body) = smtp::split(&msg);
+    let subject = smtp::header(&headers, "subject");
+    assert!(
+        subject.contains("Bob Jones (202)") && subject.contains("(0:03)"),
+        "{subject}"
+    );
+    let boundary = smtp::param(smtp::header(&headers, "content-type"), "boundary").to_owned();
+    let attachment = body
+        .split(&format!("--{boundary}"))
+        .find(|part| part.contains("audio/wav"))
+        .expect("a WAV attachment");
+    let (_, encoded) = smtp::split(attachment.trim_start_matches("\r\n"));
+    let wav = smtp::base64_decode(encoded.trim_end());
+    let id = mailbox(&p, "201")["messages"][0]["id"].as_u64().unwrap();
+    let stored = std::fs::read(p.dir.join(format!("data/voicemail/201/{id}.wav"))).unwrap();
+    assert_eq!(wav, stored, "the attachment is the stored message");
+    // 202 has no address: nothing else was sent.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!smtpd.dir.join("2.eml").exists());
 }
