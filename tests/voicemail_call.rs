@@ -252,22 +252,29 @@ fn prompts_ms(names: &[&str]) -> u64 {
         .sum()
 }
 
+/// How a call ends: the caller hangs up after this many ms, or waits (at most this long) for
+/// Parley's BYE.
+enum End {
+    HangUpAfter(u64),
+    AwaitBye(u64),
+}
+
 /// A call from `user`'s phone at `ip` to `to`: sipp signals, the test does the media.
 fn call(
     p: &Parley,
     user: &str,
     ip: &str,
     to: &str,
-    end: &str,
-    wait_ms: u64,
+    end: End,
     script: Vec<(Duration, Act)>,
     tag: &str,
 ) -> (Sipp, Media) {
     let sock = UdpSocket::bind((ip, 0)).unwrap();
     let port_file = p.dir.join(format!("rtp-port-{tag}.txt"));
-    let end_block = match end {
-        "hangup" => format!(
-            "  <pause milliseconds=\"{wait_ms}\"/>\n  <send retrans=\"500\"><![CDATA[\n\
+    let (end_block, wait_ms) = match end {
+        End::HangUpAfter(wait_ms) => (
+            format!(
+                "  <pause milliseconds=\"{wait_ms}\"/>\n  <send retrans=\"500\"><![CDATA[\n\
              BYE [next_url] SIP/2.0\n\
              Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n\
              [routes]\n\
@@ -275,11 +282,16 @@ fn call(
              To: <sip:{to}@parley.local>[peer_tag_param]\n\
              Call-ID: [call_id]\nCSeq: 3 BYE\nMax-Forwards: 70\nContent-Length: 0\n\n]]></send>\n\
              <recv response=\"200\"/>\n"
+            ),
+            wait_ms,
         ),
-        _ => format!(
-            "  <recv request=\"BYE\" timeout=\"{wait_ms}\"/>\n  <send><![CDATA[\n\
+        End::AwaitBye(wait_ms) => (
+            format!(
+                "  <recv request=\"BYE\" timeout=\"{wait_ms}\"/>\n  <send><![CDATA[\n\
              SIP/2.0 200 OK\n[last_Via:]\n[last_From:]\n[last_To:]\n[last_Call-ID:]\n[last_CSeq:]\n\
              Content-Length: 0\n\n]]></send>\n"
+            ),
+            wait_ms,
         ),
     };
     let s = sipp(
@@ -372,8 +384,7 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
         "202",
         CALLER_PHONE,
         "201",
-        "hangup",
-        hang_up_ms,
+        End::HangUpAfter(hang_up_ms),
         vec![(speak_at, Act::Speak)],
         "deposit",
     );
@@ -391,7 +402,7 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
     assert_eq!(mb["new"], 1, "{mb}\n{}", p.logs());
     let msg = &mb["messages"][0];
     assert!(msg["duration_ms"].as_u64().unwrap() >= 5000, "{msg}");
-    assert_eq!(msg["from"].as_str().unwrap().contains("202"), true, "{msg}");
+    assert!(msg["from"].as_str().unwrap().contains("202"), "{msg}");
     let id = msg["id"].as_u64().unwrap();
     let wav = p.dir.join(format!("data/voicemail/201/{id}.wav"));
     assert!(wav_loudness(&wav) > 100.0, "the recording holds the speech");
@@ -411,8 +422,7 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
         "201",
         OWNER_PHONE,
         "100",
-        "wait",
-        90_000,
+        End::AwaitBye(90_000),
         vec![
             (login_at, Act::Keys("4826#")),
             (menu_at, Act::Keys("1")),

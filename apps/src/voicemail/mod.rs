@@ -157,9 +157,7 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> Response {
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Response> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| unavailable(e))
+    tokio::task::spawn_blocking(f).await.map_err(unavailable)
 }
 
 /// The user whose name or alias is `key`.
@@ -201,24 +199,6 @@ pub(crate) fn internal_caller(shared: &Shared, uri: &str) -> Option<UserRecord> 
     find_user(shared.users.as_ref(), user).ok().flatten()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uri_users() {
-        assert_eq!(uri_user("sip:201@pbx"), Some("201"));
-        assert_eq!(
-            uri_user("\"Bob\" <sip:bob@pbx;transport=udp>;tag=1"),
-            Some("bob")
-        );
-        assert_eq!(uri_user("tel:+15551234;phone-context=x"), Some("+15551234"));
-        assert_eq!(uri_user("sip:pbx.example"), Some("pbx.example"));
-        assert_eq!(uri_user(""), None);
-        assert_eq!(uri_user("<>"), None);
-    }
-}
-
 /// E-mails the owner about a new message when they have an address and a relay is set. The
 /// message is already durable: a failed e-mail is logged, never retried into a lost message.
 pub(crate) fn notify_email(shared: &Arc<Shared>, user: &UserRecord, m: &parley_store::Message) {
@@ -256,4 +236,22 @@ pub(crate) fn notify_email(shared: &Arc<Shared>, user: &UserRecord, m: &parley_s
             Err(e) => tracing::warn!(mailbox, id, error = %e, "voicemail: e-mail notice failed"),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_users() {
+        assert_eq!(uri_user("sip:201@pbx"), Some("201"));
+        assert_eq!(
+            uri_user("\"Bob\" <sip:bob@pbx;transport=udp>;tag=1"),
+            Some("bob")
+        );
+        assert_eq!(uri_user("tel:+15551234;phone-context=x"), Some("+15551234"));
+        assert_eq!(uri_user("sip:pbx.example"), Some("pbx.example"));
+        assert_eq!(uri_user(""), None);
+        assert_eq!(uri_user("<>"), None);
+    }
 }

@@ -52,7 +52,7 @@ impl<'a> Pcm<'a> {
     }
 
     /// The samples from `ms` on (empty past the end), whole frames only.
-    pub(crate) fn from_ms(&self, ms: u32) -> &'a [u8] {
+    pub(crate) fn samples_after(&self, ms: u32) -> &'a [u8] {
         let align = usize::from(self.block_align);
         let at = (u64::from(ms) * u64::from(self.byte_rate) / 1000) as usize;
         let at = (at - at % align).min(self.data.len());
@@ -88,7 +88,7 @@ impl<'a> Pcm<'a> {
 /// `wav` from `ms` on, as a WAV; `None` if it is not PCM WAV.
 pub(crate) fn slice_from(wav: &[u8], ms: u32) -> Option<Vec<u8>> {
     let p = Pcm::parse(wav)?;
-    Some(p.with_data(&[p.from_ms(ms)]))
+    Some(p.with_data(&[p.samples_after(ms)]))
 }
 
 /// `first` then `second` in one WAV when both have one format; else `None`.
@@ -155,7 +155,7 @@ pub(crate) mod tests {
         z[28..32].copy_from_slice(&0u32.to_le_bytes());
         assert!(Pcm::parse(&z).is_none());
         for n in 0..w.len() {
-            let _ = Pcm::parse(&w[..n]).map(|p| p.from_ms(50).len());
+            let _ = Pcm::parse(&w[..n]).map(|p| p.samples_after(50).len());
         }
     }
 }
