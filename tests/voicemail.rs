@@ -56,6 +56,22 @@ fn without_timings(logs: &str) -> String {
         .join("\n")
 }
 
+/// A GET with extra header lines; the whole answer, lossily as text.
+fn raw_get(addr: std::net::SocketAddr, path: &str, headers: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 fn deposit(p: &Parley, mailbox: &str, inputs: &[&str]) -> String {
     let (_, out) = vxml_run(p.apps, &format!("/vm/deposit?mailbox={mailbox}"), inputs);
     out
@@ -377,6 +393,18 @@ fn greetings_name_and_pin() {
     .unwrap();
     assert_eq!(status, 200);
     assert!(wav.starts_with("RIFF"));
+    // Recordings are served with Range (tower-http ServeFile) and never cached.
+    let head = raw_get(
+        p.apps,
+        "/vm/greeting.wav?mailbox=201&g=out-of-office",
+        "Range: bytes=0-3\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 206"), "{head}");
+    assert!(
+        head.contains("content-range: bytes 0-3/") && head.ends_with("RIFF"),
+        "{head}"
+    );
+    assert!(head.contains("cache-control: no-store"), "{head}");
     // Back to the system greeting (4): the recorded name now replaces the extension.
     retrieve(&p, "201", "1234", &["5", "5", "4", "*", "8"]);
     let out = deposit(&p, "201", &["hangup"]);

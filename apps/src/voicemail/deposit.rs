@@ -172,6 +172,7 @@ pub(crate) struct GreetingQuery {
 /// `GET /vm/greeting.wav?mailbox=U&g=standard|out-of-office|extended-absence|name`.
 pub(crate) async fn greeting_audio(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<GreetingQuery>,
 ) -> Response {
     let Some(g) = Greeting::ALL.into_iter().find(|g| g.as_str() == q.g) else {
@@ -181,16 +182,14 @@ pub(crate) async fn greeting_audio(
         return refuse(StatusCode::BAD_REQUEST, "bad mailbox name");
     }
     let path = shared.vm.store.greeting_path(&q.mailbox, g);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => super::messages::wav_response(bytes),
-        Err(_) => refuse(StatusCode::NOT_FOUND, "no such greeting"),
-    }
+    super::messages::serve_recording(path, &headers).await
 }
 
 /// `GET /vm/names/{extension}.wav`: the owner's recorded name (dial by name plays it; 404, and
 /// so the caller hears the name spoken by TTS, when none was recorded).
 pub(crate) async fn name_audio(
     State(shared): State<Arc<Shared>>,
+    headers: axum::http::HeaderMap,
     axum::extract::Path(file): axum::extract::Path<String>,
 ) -> Response {
     let Some(ext) = file.strip_suffix(".wav") else {
@@ -205,10 +204,7 @@ pub(crate) async fn name_audio(
         Err(r) => return r,
     };
     let path = shared.vm.store.greeting_path(&user.user, Greeting::Name);
-    match tokio::fs::read(&path).await {
-        Ok(bytes) => super::messages::wav_response(bytes),
-        Err(_) => refuse(StatusCode::NOT_FOUND, "no recorded name"),
-    }
+    super::messages::serve_recording(path, &headers).await
 }
 
 /// An uploaded form: text fields and at most one file.

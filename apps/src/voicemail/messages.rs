@@ -12,8 +12,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, IF_MODIFIED_SINCE, RANGE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use parley_store::{Folder, MailError, Message};
 use serde::Deserialize;
@@ -292,6 +292,7 @@ pub(crate) struct AudioQuery {
 /// `GET /vm/audio?s=T&id=N&at=MS`: a message of the session's mailbox, from `at` ms on.
 pub(crate) async fn audio(
     State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
     Query(q): Query<AudioQuery>,
 ) -> Response {
     let Some(sess) = shared.vm.sessions.get(&q.s, Instant::now()) else {
@@ -312,19 +313,44 @@ pub(crate) async fn audio(
         Ok(Err(e)) => return unavailable(e),
         Err(r) => return r,
     };
+    if q.at == 0 {
+        return serve_recording(path, &headers).await;
+    }
     let bytes = match tokio::fs::read(&path).await {
         Ok(b) => b,
         Err(e) => return unavailable(e),
     };
-    let bytes = if q.at > 0 {
-        match super::wav::slice_from(&bytes, q.at) {
-            Some(b) => b,
-            None => return unavailable("stored message is not PCM WAV"),
+    match super::wav::slice_from(&bytes, q.at) {
+        Some(b) => wav_response(b),
+        None => unavailable("stored message is not PCM WAV"),
+    }
+}
+
+/// A stored recording through tower-http's `ServeFile` (Range, Last-Modified), as audio/wav
+/// that no cache keeps (messages are private; greetings change).
+pub(crate) async fn serve_recording(path: std::path::PathBuf, headers: &HeaderMap) -> Response {
+    let mut inner = axum::http::Request::new(Body::empty());
+    for h in [RANGE, IF_MODIFIED_SINCE] {
+        if let Some(v) = headers.get(&h) {
+            inner.headers_mut().insert(h, v.clone());
         }
-    } else {
-        bytes
-    };
-    wav_response(bytes)
+    }
+    match tower_http::services::ServeFile::new(&path)
+        .try_call(inner)
+        .await
+    {
+        Ok(r) if r.status() == StatusCode::NOT_FOUND => {
+            refuse(StatusCode::NOT_FOUND, "no such recording")
+        }
+        Ok(r) => {
+            let mut r = r.map(Body::new);
+            let h = r.headers_mut();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("audio/wav"));
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => unavailable(e),
+    }
 }
 
 /// A WAV body that no cache keeps (messages are private and change folder).
