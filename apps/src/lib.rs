@@ -173,7 +173,7 @@ pub async fn spawn(cfg: AppsConfig) -> Result<AppsHandle> {
             .users
             .unwrap_or_else(|| Arc::new(parley_store::MemoryStore::default())),
         time_zone: cfg.time_zone,
-        vm: voicemail::Voicemail::new(mailstore, cfg.voicemail)
+        vm: voicemail::Voicemail::new(Arc::new(mailstore), cfg.voicemail)
             .map_err(|e| Error::Io(std::io::Error::other(format!("voicemail.email: {e}"))))?,
         attendant,
         admin: admin::AdminAuth::new(cfg.admin_token.as_deref(), cfg.http.ip().is_loopback()),

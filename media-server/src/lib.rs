@@ -359,8 +359,10 @@ impl CallContext {
             span: tracing::Span::current(),
             session: vxml_interp::SessionInfo {
                 call_id: call_id.clone(),
-                local_uri: call.to.clone(),
-                remote_uri: call.from.clone(),
+                // session.connection.local/remote.uri are URIs, not header values (no
+                // display name, no tag).
+                local_uri: header_uri(&call.to),
+                remote_uri: header_uri(&call.from),
                 protocol_name: "sip".into(),
                 redirect: call
                     .redirect
@@ -532,6 +534,16 @@ impl CallContext {
     }
 }
 
+/// The URI of a From/To header value: `"Bob" <sip:202@pbx>;tag=1` → `sip:202@pbx`; a value
+/// without angle brackets ends at its first `;` (RFC 3261 §20.10).
+fn header_uri(value: &str) -> String {
+    let v = value.trim();
+    match (v.find('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].trim().to_owned(),
+        _ => v.split(';').next().unwrap_or(v).trim().to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::conference_room;
@@ -555,5 +567,20 @@ mod tests {
         );
         // Only parameters of the URI, not of its user part.
         assert_eq!(conference_room("sip:room=evil@h"), None);
+    }
+}
+
+#[cfg(test)]
+mod header_uri_tests {
+    #[test]
+    fn uris_of_header_values() {
+        use super::header_uri;
+        assert_eq!(
+            header_uri("\"Bob\" <sip:202@pbx;transport=udp>;tag=1"),
+            "sip:202@pbx;transport=udp"
+        );
+        assert_eq!(header_uri("sip:202@pbx;tag=1"), "sip:202@pbx");
+        assert_eq!(header_uri("<sip:a@b>"), "sip:a@b");
+        assert_eq!(header_uri(""), "");
     }
 }

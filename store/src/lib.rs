@@ -20,6 +20,7 @@ pub mod mailstore;
 mod memory;
 mod redb_store;
 mod secrets;
+pub mod wav;
 
 use std::net::SocketAddr;
 
@@ -27,7 +28,7 @@ pub use import::{
     ImportReport, MAX_ALIASES, MAX_CSV_BYTES, MAX_EMAIL, MAX_NAME, MAX_ROWS, MAX_SIP_PASSWORD,
     RowOutcome, RowReport, format_user_list, import_users,
 };
-pub use mailstore::{Counts, Folder, Greeting, MailError, Mailstore, Message};
+pub use mailstore::{Counts, Folder, Greeting, MailError, MailStore, Mailstore, Message};
 pub use memory::MemoryStore;
 pub use redb_store::RedbStore;
 pub use secrets::{ha1_md5, ha1_sha256, hash_pin, is_valid_pin, verify_pin};

@@ -493,6 +493,116 @@ impl Mailstore {
     }
 }
 
+/// Voicemail storage as the apps role sees it: message metadata, folders, greetings and the
+/// active greeting, with recordings as WAV files under the data directory (the paths below).
+/// [`Mailstore`] (redb + local files) is the embedded backend; a clustered one implements this.
+pub trait MailStore: Send + Sync + 'static {
+    /// Stores a message; returns once it is durable.
+    fn deposit(
+        &self,
+        mailbox: &str,
+        from: &str,
+        wav: &[u8],
+        received_unix: u64,
+    ) -> std::result::Result<Message, MailError>;
+    /// Every message of a mailbox, oldest first.
+    fn list(&self, mailbox: &str) -> std::result::Result<Vec<Message>, MailError>;
+    /// One message.
+    fn message(&self, mailbox: &str, id: u64) -> std::result::Result<Message, MailError>;
+    /// Messages per folder.
+    fn counts(&self, mailbox: &str) -> std::result::Result<Counts, MailError>;
+    /// Moves a message to `folder`.
+    fn set_folder(
+        &self,
+        mailbox: &str,
+        id: u64,
+        folder: Folder,
+    ) -> std::result::Result<Message, MailError>;
+    /// Removes a message for good.
+    fn purge(&self, mailbox: &str, id: u64) -> std::result::Result<(), MailError>;
+    /// The WAV of a message.
+    fn audio_path(&self, mailbox: &str, id: u64) -> PathBuf;
+    /// The WAV of a greeting (recorded or not).
+    fn greeting_path(&self, mailbox: &str, g: Greeting) -> PathBuf;
+    /// Whether the owner recorded this greeting.
+    fn has_greeting(&self, mailbox: &str, g: Greeting) -> bool;
+    /// Stores (replaces) a greeting durably; its length in ms.
+    fn put_greeting(
+        &self,
+        mailbox: &str,
+        g: Greeting,
+        wav: &[u8],
+    ) -> std::result::Result<u32, MailError>;
+    /// The greeting callers hear (`None`: the system greeting).
+    fn active_greeting(&self, mailbox: &str) -> std::result::Result<Option<Greeting>, MailError>;
+    /// Chooses the active greeting.
+    fn set_active_greeting(
+        &self,
+        mailbox: &str,
+        g: Option<Greeting>,
+    ) -> std::result::Result<(), MailError>;
+}
+
+// Inherent methods win name resolution: each line calls the method of the same name above.
+impl MailStore for Mailstore {
+    fn deposit(
+        &self,
+        mailbox: &str,
+        from: &str,
+        wav: &[u8],
+        received_unix: u64,
+    ) -> std::result::Result<Message, MailError> {
+        Mailstore::deposit(self, mailbox, from, wav, received_unix)
+    }
+    fn list(&self, mailbox: &str) -> std::result::Result<Vec<Message>, MailError> {
+        Mailstore::list(self, mailbox)
+    }
+    fn message(&self, mailbox: &str, id: u64) -> std::result::Result<Message, MailError> {
+        Mailstore::message(self, mailbox, id)
+    }
+    fn counts(&self, mailbox: &str) -> std::result::Result<Counts, MailError> {
+        Mailstore::counts(self, mailbox)
+    }
+    fn set_folder(
+        &self,
+        mailbox: &str,
+        id: u64,
+        folder: Folder,
+    ) -> std::result::Result<Message, MailError> {
+        Mailstore::set_folder(self, mailbox, id, folder)
+    }
+    fn purge(&self, mailbox: &str, id: u64) -> std::result::Result<(), MailError> {
+        Mailstore::purge(self, mailbox, id)
+    }
+    fn audio_path(&self, mailbox: &str, id: u64) -> PathBuf {
+        Mailstore::audio_path(self, mailbox, id)
+    }
+    fn greeting_path(&self, mailbox: &str, g: Greeting) -> PathBuf {
+        Mailstore::greeting_path(self, mailbox, g)
+    }
+    fn has_greeting(&self, mailbox: &str, g: Greeting) -> bool {
+        Mailstore::has_greeting(self, mailbox, g)
+    }
+    fn put_greeting(
+        &self,
+        mailbox: &str,
+        g: Greeting,
+        wav: &[u8],
+    ) -> std::result::Result<u32, MailError> {
+        Mailstore::put_greeting(self, mailbox, g, wav)
+    }
+    fn active_greeting(&self, mailbox: &str) -> std::result::Result<Option<Greeting>, MailError> {
+        Mailstore::active_greeting(self, mailbox)
+    }
+    fn set_active_greeting(
+        &self,
+        mailbox: &str,
+        g: Option<Greeting>,
+    ) -> std::result::Result<(), MailError> {
+        Mailstore::set_active_greeting(self, mailbox, g)
+    }
+}
+
 impl Counts {
     /// All folders together.
     pub fn total(&self) -> usize {
@@ -500,28 +610,9 @@ impl Counts {
     }
 }
 
-/// The duration of a PCM WAV, from its header; `None` if it is not one we can play.
+/// The duration of a PCM WAV; `None` if it is not one we can play.
 pub fn wav_duration_ms(wav: &[u8]) -> Option<u32> {
-    if wav.get(..4)? != b"RIFF" || wav.get(8..12)? != b"WAVE" {
-        return None;
-    }
-    let mut pos = 12usize;
-    let mut byte_rate = None;
-    while pos.checked_add(8)? <= wav.len() {
-        let id = wav.get(pos..pos + 4)?;
-        let len = u32::from_le_bytes(wav.get(pos + 4..pos + 8)?.try_into().ok()?) as usize;
-        let body = pos + 8;
-        if id == b"fmt " {
-            let rate = wav.get(body + 8..body + 12)?;
-            byte_rate = Some(u32::from_le_bytes(rate.try_into().ok()?));
-        } else if id == b"data" {
-            let rate = byte_rate.filter(|&r| r > 0)?;
-            let data = len.min(wav.len().saturating_sub(body)) as u64;
-            return u32::try_from(data * 1000 / u64::from(rate)).ok();
-        }
-        pos = body.checked_add(len)?.checked_add(len % 2)?;
-    }
-    None
+    crate::wav::Pcm::parse(wav).map(|p| p.duration_ms())
 }
 
 const VERSION: u8 = 1;

@@ -320,7 +320,7 @@ pub(crate) async fn audio(
         Ok(b) => b,
         Err(e) => return unavailable(e),
     };
-    match super::wav::slice_from(&bytes, q.at) {
+    match parley_store::wav::slice_from(&bytes, q.at) {
         Some(b) => wav_response(b),
         None => unavailable("stored message is not PCM WAV"),
     }

@@ -16,7 +16,6 @@ mod retrieve;
 mod send;
 pub(crate) mod session;
 mod vxml;
-mod wav;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,7 +28,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use parley_store::{Mailstore, UserRecord};
+use parley_store::{MailStore, UserRecord};
 
 use crate::Shared;
 use crate::routes::text;
@@ -55,7 +54,7 @@ pub struct VoicemailSettings {
 
 /// The voicemail part of the shared state.
 pub(crate) struct Voicemail {
-    pub(crate) store: Mailstore,
+    pub(crate) store: Arc<dyn MailStore>,
     pub(crate) sessions: session::Sessions,
     pub(crate) settings: VoicemailSettings,
     pub(crate) mwi: mwi::Mwi,
@@ -63,7 +62,10 @@ pub(crate) struct Voicemail {
 }
 
 impl Voicemail {
-    pub(crate) fn new(store: Mailstore, settings: VoicemailSettings) -> Result<Self, String> {
+    pub(crate) fn new(
+        store: Arc<dyn MailStore>,
+        settings: VoicemailSettings,
+    ) -> Result<Self, String> {
         let mwi = mwi::Mwi::start(settings.mwi_url.clone(), store.clone());
         let mailer = match &settings.email {
             Some(cfg) => Some(Arc::new(crate::email::Mailer::new(cfg)?)),

@@ -13,7 +13,9 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use parley_store::Mailstore;
+use std::sync::Arc;
+
+use parley_store::MailStore;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -30,7 +32,7 @@ pub(crate) struct Mwi {
 
 impl Mwi {
     /// Posts to `base` (e.g. `http://127.0.0.1:8081/mwi/`); `None`: no edge to tell.
-    pub(crate) fn start(base: Option<String>, store: Mailstore) -> Self {
+    pub(crate) fn start(base: Option<String>, store: Arc<dyn MailStore>) -> Self {
         let Some(base) = base else {
             return Mwi { tx: None };
         };
@@ -49,7 +51,7 @@ impl Mwi {
     }
 }
 
-async fn worker(base: String, store: Mailstore, mut rx: mpsc::Receiver<String>) {
+async fn worker(base: String, store: Arc<dyn MailStore>, mut rx: mpsc::Receiver<String>) {
     let client: Client<HttpConnector, Full<Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
     while let Some(first) = rx.recv().await {

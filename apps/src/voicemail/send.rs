@@ -197,7 +197,7 @@ pub(crate) async fn save(State(shared): State<Arc<Shared>>, m: Multipart) -> Res
             Err(_) => return refuse(StatusCode::NOT_FOUND, "no such message"),
         };
         match comment.as_deref() {
-            Some(c) if c.len() > 44 => super::wav::join(c, &original).unwrap_or(original),
+            Some(c) if c.len() > 44 => parley_store::wav::join(c, &original).unwrap_or(original),
             _ => original,
         }
     } else {

@@ -1,18 +1,20 @@
-//! Just enough of WAV to cut and join PCM recordings: skip ahead in a message (keys 7 and 9)
-//! and put a comment before a forwarded message. Bounds-checked; anything unexpected is `None`.
+//! Just enough of WAV for voicemail, on hostile bytes: the length of a PCM recording (every
+//! deposit is checked with it), cutting one (skip ahead in a message, keys 7 and 9) and joining
+//! two (a comment before a forwarded message). Bounds-checked; anything unexpected is `None`.
+//! Fuzzed: `store/fuzz` (`wav`).
 
 /// A parsed PCM WAV: its `fmt ` chunk body and its samples.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Pcm<'a> {
+pub struct Pcm<'a> {
     fmt: &'a [u8],
-    pub(crate) data: &'a [u8],
+    pub data: &'a [u8],
     byte_rate: u32,
     block_align: u16,
 }
 
 impl<'a> Pcm<'a> {
     /// The PCM of `wav` (the RIFF/WAVE layout, an `fmt ` before the `data`).
-    pub(crate) fn parse(wav: &'a [u8]) -> Option<Self> {
+    pub fn parse(wav: &'a [u8]) -> Option<Self> {
         if wav.get(..4)? != b"RIFF" || wav.get(8..12)? != b"WAVE" {
             return None;
         }
@@ -46,13 +48,12 @@ impl<'a> Pcm<'a> {
     }
 
     /// Length in milliseconds.
-    #[cfg(test)]
-    pub(crate) fn duration_ms(&self) -> u32 {
+    pub fn duration_ms(&self) -> u32 {
         u32::try_from(self.data.len() as u64 * 1000 / u64::from(self.byte_rate)).unwrap_or(u32::MAX)
     }
 
     /// The samples from `ms` on (empty past the end), whole frames only.
-    pub(crate) fn samples_after(&self, ms: u32) -> &'a [u8] {
+    pub fn samples_after(&self, ms: u32) -> &'a [u8] {
         let align = usize::from(self.block_align);
         let at = (u64::from(ms) * u64::from(self.byte_rate) / 1000) as usize;
         let at = (at - at % align).min(self.data.len());
@@ -60,12 +61,12 @@ impl<'a> Pcm<'a> {
     }
 
     /// Whether `other` has the same sample format (so the two can be joined).
-    pub(crate) fn same_format(&self, other: &Pcm<'_>) -> bool {
+    pub fn same_format(&self, other: &Pcm<'_>) -> bool {
         self.fmt == other.fmt
     }
 
     /// A WAV of this format holding `data`.
-    pub(crate) fn with_data(&self, data: &[&[u8]]) -> Vec<u8> {
+    pub fn with_data(&self, data: &[&[u8]]) -> Vec<u8> {
         let len: usize = data.iter().map(|d| d.len()).sum();
         let mut out = Vec::with_capacity(28 + self.fmt.len() + len);
         out.extend_from_slice(b"RIFF");
@@ -86,24 +87,24 @@ impl<'a> Pcm<'a> {
 }
 
 /// `wav` from `ms` on, as a WAV; `None` if it is not PCM WAV.
-pub(crate) fn slice_from(wav: &[u8], ms: u32) -> Option<Vec<u8>> {
+pub fn slice_from(wav: &[u8], ms: u32) -> Option<Vec<u8>> {
     let p = Pcm::parse(wav)?;
     Some(p.with_data(&[p.samples_after(ms)]))
 }
 
 /// `first` then `second` in one WAV when both have one format; else `None`.
-pub(crate) fn join(first: &[u8], second: &[u8]) -> Option<Vec<u8>> {
+pub fn join(first: &[u8], second: &[u8]) -> Option<Vec<u8>> {
     let a = Pcm::parse(first)?;
     let b = Pcm::parse(second)?;
     a.same_format(&b).then(|| a.with_data(&[a.data, b.data]))
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
     /// `ms` of 8 kHz 16-bit mono PCM, sample i = i (mod 2^15).
-    pub(crate) fn wav(ms: u32) -> Vec<u8> {
+    fn wav(ms: u32) -> Vec<u8> {
         let samples: Vec<u8> = (0..ms as usize * 8)
             .flat_map(|i| ((i % 32768) as i16).to_le_bytes())
             .collect();
@@ -139,7 +140,7 @@ pub(crate) mod tests {
         );
         let j = join(&wav(500), &w).unwrap();
         assert_eq!(Pcm::parse(&j).unwrap().duration_ms(), 3500);
-        assert_eq!(parley_store::mailstore::wav_duration_ms(&j), Some(3500));
+        assert_eq!(crate::mailstore::wav_duration_ms(&j), Some(3500));
     }
 
     #[test]
