@@ -402,7 +402,10 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
     assert_eq!(mb["new"], 1, "{mb}\n{}", p.logs());
     let msg = &mb["messages"][0];
     assert!(msg["duration_ms"].as_u64().unwrap() >= 5000, "{msg}");
-    assert_eq!(msg["from"], "sip:202@parley.local", "the caller's URI, not its header");
+    assert_eq!(
+        msg["from"], "sip:202@parley.local",
+        "the caller's URI, not its header"
+    );
     let id = msg["id"].as_u64().unwrap();
     let wav = p.dir.join(format!("data/voicemail/201/{id}.wav"));
     assert!(wav_loudness(&wav) > 100.0, "the recording holds the speech");
@@ -413,8 +416,10 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
     let summary = prompts_ms(&["vm-you-have", "num-1", "vm-new-message"]);
     let login_at = Duration::from_millis(pin_prompt.min(1500));
     let menu_at = login_at + Duration::from_millis(1250 + 1000 + summary + 1500);
-    let delete_at =
-        menu_at + Duration::from_millis(1500 + prompts_ms(&["vm-message", "num-1"]) + 9000);
+    // 9 about two seconds into the message: the audio resumes near 7 s (5 s further).
+    let nine_at =
+        menu_at + Duration::from_millis(300 + prompts_ms(&["vm-message", "num-1"]) + 2000);
+    let delete_at = nine_at + Duration::from_millis(3000);
     let logoff_at = delete_at
         + Duration::from_millis(1000 + prompts_ms(&["vm-deleted", "vm-no-more-messages"]) + 1500);
     let (owner, media) = call(
@@ -426,6 +431,7 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
         vec![
             (login_at, Act::Keys("4826#")),
             (menu_at, Act::Keys("1")),
+            (nine_at, Act::Keys("9")),
             (delete_at, Act::Keys("4")),
             (logoff_at, Act::Keys("8")),
         ],
@@ -439,6 +445,23 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
     assert!(
         logs.contains("path=\"/vm/audio\"") && logs.contains("status=200"),
         "the message was played"
+    );
+    // The platform reported where the caller was (a <mark> before the message audio).
+    let skip = logs
+        .lines()
+        .find(|l| l.contains("voicemail: skip"))
+        .unwrap_or_else(|| panic!("9 was not taken:\n{logs}"));
+    assert!(skip.contains("source=\"marktime\""), "{skip}");
+    eprintln!("{skip}");
+    let here: u32 = skip
+        .split("here=")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        (1000..=3500).contains(&here),
+        "9 came about 2 s into the message: {skip}"
     );
     let mb = mailbox(&p, "201");
     assert_eq!(

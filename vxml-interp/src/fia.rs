@@ -542,14 +542,19 @@ impl Interpreter {
         interpretation: JsValue,
     ) -> Flow {
         let text = |t: &str| JsValue::from(boa_engine::JsString::from(t));
-        // The last mark queued before this input: the prompts played up to it (the platforms
-        // report no barge-in position yet, so marktime is 0).
-        let mark = match self.last_mark.take() {
-            Some(m) => text(&m),
-            None => JsValue::undefined(),
+        // The mark the platform heard played (with the time since), else the last one queued
+        // (then marktime is 0: the platform does not know how far playout got).
+        let queued = self.last_mark.take();
+        let (mark, mark_ms) = match self.heard_mark.take() {
+            Some((m, t)) => (text(&m), t.as_millis().min(u128::from(u32::MAX)) as f64),
+            None => match queued {
+                Some(m) => (text(&m), 0.0),
+                None => (JsValue::undefined(), 0.0),
+            },
         };
         for (name, value) in [
             ("$vxmark", mark),
+            ("$vxmarktime", JsValue::from(mark_ms)),
             ("$vxinterp", interpretation),
             ("$vxutterance", text(utterance)),
             ("$vxmode", text(mode.as_str())),
@@ -564,8 +569,8 @@ impl Interpreter {
                 "var t=$vxs4, u=t.$vxutterance, i=t.$vxinterp, m=t.$vxmode;\
                  var r={utterance:u, interpretation:i, confidence:1.0, inputmode:m};\
                  var a=[r]; a.utterance=u; a.interpretation=i; a.confidence=1.0; a.inputmode=m;\
-                 if (t.$vxmark !== undefined) { r.markname=a.markname=t.$vxmark; r.marktime=a.marktime=0; }\
-                 $vxs1[\"lastresult$\"]=a; delete t.$vxinterp; delete t.$vxutterance; delete t.$vxmode; delete t.$vxmark;",
+                 if (t.$vxmark !== undefined) { r.markname=a.markname=t.$vxmark; r.marktime=a.marktime=t.$vxmarktime; }\
+                 $vxs1[\"lastresult$\"]=a; delete t.$vxinterp; delete t.$vxutterance; delete t.$vxmode; delete t.$vxmark; delete t.$vxmarktime;",
             )
             .map_err(|e| semantic("lastresult", e))
             .into_flow()?;

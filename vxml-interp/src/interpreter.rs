@@ -201,6 +201,9 @@ pub struct Interpreter {
     pub(crate) next_recording: u32,
     /// The last `<mark>` queued, reported with the next input.
     pub(crate) last_mark: Option<String>,
+    /// The last `<mark>` the caller actually heard before the input, and how long before it
+    /// (from platforms that know playout progress); preferred over `last_mark`.
+    pub(crate) heard_mark: Option<(String, std::time::Duration)>,
 }
 
 impl Interpreter {
@@ -230,6 +233,7 @@ impl Interpreter {
             recordings: VecDeque::new(),
             next_recording: 1,
             last_mark: None,
+            heard_mark: None,
         };
         interp.reset_application();
         interp
@@ -256,6 +260,14 @@ impl Interpreter {
                 _ => return Action::Wait,
             }
         }
+    }
+
+    /// The platform's report, with the input that follows, of the last `<mark>` played before
+    /// the caller's input and how long before it: `markname` and `marktime` of
+    /// `application.lastresult$` (VoiceXML 2.1 §3.3). Without it, the last mark queued is
+    /// reported with a marktime of 0.
+    pub fn note_heard_mark(&mut self, name: String, time: std::time::Duration) {
+        self.heard_mark = Some((name, time));
     }
 
     /// Feeds the outcome of an action, or a hangup at any time.

@@ -39,6 +39,9 @@ pub async fn run<P: Platform, F: Fetcher>(
             Action::Queue(items) => platform.queue(items),
             Action::Collect(req) => {
                 let input = platform.collect(req).await;
+                if let Some((name, time)) = platform.heard_mark() {
+                    interp.note_heard_mark(name, time);
+                }
                 interp.handle_event(now(), PlatformEvent::Input(input));
             }
             Action::Record(req) => {

@@ -4,8 +4,10 @@
 //! `#` next, `*` main menu. A new message stays new (the lamp stays on) until the owner acts on
 //! it: saving, deleting, or moving on with `#` or `*` (then it is saved, as heard).
 //!
-//! Where the caller is in a message (for 7 and 9) is estimated from the time between the
-//! document and the key: the audio started at a known offset when the document was served.
+//! Where the caller is in a message (for 7 and 9): a `<mark>` precedes the message audio, and
+//! the platform reports how long after it the key came (`marktime`; the media server follows
+//! playout). Platforms that do not report it get an estimate from the time between the
+//! document and the key.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -19,7 +21,7 @@ use parley_store::{Folder, MailError, Message};
 use serde::Deserialize;
 
 use super::retrieve::{KeyQuery, expired, main_menu};
-use super::vxml::{menu, say, then_go, url};
+use super::vxml::{menu, menu_after_mark, say, then_go, url};
 use super::{blocking, internal_caller, refuse, unavailable, vxml};
 use crate::Shared;
 use crate::phrases::{self, escape};
@@ -93,7 +95,7 @@ pub(crate) async fn play_at(
     let audio = match &only_menu {
         Some(extra) => extra.clone(),
         None => format!(
-            "<audio src=\"{}\"/>",
+            "<mark name=\"msg\"/><audio src=\"{}\"/>",
             escape(&url(
                 "/vm/audio",
                 &[
@@ -114,12 +116,13 @@ pub(crate) async fn play_at(
     } else {
         ("vm-message-menu", "12345679#*")
     };
-    vxml(menu(
-        &prelude,
-        &format!("{audio}{}", say(&[menu_phrase])),
-        keys,
-        &url("/vm/msg/key", &[("s", token), ("p", &p.to_string())]),
-    ))
+    let next = url("/vm/msg/key", &[("s", token), ("p", &p.to_string())]);
+    let prompt = format!("{audio}{}", say(&[menu_phrase]));
+    vxml(if only_menu.is_none() {
+        menu_after_mark(&prelude, &prompt, keys, &next)
+    } else {
+        menu(&prelude, &prompt, keys, &next)
+    })
 }
 
 /// How long the stock phrases take to say (from their WAV sizes; 0 when unknown).
@@ -135,6 +138,9 @@ pub(crate) struct MsgKeyQuery {
     #[serde(flatten)]
     key: KeyQuery,
     p: usize,
+    /// Milliseconds from the start of the message audio to the key, as the platform heard
+    /// it (`marktime`); absent or negative: unknown.
+    mt: Option<i64>,
 }
 
 /// `GET /vm/msg/key?s=T&p=N&k=K`.
@@ -207,19 +213,29 @@ pub(crate) async fn key(
             }
         }
         "7" | "9" => {
-            let here = match sess.playing {
-                Some((pid, at, started)) if pid == id => {
+            // Where the caller is: the platform's mark time when it reports one, else the time
+            // since the document was served (less the "Message N" before the audio).
+            let (here, source) = match (sess.playing, q.mt) {
+                (Some((pid, at, _)), Some(mt)) if pid == id && mt >= 0 => (
+                    at.saturating_add(u32::try_from(mt).unwrap_or(u32::MAX)),
+                    "marktime",
+                ),
+                (Some((pid, at, started)), _) if pid == id => {
                     let heard = now.saturating_duration_since(started).as_millis();
-                    at.saturating_add(u32::try_from(heard).unwrap_or(u32::MAX))
+                    (
+                        at.saturating_add(u32::try_from(heard).unwrap_or(u32::MAX)),
+                        "estimate",
+                    )
                 }
-                _ => 0,
-            }
-            .min(m.duration_ms);
+                _ => (0, "start"),
+            };
+            let here = here.min(m.duration_ms);
             let to = if q.key.k == "7" {
                 here.saturating_sub(SKIP_MS)
             } else {
                 here.saturating_add(SKIP_MS).min(m.duration_ms)
             };
+            tracing::info!(mailbox = %m.mailbox, id, here, to, source, "voicemail: skip");
             play_at(&shared, token, p, to, false, None).await
         }
         "#" | "*" => {

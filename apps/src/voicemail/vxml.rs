@@ -66,13 +66,42 @@ pub(crate) fn keys_grammar(keys: &str) -> String {
 /// One menu: `prelude` once, then `prompt` (repeated on a wrong key or silence); the key
 /// pressed goes to `next` as `k=`. Three silences in a row say goodbye.
 pub(crate) fn menu(prelude: &str, prompt: &str, keys: &str, next: &str) -> String {
+    menu_doc(prelude, prompt, keys, next, "", "k")
+}
+
+/// A [`menu`] whose prompt holds `<mark name="msg"/>`: the key also sends `mt=`, how many ms
+/// after the mark it came (the platform's barge-in report), or -1 when no mark was heard.
+pub(crate) fn menu_after_mark(prelude: &str, prompt: &str, keys: &str, next: &str) -> String {
+    menu_doc(
+        prelude,
+        prompt,
+        keys,
+        next,
+        "<var name=\"mt\" expr=\"-1\"/>\n",
+        "k mt",
+    )
+    .replace(
+        "<filled><submit",
+        "<filled><if cond=\"application.lastresult$.markname == 'msg'\">\
+         <assign name=\"mt\" expr=\"application.lastresult$.marktime\"/></if><submit",
+    )
+}
+
+fn menu_doc(
+    prelude: &str,
+    prompt: &str,
+    keys: &str,
+    next: &str,
+    vars: &str,
+    namelist: &str,
+) -> String {
     doc(&format!(
-        "<form id=\"menu\">\n<block><prompt>{prelude}</prompt></block>\n\
+        "<form id=\"menu\">\n{vars}<block><prompt>{prelude}</prompt></block>\n\
          <field name=\"k\">\n<property name=\"termchar\" value=\"\"/>\n<prompt>{prompt}</prompt>\n{}\n\
          <nomatch><prompt>{}</prompt><reprompt/></nomatch>\n\
          <noinput count=\"3\"><prompt>{}</prompt><disconnect/></noinput>\n\
          <noinput><reprompt/></noinput>\n\
-         <filled><submit next=\"{}\" namelist=\"k\" method=\"get\"/></filled>\n\
+         <filled><submit next=\"{}\" namelist=\"{namelist}\" method=\"get\"/></filled>\n\
          </field>\n</form>\n",
         keys_grammar(keys),
         say(&["vm-invalid"]),

@@ -48,6 +48,11 @@ pub(crate) struct MediaPlatform {
     /// Set when a transfer handed the caller off: the call outlives the application, so
     /// neither the platform nor the call's cleanup hangs it up.
     pub(crate) handed_off: Rc<Cell<bool>>,
+    /// `<mark>`s of the playout in progress not reached yet, each with the id of the prompt
+    /// it follows (reached when that prompt's `PlayoutDone` comes).
+    marks_ahead: Vec<(String, u64)>,
+    /// The last mark the caller heard played, and when.
+    heard_mark: Option<(String, tokio::time::Instant)>,
 }
 
 /// What a call's platform needs beyond its media and signalling.
@@ -105,6 +110,8 @@ impl MediaPlatform {
             caller: setup.caller,
             codec: setup.codec,
             handed_off: setup.handed_off,
+            marks_ahead: Vec::new(),
+            heard_mark: None,
         }
     }
 
@@ -119,7 +126,15 @@ impl MediaPlatform {
     async fn start_playout(&mut self) -> Option<u64> {
         let items = std::mem::take(&mut self.queue);
         let mut last = None;
+        // Marks not followed by a prompt that plays are where playout ends: the caller hears
+        // them once everything before them has played.
+        self.marks_ahead.clear();
+        let mut marks_here: Vec<String> = Vec::new();
         for item in items {
+            if let PlayItem::Mark(name) = &item {
+                marks_here.push(name.clone());
+                continue;
+            }
             let Some(rendered) = self.render(&item).await else {
                 continue;
             };
@@ -139,9 +154,40 @@ impl MediaPlatform {
                 warn!(%error, "prompt not queued");
                 continue;
             }
+            // Marks before this prompt are reached when the one before it ends (or now).
+            match last {
+                Some(prev) => self
+                    .marks_ahead
+                    .extend(marks_here.drain(..).map(|m| (m, prev))),
+                None => {
+                    if let Some(m) = marks_here.pop() {
+                        self.heard_mark = Some((m, clock::instant()));
+                    }
+                    marks_here.clear();
+                }
+            }
             last = Some(self.next_id);
         }
+        match last {
+            Some(prev) => self
+                .marks_ahead
+                .extend(marks_here.drain(..).map(|m| (m, prev))),
+            None => {
+                if let Some(m) = marks_here.pop() {
+                    self.heard_mark = Some((m, clock::instant()));
+                }
+            }
+        }
         last
+    }
+
+    /// A prompt finished: the marks right after it are reached now.
+    fn prompt_done(&mut self, id: u64) {
+        let now = clock::instant();
+        while let Some(i) = self.marks_ahead.iter().position(|(_, after)| *after == id) {
+            let (name, _) = self.marks_ahead.remove(i);
+            self.heard_mark = Some((name, now));
+        }
     }
 
     /// One prompt item as 8 kHz PCM (with its cache key when it is cached); `None` when it
@@ -244,6 +290,10 @@ impl MediaPlatform {
         };
         tokio::select! {
             ev = self.events.recv() => match ev {
+                Some(MediaEvent::PlayoutDone(id)) => {
+                    self.prompt_done(id);
+                    Wake::Media(MediaEvent::PlayoutDone(id))
+                }
                 Some(MediaEvent::Closed) | None => Wake::Hangup,
                 Some(MediaEvent::Inactive) => {
                     // The caller vanished without a BYE: end the call (the session guard
@@ -340,6 +390,13 @@ impl vxml_interp::Prompter for MediaPlatform {
 }
 
 impl vxml_interp::Recognizer for MediaPlatform {
+    fn heard_mark(&mut self) -> Option<(String, Duration)> {
+        // Marks a barge-in cut off were never heard.
+        self.marks_ahead.clear();
+        let (name, at) = self.heard_mark.take()?;
+        Some((name, clock::instant().saturating_duration_since(at)))
+    }
+
     async fn collect(&mut self, req: CollectRequest) -> InputResult {
         let last = self.start_playout().await;
         let mut playing = last.is_some();

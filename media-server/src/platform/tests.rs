@@ -122,6 +122,44 @@ async fn a_key_during_a_bargein_prompt_stops_it_and_is_the_input() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_barge_in_reports_the_last_mark_heard_and_how_long_ago() {
+    let Call {
+        mut platform,
+        events,
+        probe,
+        _hangup,
+    } = call().await;
+    // prompt 1, mark "m", prompt 2, mark "end": the key comes 700 ms into prompt 2.
+    platform.queue(vec![
+        prompt(),
+        PlayItem::Mark("m".into()),
+        prompt(),
+        PlayItem::Mark("end".into()),
+    ]);
+    let mut seen = Vec::new();
+    let caller = async {
+        until(&probe, &mut seen, |c| {
+            matches!(c, Probed::Play { id: 2, .. })
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        events.send(MediaEvent::PlayoutDone(1)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        events.send(MediaEvent::Dtmf('9')).await.unwrap();
+    };
+    let (result, ()) = tokio::join!(platform.collect(digits(true)), caller);
+    assert_eq!(utterance(&result), Some("9"), "{result:?}");
+    let (name, time) = vxml_interp::Recognizer::heard_mark(&mut platform).expect("a mark");
+    assert_eq!(name, "m", "\"end\" was cut off by the barge-in");
+    assert!(
+        (Duration::from_millis(700)..Duration::from_millis(720)).contains(&time),
+        "{time:?}"
+    );
+    // Reported once.
+    assert!(vxml_interp::Recognizer::heard_mark(&mut platform).is_none());
+}
+
+#[tokio::test(start_paused = true)]
 async fn without_bargein_keys_are_ignored_and_the_timeout_starts_after_the_prompt() {
     let Call {
         mut platform,

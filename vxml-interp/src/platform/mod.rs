@@ -39,6 +39,13 @@ pub trait Prompter {
 pub trait Recognizer {
     /// Plays the queue first (barge-in per request), then collects with the request's grammars.
     async fn collect(&mut self, req: CollectRequest) -> InputResult;
+
+    /// After a collection: the last `<mark>` the caller heard played before the input, and how
+    /// long before the input it was reached (`markname`/`marktime`). `None` when the platform
+    /// does not follow playout (the interpreter then reports the last mark queued, time 0).
+    fn heard_mark(&mut self) -> Option<(String, std::time::Duration)> {
+        None
+    }
 }
 
 /// Call control: hang up, record, transfer.
