@@ -550,9 +550,31 @@ fn bad_requests_get_4xx_and_change_nothing() {
         assert!((400..500).contains(status), "{what}: got {status} {body}");
         assert!(!body.trim().is_empty(), "{what}: a 4xx says why");
     }
+    // Uploads being read at once are bounded: 32 stalled senders hold every slot, the next
+    // one gets 503 (and Retry-After) at once; when they go, uploads work again.
+    let stalled: Vec<std::net::TcpStream> = (0..32)
+        .map(|_| {
+            use std::io::Write;
+            let mut s = std::net::TcpStream::connect(p.apps).unwrap();
+            write!(
+                s,
+                "POST /vm/deposit/save HTTP/1.1\r\nHost: x\r\nContent-Type: {mp}\r\n\
+                 Content-Length: 100000\r\n\r\n--XYZ\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (status, body) = post("/vm/deposit/save", mp, &multipart("202", &wav));
+    assert_eq!(status, 503, "{body}");
+    drop(stalled);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(post("/vm/deposit/save", mp, &multipart("202", &wav)).0, 200);
+    assert_eq!(count(&mailbox(&p, "202"), "new"), 2);
+
     let after = mailbox(&p, "201");
     assert_eq!(before["messages"], after["messages"], "nothing changed");
-    assert_eq!(count(&mailbox(&p, "202"), "new"), 1);
     // The PIN sent in the URL is not in the log (the request was refused before logging it
     // anywhere but the access line, which must not carry it either).
     let logs = p.logs();

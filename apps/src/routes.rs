@@ -43,7 +43,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/demo/choice", get(demo_choice).post(demo_choice))
         .route("/demo/stats", get(demo_stats).post(demo_stats))
         .route("/prompts/{*name}", get(prompts::serve).post(prompts::serve))
-        .merge(crate::voicemail::router())
+        .merge(crate::voicemail::router(shared.clone()))
         .merge(attendant::routes())
         .merge(api)
         .fallback(not_found)

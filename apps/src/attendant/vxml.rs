@@ -48,21 +48,7 @@ const CONNECT_TIMEOUT: &str = "60s";
 /// At most this many people are listed for one name search (keys 1-8).
 pub(crate) const MAX_LISTED: usize = 8;
 
-/// XML-escapes text and attribute values.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub(crate) use crate::phrases::escape;
 
 /// `<audio src="/prompts/NAME.wav">text</audio>` for a stock phrase.
 fn audio((name, text): (&str, &str)) -> String {
@@ -346,11 +332,11 @@ pub(crate) fn dbn_choose(
     for (i, e) in listed.iter().enumerate() {
         let _ = write!(
             prompt,
-            "{} {} {} {}. ",
+            "{} {} {} {} ",
             audio(phrase::DBN_FOR),
             name_audio(e),
             audio(phrase::DBN_PRESS),
-            i + 1
+            crate::phrases::to_vxml(&crate::phrases::number(i as u64 + 1))
         );
     }
     prompt.push_str(&audio(phrase::DBN_NOT_LISTED));

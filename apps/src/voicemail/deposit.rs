@@ -231,9 +231,22 @@ impl Upload {
     }
 }
 
+/// How long reading one upload may take: a slow sender must not hold an upload slot forever.
+const UPLOAD_READ: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads a multipart form: at most 16 text fields of 1 KiB and one file (the route's body
-/// limit bounds it); anything malformed is a 400 naming the problem.
-pub(crate) async fn read_upload(mut m: Multipart) -> Result<Upload, Response> {
+/// limit bounds it), within [`UPLOAD_READ`]; anything malformed is a 400 naming the problem.
+pub(crate) async fn read_upload(m: Multipart) -> Result<Upload, Response> {
+    match tokio::time::timeout(UPLOAD_READ, read_fields(m)).await {
+        Ok(r) => r,
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "bad upload: not received within 30 s",
+        )),
+    }
+}
+
+async fn read_fields(mut m: Multipart) -> Result<Upload, Response> {
     let bad = |why: String| refuse(StatusCode::BAD_REQUEST, &format!("bad upload: {why}"));
     let mut up = Upload::default();
     loop {

@@ -35,6 +35,9 @@ use crate::routes::text;
 
 /// Largest upload (a message with its form fields): the mailstore's limit plus slack.
 pub(crate) const MAX_UPLOAD: usize = parley_store::mailstore::MAX_MESSAGE_BYTES + 64 * 1024;
+/// Uploads read at once: each may hold [`MAX_UPLOAD`] in memory, so this bounds that memory
+/// (32 × 10 MiB); more get 503 with Retry-After and the interpreter's fetch fails cleanly.
+const UPLOAD_SLOTS: usize = 32;
 
 /// What the voicemail application is configured with.
 #[derive(Clone, Debug, Default)]
@@ -59,6 +62,8 @@ pub(crate) struct Voicemail {
     pub(crate) settings: VoicemailSettings,
     pub(crate) mwi: mwi::Mwi,
     pub(crate) mailer: Option<Arc<crate::email::Mailer>>,
+    /// Permits for uploads being read ([`UPLOAD_SLOTS`]).
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl Voicemail {
@@ -77,16 +82,18 @@ impl Voicemail {
             settings,
             mwi,
             mailer,
+            uploads: Arc::new(tokio::sync::Semaphore::new(UPLOAD_SLOTS)),
         })
     }
 }
 
 /// The `/vm/...` routes.
-pub(crate) fn router() -> Router<Arc<Shared>> {
+pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     let uploads = Router::new()
         .route("/vm/deposit/save", post(deposit::save))
         .route("/vm/greeting/save", post(options::save_greeting))
         .route("/vm/send/save", post(send::save))
+        .route_layer(middleware::from_fn_with_state(shared, upload_slot))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD));
     Router::new()
         .route(
@@ -112,6 +119,26 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/vm/names/{file}", get(deposit::name_audio))
         .merge(uploads)
         .layer(middleware::from_fn(no_pin_in_urls))
+}
+
+/// Holds one of the upload permits while the upload is read and stored.
+async fn upload_slot(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = shared.vm.uploads.clone().try_acquire_owned() else {
+        let mut r = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many uploads at once; retry",
+        );
+        r.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from_static("1"),
+        );
+        return r;
+    };
+    next.run(req).await
 }
 
 /// A PIN never travels in a URL (URLs end up in logs and caches): such a request is refused
