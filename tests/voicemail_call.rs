@@ -446,6 +446,13 @@ fn a_message_is_left_heard_and_deleted_and_the_lamp_follows() {
         logs.contains("path=\"/vm/audio\"") && logs.contains("status=200"),
         "the message was played"
     );
+    // The apps role's access lines name the call they served (the media server sends it).
+    assert!(
+        logs.lines().any(|l| l.contains("apps: request")
+            && l.contains("call_id=\"vm-retrieve-")
+            && l.contains("/vm/audio")),
+        "no access line names the call:\n{logs}"
+    );
     // The platform reported where the caller was (a <mark> before the message audio).
     let skip = logs
         .lines()

@@ -24,6 +24,10 @@ use crate::{Shared, admin, attendant, demo, prompts};
 
 const VXML: &str = "application/voicexml+xml";
 
+/// The header the media server names the call with (`vxml_interp::CALL_ID_HEADER`; the apps
+/// role does not depend on the interpreter, so it is spelled here).
+const CALL_ID: &str = "x-parley-call-id";
+
 /// The largest request body accepted (none of today's routes reads one; uploads, when they
 /// come, get their own limit on their own routes).
 pub(crate) const MAX_BODY: usize = 1 << 20;
@@ -60,6 +64,14 @@ async fn access_log(req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let query = redact(req.uri().query().unwrap_or(""));
+    // The media server names the call it fetches for; bounded, printable, as sent.
+    let call_id = req
+        .headers()
+        .get(CALL_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 256)
+        .unwrap_or("")
+        .to_string();
     let resp = next.run(req).await;
     let bytes = resp
         .headers()
@@ -71,6 +83,7 @@ async fn access_log(req: Request, next: Next) -> Response {
         %method,
         path,
         query,
+        call_id,
         status = resp.status().as_u16(),
         bytes,
         ms = started.elapsed().as_secs_f64() * 1e3,

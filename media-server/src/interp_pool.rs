@@ -259,7 +259,8 @@ async fn run_call(job: CallJob) {
         handed_off: handed_off.clone(),
     };
     // Documents come from the network (and the Request-URI): no file:// access for them.
-    let fetcher = Rc::new(vxml_interp::HttpFetcher::without_files());
+    // Every fetch names the call, so the application's logs join the call's.
+    let fetcher = Rc::new(vxml_interp::HttpFetcher::without_files().for_call(&call_id));
     let mut platform = MediaPlatform::new(
         call_id.clone(),
         media.clone(),

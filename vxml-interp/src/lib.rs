@@ -63,7 +63,7 @@ pub use action::{
 };
 pub use collect::{CollectState, DtmfCollector, recognize_voice};
 pub use event::VxmlEvent;
-pub use fetch::{HttpFetcher, MAX_BODY};
+pub use fetch::{CALL_ID_HEADER, HttpFetcher, MAX_BODY};
 pub use grammar::{Grammar, GrammarError, Match, ParseNode, SemValue, Semantics, VoiceMatch};
 pub use interpreter::{Interpreter, Redirect, SessionInfo};
 pub use platform::{Fetcher, Hangup, Platform, Prompter, Recognizer, Telephony};

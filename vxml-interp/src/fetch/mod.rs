@@ -122,7 +122,13 @@ pub struct HttpFetcher {
     clock: Arc<dyn Clock>,
     allow_file: bool,
     max_body: usize,
+    /// Sent as [`CALL_ID_HEADER`] with every request, so the application's logs can be joined
+    /// with the call's.
+    call_id: Option<HeaderValue>,
 }
+
+/// The header that names the call a fetch is for (see [`HttpFetcher::for_call`]).
+pub const CALL_ID_HEADER: &str = "x-parley-call-id";
 
 impl std::fmt::Debug for HttpFetcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -142,6 +148,7 @@ impl Default for HttpFetcher {
             clock: Arc::new(SystemClock),
             allow_file: true,
             max_body: MAX_BODY,
+            call_id: None,
         }
     }
 }
@@ -160,6 +167,16 @@ impl HttpFetcher {
             allow_file: false,
             ..Self::default()
         }
+    }
+
+    /// Names the call in every request ([`CALL_ID_HEADER`]); a Call-ID that is not a plain
+    /// header value of at most 256 bytes (it comes from the caller's INVITE) is not sent.
+    pub fn for_call(mut self, call_id: &str) -> Self {
+        self.call_id = ((1..=256).contains(&call_id.len())
+            && call_id.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| HeaderValue::from_str(call_id).ok())
+        .flatten();
+        self
     }
 
     /// Caps response bodies at `max` bytes (default [`MAX_BODY`]).
@@ -229,6 +246,9 @@ impl HttpFetcher {
                     }
                     Lookup::Miss => {}
                 }
+            }
+            if let Some(id) = &self.call_id {
+                headers.insert(CALL_ID_HEADER, id.clone());
             }
             if let Some(ct) = &content_type {
                 let value = HeaderValue::from_str(ct)

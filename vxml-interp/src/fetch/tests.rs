@@ -523,3 +523,17 @@ async fn call_fetchers_refuse_file_urls() {
     let err = HttpFetcher::without_files().fetch(req).await.unwrap_err();
     assert!(matches!(err, FetchError::UnsupportedScheme { .. }), "{err}");
 }
+
+#[test]
+fn the_call_id_header_is_sent_only_when_it_is_a_plain_value() {
+    assert_eq!(
+        HttpFetcher::new().for_call("abc-123@host").call_id,
+        Some(HeaderValue::from_static("abc-123@host"))
+    );
+    for hostile in ["a\r\nX-Injected: 1", "a b", "", &"x".repeat(300)] {
+        assert!(
+            HttpFetcher::new().for_call(hostile).call_id.is_none(),
+            "{hostile:?}"
+        );
+    }
+}
