@@ -44,17 +44,6 @@ fn assert_heard_path(heard: usize, digit: char, what: &str) {
     );
 }
 
-fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(12 + payload.len());
-    b.push(0x80);
-    b.push(pt | if marker { 0x80 } else { 0 });
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&ts.to_be_bytes());
-    b.extend_from_slice(&ssrc.to_be_bytes());
-    b.extend_from_slice(payload);
-    b
-}
-
 fn parse(b: &[u8]) -> Option<RtpPacket> {
     if b.len() < 12 || b[0] >> 6 != 2 {
         return None;

@@ -439,19 +439,7 @@ fn greetings_name_and_pin() {
 fn bad_requests_get_4xx_and_change_nothing() {
     let p = start("vm-bad");
     let before = mailbox(&p, "201");
-    let wav = {
-        // 1.5 s of 8 kHz 16-bit silence.
-        let n = 12_000u32 * 2;
-        let mut w = Vec::new();
-        w.extend_from_slice(b"RIFF");
-        w.extend_from_slice(&(36 + n).to_le_bytes());
-        w.extend_from_slice(
-            b"WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data",
-        );
-        w.extend_from_slice(&n.to_le_bytes());
-        w.resize(w.len() + n as usize, 0);
-        w
-    };
+    let wav = common::pcm_wav(1500, 0);
     let multipart = |mailbox: &str, audio: &[u8]| {
         let mut b = Vec::new();
         b.extend_from_slice(

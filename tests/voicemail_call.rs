@@ -102,17 +102,6 @@ impl Sipp {
     }
 }
 
-fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut b = Vec::with_capacity(12 + payload.len());
-    b.push(0x80);
-    b.push(pt | if marker { 0x80 } else { 0 });
-    b.extend_from_slice(&seq.to_be_bytes());
-    b.extend_from_slice(&ts.to_be_bytes());
-    b.extend_from_slice(&ssrc.to_be_bytes());
-    b.extend_from_slice(payload);
-    b
-}
-
 /// The PCMA payloads of sipp's stock `g711a.pcap` (a spoken sentence, 7 s).
 fn pcap_pcma_frames() -> Vec<Vec<u8>> {
     let d = std::fs::read("/usr/share/sip-tester/g711a.pcap").expect("sip-tester's g711a.pcap");

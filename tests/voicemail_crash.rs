@@ -10,18 +10,9 @@ use common::{Parley, http_get, http_send};
 
 const USERS: &str = "user,pin\n201,1234\n202,1234\n203,1234\n";
 
-/// 1.2 s of 8 kHz 16-bit PCM whose samples are all `tag`.
+/// 1.2 s of 8 kHz PCM whose samples are all `tag`.
 fn wav(tag: i16) -> Vec<u8> {
-    let n = 9600u32;
-    let mut w = Vec::new();
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data");
-    w.extend_from_slice(&(2 * n).to_le_bytes());
-    for _ in 0..n {
-        w.extend_from_slice(&tag.to_le_bytes());
-    }
-    w
+    common::pcm_wav(1200, tag)
 }
 
 fn upload(mailbox: &str, from: &str, audio: &[u8]) -> Vec<u8> {

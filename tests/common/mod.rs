@@ -673,6 +673,32 @@ pub(crate) fn assert_sipp_ok(p: &Parley, out: &CallOutcome, tag: &str) {
     }
 }
 
+/// An RTP packet (version 2, no CSRC or extension).
+pub(crate) fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(12 + payload.len());
+    b.push(0x80);
+    b.push(pt | if marker { 0x80 } else { 0 });
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(&ts.to_be_bytes());
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// A WAV of `ms` of 8 kHz 16-bit mono PCM whose samples are all `sample`.
+pub(crate) fn pcm_wav(ms: u32, sample: i16) -> Vec<u8> {
+    let n = ms * 8;
+    let mut w = Vec::with_capacity(44 + 2 * n as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data");
+    w.extend_from_slice(&(2 * n).to_le_bytes());
+    for _ in 0..n {
+        w.extend_from_slice(&sample.to_le_bytes());
+    }
+    w
+}
+
 /// G.711 µ-law encoding of one sample (the test side's own, independent of media-engine's).
 pub(crate) fn linear_to_ulaw(sample: i16) -> u8 {
     const BIAS: i32 = 0x84;

@@ -85,7 +85,6 @@ fn deposit_doc(shared: &Shared, mailbox: &str, greeting: &str) -> String {
     let greet_keys = if operator { "0#" } else { "#" };
     let review_keys = if operator { "123*0" } else { "123*" };
     let save = "/vm/deposit/save";
-    let js = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
     let submit = |names: &str| {
         format!(
             "<submit next=\"{save}\" method=\"post\" enctype=\"multipart/form-data\" namelist=\"{names}\"/>"
@@ -149,7 +148,7 @@ fn deposit_doc(shared: &Shared, mailbox: &str, greeting: &str) -> String {
 </form>
 <form id="bye"><block><prompt>{goodbye}</prompt><disconnect/></block></form>
 "##,
-        mailbox = js(mailbox),
+        mailbox = super::vxml::js_str(mailbox),
         hangup_submit = submit("mailbox from msg"),
         send_submit = submit("mailbox from msg review"),
         greet_grammar = keys_grammar(greet_keys),

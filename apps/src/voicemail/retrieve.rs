@@ -15,7 +15,7 @@ use tracing::{info, warn};
 use super::vxml::{doc, goodbye, menu as menu_doc, say, then_go, transfer, url};
 use super::{blocking, find_user, internal_caller, refuse, unavailable, vxml};
 use crate::Shared;
-use crate::phrases::{self, escape};
+use crate::phrases;
 
 /// Wrong PINs one call may try before it is ended.
 const TRIES_PER_CALL: u32 = 3;
@@ -65,7 +65,6 @@ pub(crate) async fn login_form(
 
 /// The PIN field for `mailbox`; mailbox, PIN and tries go in a POST body.
 fn pin_form(prompt: &str, mailbox: &str, tries: u32) -> String {
-    let js = |s: &str| escape(&s.replace('\\', "\\\\").replace('\'', "\\'"));
     format!(
         "<form id=\"pin\">\n<var name=\"mailbox\" expr=\"'{}'\"/><var name=\"tries\" expr=\"{tries}\"/>\n\
          <field name=\"pin\" type=\"digits\">\n\
@@ -76,7 +75,7 @@ fn pin_form(prompt: &str, mailbox: &str, tries: u32) -> String {
          <noinput><reprompt/></noinput>\n\
          <filled><submit next=\"/vm/login\" method=\"post\" namelist=\"mailbox pin tries\"/></filled>\n\
          </field>\n</form>\n",
-        js(mailbox),
+        super::vxml::js_str(mailbox),
         say(&["vm-invalid"]),
         say(&["vm-goodbye"]),
     )

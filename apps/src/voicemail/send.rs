@@ -130,7 +130,6 @@ pub(crate) async fn record(
 /// Record a message or comment for `dest`, then upload it to `/vm/send/save`. A forward with
 /// no comment sends the message alone.
 pub(crate) fn record_doc(token: &str, mode: &str, p: Option<usize>, dest: &str) -> String {
-    let js = |s: &str| escape(&s.replace('\\', "\\\\").replace('\'', "\\'"));
     let prompt = if mode == "fwd" {
         "vm-record-comment"
     } else {
@@ -152,10 +151,10 @@ pub(crate) fn record_doc(token: &str, mode: &str, p: Option<usize>, dest: &str) 
          <prompt>{}</prompt>\n<noinput>{noinput}</noinput>\n\
          <filled><submit next=\"/vm/send/save\" method=\"post\" enctype=\"multipart/form-data\" namelist=\"s mode p dest msg\"/></filled>\n\
          </record>\n</form>\n",
-        js(token),
-        js(mode),
+        super::vxml::js_str(token),
+        super::vxml::js_str(mode),
         p.map(|p| p.to_string()).unwrap_or_default(),
-        js(dest),
+        super::vxml::js_str(dest),
         say(&[prompt]),
     ))
 }

@@ -130,6 +130,12 @@ pub(crate) fn digits_form(prompt: &str, name: &str, next: &str, post: bool) -> S
     )
 }
 
+/// `s` as the inside of a single-quoted ECMAScript string in an XML attribute
+/// (`expr="'…'"`): backslashes and quotes escaped for the script, then the XML escaped.
+pub(crate) fn js_str(s: &str) -> String {
+    escape(&s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// A URL with its query pairs encoded.
 pub(crate) fn url(path: &str, pairs: &[(&str, &str)]) -> String {
     if pairs.is_empty() {
@@ -163,6 +169,7 @@ mod tests {
         assert_eq!(items, ["1", "2", "#", "*"]);
         let submit = x.descendants().find(|n| n.has_tag_name("submit")).unwrap();
         assert_eq!(submit.attribute("next"), Some("/vm/m?s=a%26b"));
+        assert_eq!(js_str("a'b\\c&"), "a\\&apos;b\\\\c&amp;");
         for d in [
             goodbye(""),
             then_go("", "/x?a=1&b=2"),
